@@ -1,0 +1,614 @@
+"""TF1-compatible RNN cells: the maths and variable names of `tf.compat.v1.nn.rnn_cell`.
+
+Every cell follows TF1's protocol, so `tf.compat.v1.nn.dynamic_rnn`, `static_rnn`,
+`bidirectional_dynamic_rnn` and `raw_rnn` accept it:
+
+    cell.state_size, cell.output_size       ints, TensorShapes or nests of them
+    cell.zero_state(batch_size, dtype)      nest of zeros shaped like state_size
+    output, new_state = cell(inputs, state) one step; variables made on the first call
+
+As in TF1 (1.2+), a cell object owns its variables: the first call captures the variable
+scope (`rnn/lstm_cell`, `rnn/multi_rnn_cell/cell_0/lstm_cell`, ...) and creates the weights
+there; every later call, from any scope, reuses the same weights.
+"""
+
+import collections
+import hashlib
+
+import tensorflow as tf
+
+from tfstate._graph_mode import require_graph_mode
+
+
+class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
+    """An LSTM's state: the cell state `c` and the hidden state `h` (TF1's `m`), in that order."""
+
+    __slots__ = ()
+
+    @property
+    def dtype(self):
+        c, h = self
+        if c.dtype != h.dtype:
+            raise TypeError(f"LSTMStateTuple has c of dtype {c.dtype} but h of dtype {h.dtype}.")
+        return c.dtype
+
+
+def _activation(activation, default=tf.tanh):
+    """Resolves an activation given as a callable, a name such as "relu", or None (the default)."""
+    if activation is None:
+        return default
+    if callable(activation):
+        return activation
+    found = getattr(tf.math, activation, None) or getattr(tf.nn, activation, None)
+    if not callable(found):
+        raise ValueError(f"Unknown activation {activation!r}: pass a callable or a name in tf.math or tf.nn.")
+    return found
+
+
+def _describe(nest):
+    """A short text of a nest of tensors' shapes, for error messages."""
+    return str(tf.nest.map_structure(lambda t: getattr(t, "shape", t), nest))
+
+
+def _state_width(state_size_entry):
+    return tf.TensorShape(state_size_entry).as_list()
+
+
+class RNNCell:
+    """Base of all tfstate cells: TF1's `RNNCell` protocol with TF1's variable scoping.
+
+    Subclasses set `_default_name` and implement `state_size`, `output_size`,
+    `_build(input_depth, dtype)` (create weights with `_add_variable`) and `_step(inputs, state)`.
+    """
+
+    _default_name = "rnn_cell"
+
+    def __init__(self, reuse=None, name=None, dtype=None):
+        self._reuse = reuse
+        self._name = name
+        self._dtype = tf.as_dtype(dtype) if dtype is not None else None
+        self._scope = None
+        self._variables = []
+
+    @property
+    def state_size(self):
+        raise NotImplementedError(f"{type(self).__name__} must define state_size.")
+
+    @property
+    def output_size(self):
+        raise NotImplementedError(f"{type(self).__name__} must define output_size.")
+
+    @property
+    def built(self):
+        """True once the first call has created the cell's variables."""
+        return self._scope is not None
+
+    @property
+    def variables(self):
+        """The cell's variables, in creation order (empty before the first call)."""
+        return list(self._variables)
+
+    trainable_variables = variables
+    weights = variables
+    trainable_weights = variables
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def zero_state(self, batch_size, dtype):
+        """Zeros shaped `[batch_size, s]` for every `s` in `state_size`, nested like it."""
+        with tf.name_scope(type(self).__name__ + "ZeroState"):
+            return tf.nest.map_structure(
+                lambda size: tf.zeros([batch_size] + _state_width(size), dtype=dtype), self.state_size
+            )
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        """Keras-style alias of `zero_state`, taking batch size and dtype from `inputs` if given."""
+        if inputs is not None:
+            batch_size = tf.shape(inputs)[0]
+            dtype = dtype or inputs.dtype
+        return self.zero_state(batch_size, dtype)
+
+    def __call__(self, inputs, state, scope=None):
+        """Runs one step: returns `(output, new_state)`; the first call creates the variables."""
+        require_graph_mode(type(self).__name__)
+        inputs = tf.convert_to_tensor(inputs)
+        self._check_state(state)
+        if self._scope is None:
+            with self._first_scope(scope) as captured:
+                self._scope = captured
+                self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+                return self._step(inputs, state)
+        with tf.compat.v1.variable_scope(self._scope, reuse=True):
+            return self._step(inputs, state)
+
+    def _first_scope(self, scope):
+        """The variable scope TF1 layers capture on their first call (uniquified default name)."""
+        if scope is not None:
+            return tf.compat.v1.variable_scope(scope)
+        if self._reuse:
+            return tf.compat.v1.variable_scope(self._name or self._default_name, reuse=self._reuse)
+        return tf.compat.v1.variable_scope(None, default_name=self._name or self._default_name)
+
+    def _add_variable(self, name, shape, dtype, initializer=None):
+        """Creates (or, under reuse, fetches) `<scope>/<name>`, lifted out of any loop body."""
+        graph = tf.compat.v1.get_default_graph()
+        lift = tf.init_scope() if graph.building_function else _nothing()
+        with lift, tf.compat.v1.variable_scope(self._scope, auxiliary_name_scope=False):
+            variable = tf.compat.v1.get_variable(name, shape=shape, dtype=dtype, initializer=initializer)
+        self._variables.append(variable)
+        return variable
+
+    def _input_depth(self, inputs):
+        if inputs.shape.rank != 2 or inputs.shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} needs inputs of shape [batch, depth] with a known depth; "
+                f"got inputs of shape {inputs.shape}. Give the input placeholder a static last dimension."
+            )
+        if not (inputs.dtype.is_floating or inputs.dtype.is_complex):
+            raise ValueError(f"{type(self).__name__} needs float inputs; got dtype {inputs.dtype.name}.")
+        return inputs.shape[-1]
+
+    def _check_state(self, state):
+        expected = self.state_size
+        try:
+            tf.nest.assert_same_structure(expected, state, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{type(self).__name__} expects a state structured like state_size {expected}; "
+                f"got {_describe(state)}."
+            ) from None
+        for size, tensor in zip(tf.nest.flatten(expected), tf.nest.flatten(state)):
+            shape = getattr(tensor, "shape", None)
+            want = _state_width(size)
+            if shape is not None and shape.rank is not None and not shape[1:].is_compatible_with(want):
+                raise ValueError(
+                    f"{type(self).__name__} expects state tensors of shape [batch] + {want} "
+                    f"(state_size {expected}); got {_describe(state)}."
+                )
+
+    def _build(self, input_depth, dtype):
+        raise NotImplementedError(f"{type(self).__name__} must define _build.")
+
+    def _step(self, inputs, state):
+        raise NotImplementedError(f"{type(self).__name__} must define _step.")
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _linear(inputs, recurrent, kernel, bias):
+    """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
+    return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
+
+
+class BasicRNNCell(RNNCell):
+    """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
+
+    _default_name = "basic_rnn_cell"
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+        super().__init__(reuse=reuse, name=name, dtype=dtype)
+        self._num_units = num_units
+        self._activation = _activation(activation)
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _build(self, input_depth, dtype):
+        self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
+        self._bias = self._add_variable("bias", [self._num_units], dtype, tf.compat.v1.zeros_initializer())
+
+    def _step(self, inputs, state):
+        output = self._activation(_linear(inputs, state, self._kernel, self._bias))
+        return output, output
+
+
+class GRUCell(RNNCell):
+    """Gated recurrent unit (Cho et al. 2014), TF1 layout:
+
+        r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
+        c = activation([x, r * h] @ candidate/kernel + candidate/bias)
+        new_h = u * h + (1 - u) * c
+    """
+
+    _default_name = "gru_cell"
+
+    def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
+                 bias_initializer=None, name=None, dtype=None):
+        super().__init__(reuse=reuse, name=name, dtype=dtype)
+        self._num_units = num_units
+        self._activation = _activation(activation)
+        self._kernel_initializer = kernel_initializer
+        self._bias_initializer = bias_initializer
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _build(self, input_depth, dtype):
+        units = self._num_units
+        self._gate_kernel = self._add_variable(
+            "gates/kernel", [input_depth + units, 2 * units], dtype, self._kernel_initializer)
+        self._gate_bias = self._add_variable(
+            "gates/bias", [2 * units], dtype, self._bias_initializer or tf.compat.v1.constant_initializer(1.0))
+        self._candidate_kernel = self._add_variable(
+            "candidate/kernel", [input_depth + units, units], dtype, self._kernel_initializer)
+        self._candidate_bias = self._add_variable(
+            "candidate/bias", [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer())
+
+    def _step(self, inputs, state):
+        gates = tf.sigmoid(_linear(inputs, state, self._gate_kernel, self._gate_bias))
+        r, u = tf.split(gates, 2, axis=1)
+        candidate = self._activation(_linear(inputs, r * state, self._candidate_kernel, self._candidate_bias))
+        new_h = u * state + (1 - u) * candidate
+        return new_h, new_h
+
+
+class BasicLSTMCell(RNNCell):
+    """LSTM without peepholes or projection (Zaremba et al. 2014), TF1 layout:
+
+        i, j, f, o = split([x, h] @ kernel + bias)          # gate order i, j, f, o
+        new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
+        new_h = activation(new_c) * sigmoid(o)
+    """
+
+    _default_name = "basic_lstm_cell"
+
+    def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None,
+                 reuse=None, name=None, dtype=None):
+        super().__init__(reuse=reuse, name=name, dtype=dtype)
+        self._num_units = num_units
+        self._forget_bias = forget_bias
+        self._state_is_tuple = state_is_tuple
+        self._activation = _activation(activation)
+
+    @property
+    def state_size(self):
+        units = self._num_units
+        return LSTMStateTuple(units, units) if self._state_is_tuple else 2 * units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _build(self, input_depth, dtype):
+        units = self._num_units
+        self._kernel = self._add_variable("kernel", [input_depth + units, 4 * units], dtype)
+        self._bias = self._add_variable("bias", [4 * units], dtype, tf.compat.v1.zeros_initializer())
+
+    def _step(self, inputs, state):
+        if self._state_is_tuple:
+            c, h = state
+        else:
+            c, h = tf.split(state, 2, axis=1)
+        i, j, f, o = tf.split(_linear(inputs, h, self._kernel, self._bias), 4, axis=1)
+        forget_bias = tf.constant(self._forget_bias, dtype=f.dtype)
+        new_c = c * tf.sigmoid(f + forget_bias) + tf.sigmoid(i) * self._activation(j)
+        new_h = self._activation(new_c) * tf.sigmoid(o)
+        new_state = LSTMStateTuple(new_c, new_h) if self._state_is_tuple else tf.concat([new_c, new_h], 1)
+        return new_h, new_state
+
+
+class LSTMCell(RNNCell):
+    """LSTM with optional peepholes, cell clipping and output projection (Sak et al. 2014), TF1 layout:
+
+        i, j, f, o = split([x, m] @ kernel + bias)
+        c = sigmoid(f + forget_bias [+ w_f_diag * c_prev]) * c_prev
+            + sigmoid(i [+ w_i_diag * c_prev]) * activation(j)          then clip to ±cell_clip
+        m = sigmoid(o [+ w_o_diag * c]) * activation(c)
+        m = m @ projection/kernel                                          then clip to ±proj_clip
+
+    The state is `LSTMStateTuple(c, m)`, or `concat([c, m], 1)` when `state_is_tuple=False`.
+    """
+
+    _default_name = "lstm_cell"
+
+    def __init__(self, num_units, use_peepholes=False, cell_clip=None, initializer=None, num_proj=None,
+                 proj_clip=None, num_unit_shards=None, num_proj_shards=None, forget_bias=1.0,
+                 state_is_tuple=True, activation=None, reuse=None, name=None, dtype=None):
+        super().__init__(reuse=reuse, name=name, dtype=dtype)
+        if num_unit_shards is not None or num_proj_shards is not None:
+            raise ValueError(
+                "LSTMCell(num_unit_shards=..., num_proj_shards=...) made partitioned variables, deprecated "
+                "since TF 1.x and not supported by tfstate; leave both None (the checkpoint names do not change)."
+            )
+        self._num_units = num_units
+        self._use_peepholes = use_peepholes
+        self._cell_clip = cell_clip
+        self._initializer = initializer
+        self._num_proj = num_proj
+        self._proj_clip = proj_clip
+        self._forget_bias = forget_bias
+        self._state_is_tuple = state_is_tuple
+        self._activation = _activation(activation)
+
+    @property
+    def state_size(self):
+        units, out = self._num_units, self._num_proj or self._num_units
+        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
+
+    @property
+    def output_size(self):
+        return self._num_proj or self._num_units
+
+    def _build(self, input_depth, dtype):
+        units, init = self._num_units, self._initializer
+        self._kernel = self._add_variable("kernel", [input_depth + self.output_size, 4 * units], dtype, init)
+        self._bias = self._add_variable("bias", [4 * units], dtype, tf.compat.v1.zeros_initializer())
+        if self._use_peepholes:
+            self._w_f_diag = self._add_variable("w_f_diag", [units], dtype, init)
+            self._w_i_diag = self._add_variable("w_i_diag", [units], dtype, init)
+            self._w_o_diag = self._add_variable("w_o_diag", [units], dtype, init)
+        if self._num_proj is not None:
+            self._proj_kernel = self._add_variable("projection/kernel", [units, self._num_proj], dtype, init)
+
+    def _step(self, inputs, state):
+        if self._state_is_tuple:
+            c_prev, m_prev = state
+        else:
+            c_prev = state[:, :self._num_units]
+            m_prev = state[:, self._num_units:]
+        i, j, f, o = tf.split(_linear(inputs, m_prev, self._kernel, self._bias), 4, axis=1)
+        if self._use_peepholes:
+            c = (tf.sigmoid(f + self._forget_bias + self._w_f_diag * c_prev) * c_prev
+                 + tf.sigmoid(i + self._w_i_diag * c_prev) * self._activation(j))
+        else:
+            c = tf.sigmoid(f + self._forget_bias) * c_prev + tf.sigmoid(i) * self._activation(j)
+        if self._cell_clip is not None:
+            c = tf.clip_by_value(c, -self._cell_clip, self._cell_clip)
+        if self._use_peepholes:
+            m = tf.sigmoid(o + self._w_o_diag * c) * self._activation(c)
+        else:
+            m = tf.sigmoid(o) * self._activation(c)
+        if self._num_proj is not None:
+            m = tf.matmul(m, self._proj_kernel)
+            if self._proj_clip is not None:
+                m = tf.clip_by_value(m, -self._proj_clip, self._proj_clip)
+        new_state = LSTMStateTuple(c, m) if self._state_is_tuple else tf.concat([c, m], 1)
+        return m, new_state
+
+
+class MultiRNNCell(RNNCell):
+    """Cells stacked in order: layer k reads layer k-1's output, under scope `cell_k`.
+
+    With `state_is_tuple=False` the layers' states are concatenated along the columns.
+    """
+
+    _default_name = "multi_rnn_cell"
+
+    def __init__(self, cells, state_is_tuple=True):
+        super().__init__()
+        if not cells:
+            raise ValueError("MultiRNNCell needs at least one cell; got an empty list.")
+        if not isinstance(cells, (list, tuple)):
+            raise TypeError(f"MultiRNNCell needs a list or tuple of cells; got {type(cells).__name__}.")
+        if not state_is_tuple and any(tf.nest.is_nested(cell.state_size) for cell in cells):
+            raise ValueError(
+                "MultiRNNCell(state_is_tuple=False) needs cells with flat states (e.g. "
+                "LSTMCell(state_is_tuple=False)); got state sizes "
+                f"{[cell.state_size for cell in cells]}."
+            )
+        self._cells = list(cells)
+        self._state_is_tuple = state_is_tuple
+
+    @property
+    def cells(self):
+        return list(self._cells)
+
+    @property
+    def state_size(self):
+        if self._state_is_tuple:
+            return tuple(cell.state_size for cell in self._cells)
+        return sum(cell.state_size for cell in self._cells)
+
+    @property
+    def output_size(self):
+        return self._cells[-1].output_size
+
+    @property
+    def variables(self):
+        seen, result = set(), []
+        for cell in self._cells:
+            for variable in cell.variables:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    result.append(variable)
+        return result
+
+    trainable_variables = variables
+    weights = variables
+    trainable_weights = variables
+
+    def zero_state(self, batch_size, dtype):
+        if not self._state_is_tuple:
+            return super().zero_state(batch_size, dtype)
+        with tf.name_scope(type(self).__name__ + "ZeroState"):
+            return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
+
+    def _input_depth(self, inputs):
+        return None  # each layer checks its own inputs
+
+    def _build(self, input_depth, dtype):
+        pass  # the layers own all the variables
+
+    def _step(self, inputs, state):
+        layer_input, new_states, column = inputs, [], 0
+        for index, cell in enumerate(self._cells):
+            with tf.compat.v1.variable_scope(f"cell_{index}"):
+                if self._state_is_tuple:
+                    layer_state = state[index]
+                else:
+                    layer_state = state[:, column:column + cell.state_size]
+                    column += cell.state_size
+                layer_input, new_state = cell(layer_input, layer_state)
+                new_states.append(new_state)
+        return layer_input, tuple(new_states) if self._state_is_tuple else tf.concat(new_states, 1)
+
+
+class _Wrapper(RNNCell):
+    """A cell around another cell: same state, same variables, no scope level of its own."""
+
+    def __init__(self, cell):
+        super().__init__()
+        for required in ("state_size", "output_size", "zero_state"):
+            if not hasattr(cell, required):
+                raise TypeError(f"{type(self).__name__} wraps an RNN cell; {cell!r} has no {required}.")
+        self.cell = cell
+
+    @property
+    def wrapped_cell(self):
+        return self.cell
+
+    @property
+    def state_size(self):
+        return self.cell.state_size
+
+    @property
+    def output_size(self):
+        return self.cell.output_size
+
+    @property
+    def built(self):
+        return getattr(self.cell, "built", True)
+
+    @property
+    def variables(self):
+        return list(getattr(self.cell, "variables", []))
+
+    trainable_variables = variables
+    weights = variables
+    trainable_weights = variables
+
+    def zero_state(self, batch_size, dtype):
+        with tf.name_scope(type(self).__name__ + "ZeroState"):
+            return self.cell.zero_state(batch_size, dtype)
+
+    def __call__(self, inputs, state, scope=None):
+        require_graph_mode(type(self).__name__)
+        return self._wrap(inputs, state, lambda x, s: self.cell(x, s, scope=scope))
+
+
+def _keep_probability(value, name):
+    """A keep probability as a Python float in [0, 1], or a tensor left as it is."""
+    static = tf.get_static_value(tf.convert_to_tensor(value))
+    if static is None:
+        return tf.convert_to_tensor(value)
+    if not 0 <= static <= 1:
+        raise ValueError(f"DropoutWrapper {name} must be in [0, 1]; got {static}.")
+    return float(static)
+
+
+class DropoutWrapper(_Wrapper):
+    """Dropout on a cell's inputs, outputs and new states, with TF1's per-op seeds.
+
+    The `c` part of an `LSTMStateTuple` is never dropped (TF1's default state filter).
+    Each dropout draws a fresh mask per step.
+    """
+
+    def __init__(self, cell, input_keep_prob=1.0, output_keep_prob=1.0, state_keep_prob=1.0,
+                 variational_recurrent=False, input_size=None, dtype=None, seed=None,
+                 dropout_state_filter_visitor=None):
+        super().__init__(cell)
+        if variational_recurrent:
+            raise ValueError(
+                "DropoutWrapper(variational_recurrent=True) is not supported by tfstate; "
+                "use the default per-step masks."
+            )
+        if dropout_state_filter_visitor is not None:
+            raise ValueError(
+                "DropoutWrapper(dropout_state_filter_visitor=...) is not supported by tfstate; "
+                "the default filter (never drop an LSTM's c) applies."
+            )
+        self._input_keep_prob = _keep_probability(input_keep_prob, "input_keep_prob")
+        self._output_keep_prob = _keep_probability(output_keep_prob, "output_keep_prob")
+        self._state_keep_prob = _keep_probability(state_keep_prob, "state_keep_prob")
+        self._seed = seed
+
+    def _op_seed(self, salt_prefix, index):
+        """TF1's seed per dropout site: md5 of seed + salt, so masks match TF1's for the same seed."""
+        if self._seed is None:
+            return None
+        text = (str(self._seed) + f"{salt_prefix}_{index}").encode("utf-8")
+        return int(hashlib.md5(text).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+    def _dropout(self, values, salt_prefix, keep_prob, keep_mask=None):
+        flat = tf.nest.flatten(values)
+        masks = tf.nest.flatten(keep_mask) if keep_mask is not None else [True] * len(flat)
+        dropped = [
+            tf.nn.dropout(value, rate=1.0 - keep_prob, seed=self._op_seed(salt_prefix, index)) if apply else value
+            for index, (value, apply) in enumerate(zip(flat, masks))
+        ]
+        return tf.nest.pack_sequence_as(values, dropped)
+
+    def _wrap(self, inputs, state, call):
+        def active(prob):
+            return not isinstance(prob, float) or prob < 1
+
+        if active(self._input_keep_prob):
+            inputs = self._dropout(inputs, "input", self._input_keep_prob)
+        output, new_state = call(inputs, state)
+        if active(self._state_keep_prob):
+            new_state = self._dropout(new_state, "state", self._state_keep_prob, _state_filter(new_state))
+        if active(self._output_keep_prob):
+            output = self._dropout(output, "output", self._output_keep_prob)
+        return output, new_state
+
+
+def _state_filter(state):
+    """Which state leaves dropout may touch: all but the `c` of every LSTMStateTuple."""
+    if isinstance(state, LSTMStateTuple):
+        return [False, True]
+    if isinstance(state, (tuple, list)):
+        return [flag for part in state for flag in tf.nest.flatten(_state_filter(part))]
+    return [True]
+
+
+class ResidualWrapper(_Wrapper):
+    """Adds the cell's inputs to its outputs (or applies `residual_fn(inputs, outputs)`)."""
+
+    def __init__(self, cell, residual_fn=None):
+        super().__init__(cell)
+        self._residual_fn = residual_fn
+
+    def _wrap(self, inputs, state, call):
+        output, new_state = call(inputs, state)
+        if self._residual_fn is not None:
+            return self._residual_fn(inputs, output), new_state
+        if not inputs.shape.is_compatible_with(output.shape):
+            raise ValueError(
+                f"ResidualWrapper adds inputs to outputs, so their shapes must match; got inputs "
+                f"{inputs.shape} and outputs {output.shape}. Give the cell as many units as the input depth."
+            )
+        return inputs + output, new_state
+
+
+class DeviceWrapper(_Wrapper):
+    """Runs the wrapped cell's step under `tf.device(device)`."""
+
+    def __init__(self, cell, device):
+        super().__init__(cell)
+        self._device = device
+
+    def zero_state(self, batch_size, dtype):
+        with tf.device(self._device):
+            return super().zero_state(batch_size, dtype)
+
+    def _wrap(self, inputs, state, call):
+        with tf.device(self._device):
+            return call(inputs, state)
