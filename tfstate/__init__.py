@@ -10,5 +10,8 @@ from tfstate.cells import (
     MultiRNNCell,
     RNNCell,
 )
+from tfstate.rnn import StatefulRNN, stateful_dynamic_rnn
+from tfstate.session import StatefulSession
+from tfstate.state import STATE_VARIABLES, RNNState
 
 __version__ = "0.1.0"

@@ -1,0 +1,380 @@
+"""RNNState, stateful_dynamic_rnn and StatefulSession against one long dynamic_rnn and fresh starts."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfstate
+from conftest import assert_nested_close, graph_session, randomize_variables
+
+BATCH, DEPTH = 3, 4
+
+CELLS = {
+    "multi_lstm": lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(5), tfstate.LSTMCell(4)]),
+    "gru": lambda: tfstate.GRUCell(5),
+    "lstm_projection": lambda: tfstate.LSTMCell(6, num_proj=3, use_peepholes=True),
+    "multi_mixed_concat": lambda: tfstate.MultiRNNCell(
+        [tfstate.LSTMCell(4, state_is_tuple=False), tfstate.GRUCell(3)], state_is_tuple=False),
+}
+
+
+class Model:
+    """A stateful RNN and, sharing its weights, a plain dynamic_rnn from a fed initial state (the oracle)."""
+
+    def __init__(self, sess, make_cell=CELLS["multi_lstm"], batch_size=None, time_major=False, **kwargs):
+        self.sess, self.time_major = sess, time_major
+        shape = [None, None, DEPTH]
+        self.x = tf.compat.v1.placeholder(tf.float32, shape)
+        self.lengths = tf.compat.v1.placeholder_with_default(tf.fill([tf.shape(self.x)[1 if time_major else 0]],
+                                                                     tf.shape(self.x)[0 if time_major else 1]), [None])
+        self.cell = make_cell()
+        self.rnn = tfstate.stateful_dynamic_rnn(self.cell, self.x, batch_size=batch_size, time_major=time_major,
+                                                sequence_length=self.lengths, **kwargs)
+        self.oracle_state = tf.nest.map_structure(
+            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), self.cell.state_size)
+        self.oracle_outputs, self.oracle_final = tf.compat.v1.nn.dynamic_rnn(
+            self.cell, self.x, initial_state=self.oracle_state, sequence_length=self.lengths,
+            time_major=time_major, scope="oracle")
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess)
+        self.stateful = tfstate.StatefulSession(sess, self.rnn)
+
+    def feed(self, chunk, lengths=None):
+        chunk = np.transpose(chunk, [1, 0, 2]) if self.time_major else chunk
+        feed = {self.x: chunk}
+        if lengths is not None:
+            feed[self.lengths] = lengths
+        return feed
+
+    def oracle(self, chunk, state, lengths=None):
+        """(outputs, final state) of plain dynamic_rnn over `chunk` from `state`."""
+        feed = self.feed(chunk, lengths)
+        feed.update(zip(tf.nest.flatten(self.oracle_state), tf.nest.flatten(state)))
+        return self.sess.run((self.oracle_outputs, self.oracle_final), feed)
+
+    def zeros(self, batch=BATCH):
+        return tf.nest.map_structure(lambda size: np.zeros([batch, size], np.float32), self.cell.state_size)
+
+    def read(self):
+        return self.rnn.state.read(self.sess)
+
+
+def _stream(rng, batch=BATCH, steps=12):
+    return rng.randn(batch, steps, DEPTH).astype(np.float32)
+
+
+@pytest.mark.parametrize("time_major", [False, True], ids=["batch_major", "time_major"])
+@pytest.mark.parametrize("cell_name", sorted(CELLS))
+def test_chunked_stream_with_keep_equals_one_long_run(cell_name, time_major, rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess, CELLS[cell_name], time_major=time_major)
+        expected_outputs, expected_final = model.oracle(stream, model.zeros())
+        chunks = [model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)]
+        for t in (4, 8):
+            chunks.append(sess.run([model.rnn.outputs, model.rnn.keep], model.feed(stream[:, t:t + 4]))[0])
+        outputs = np.concatenate(chunks, axis=0 if time_major else 1)
+        final = model.read()
+    assert_nested_close(outputs, expected_outputs, atol=1e-5)
+    assert_nested_close(final, expected_final, atol=1e-5)
+
+
+def test_rows_shorter_than_the_chunk_carry_the_state_of_their_last_valid_step(rng):
+    stream = _stream(rng, steps=8)
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4], lengths=[4, 2, 0]), step=0)
+        _, expected_after_first = model.oracle(stream[:, :4], model.zeros(), lengths=[4, 2, 0])
+        assert_nested_close(model.read(), expected_after_first)
+        outputs = model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:]))
+        expected_outputs, _ = model.oracle(stream[:, 4:], expected_after_first)
+    assert_nested_close(outputs, expected_outputs)
+
+
+def test_peek_leaves_the_state_alone_and_keep_false_too(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)
+        before = model.read()
+        peeked = sess.run(model.rnn.outputs, model.feed(stream[:, 4:8]))
+        not_kept = model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), keep=False)
+        after = model.read()
+        expected, _ = model.oracle(stream[:, 4:8], before)
+    assert_nested_close(after, before, atol=0)
+    assert_nested_close(peeked, expected)
+    assert_nested_close(not_kept, expected)
+
+
+def test_reset_fetch_and_step_zero_equal_a_fresh_start_and_other_steps_carry(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        fresh_outputs, fresh_final = model.oracle(stream[:, 4:8], model.zeros())
+        model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)
+        carried = model.read()
+        carried_outputs, _ = model.oracle(stream[:, 4:8], carried)
+
+        assert_nested_close(model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), step=0), fresh_outputs)
+        assert_nested_close(model.read(), fresh_final)  # keep stored the state reached from zeros
+
+        model.rnn.state.assign(sess, carried)
+        assert_nested_close(model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), step=7),
+                            carried_outputs)
+
+        sess.run(model.rnn.reset)
+        assert_nested_close(model.read(), model.zeros(), atol=0)
+        assert_nested_close(sess.run(model.rnn.outputs, model.feed(stream[:, 4:8])), fresh_outputs)
+
+
+def test_reset_rows_resets_exactly_those_rows(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)
+        carried = model.read()
+        rows = np.array([False, True, False])
+        mixed = tf.nest.map_structure(lambda c: np.where(rows[:, None], 0.0, c).astype(np.float32), carried)
+        expected_outputs, expected_final = model.oracle(stream[:, 4:8], mixed)
+        outputs = model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), reset_rows=rows)
+        final = model.read()
+        carried_outputs, _ = model.oracle(stream[:, 4:8], carried)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)
+    np.testing.assert_array_equal(outputs[[0, 2]], expected_outputs[[0, 2]])
+    assert np.abs(outputs[1] - carried_outputs[1]).max() > 1e-3  # row 1 really was reset
+
+
+def test_global_variables_initializer_leaves_the_state_alone(rng):
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        before = model.read()
+        sess.run(tf.compat.v1.global_variables_initializer())
+        after = model.read()
+        variables = tf.nest.flatten(model.rnn.state.variables)
+        assert not set(variables) & set(tf.compat.v1.global_variables())
+        assert set(variables) <= set(tf.compat.v1.local_variables())
+        assert set(variables) == set(tf.compat.v1.get_collection(tfstate.STATE_VARIABLES))
+        assert not set(variables) & set(tf.compat.v1.trainable_variables())
+    assert_nested_close(after, before, atol=0)
+    assert any(np.abs(part).max() > 0 for part in tf.nest.flatten(before))
+
+
+def test_assign_then_run_equals_dynamic_rnn_from_that_state_and_read_returns_it(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        given = tf.nest.map_structure(lambda z: rng.randn(*z.shape), model.zeros())  # float64 is cast
+        model.rnn.state.assign(sess, given)
+        assert_nested_close(model.read(), given, atol=1e-7)
+        outputs = model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]))
+        expected, _ = model.oracle(stream[:, :4], given)
+    assert_nested_close(outputs, expected)
+
+
+def test_batch_size_none_takes_the_batch_of_the_run_that_resets_it(rng):
+    with graph_session() as sess:
+        model = Model(sess)
+        small = _stream(rng, batch=2)
+        model.stateful.run(model.rnn.outputs, model.feed(small[:, :4]), step=0)
+        assert model.read()[0].c.shape == (2, 5)
+        big = _stream(rng, batch=5)
+        outputs = model.stateful.run(model.rnn.outputs, model.feed(big[:, :4]), step=0)
+        expected, _ = model.oracle(big[:, :4], model.zeros(batch=5))
+        assert_nested_close(outputs, expected)
+        sess.run(model.rnn.reset)
+        assert model.read()[1].h.shape == (5, 4)
+
+
+def test_batch_size_mismatch_is_a_clear_error_and_leaves_the_state_alone(rng):
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        before = model.read()
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"RNNState rnn_state holds 3 rows, but the run fed 2 rows"):
+            model.stateful.run(model.rnn.outputs, model.feed(_stream(rng, batch=2)[:, :4]))
+        assert_nested_close(model.read(), before, atol=0)
+    with graph_session() as sess:
+        fixed = Model(sess, batch_size=3)
+        fixed.stateful.run(fixed.rnn.outputs, fixed.feed(_stream(rng)[:, :4]), step=0)
+        before = fixed.read()
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"holds 3 rows, but the run fed 2 rows.*fixed"):
+            fixed.stateful.run(fixed.rnn.outputs, fixed.feed(_stream(rng, batch=2)[:, :4]), step=0)
+        assert_nested_close(fixed.read(), before, atol=0)
+    with graph_session():
+        with pytest.raises(ValueError, match=r"has batch size 3, but the inputs have 2 rows"):
+            tfstate.stateful_dynamic_rnn(tfstate.GRUCell(2), tf.zeros([2, 4, 1]), batch_size=3)
+
+
+def test_assign_of_wrong_shapes_or_dtypes_is_a_clear_error_and_leaves_the_state_alone(rng):
+    with graph_session() as sess:
+        model = Model(sess, batch_size=3)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        before = model.read()
+        good = model.zeros()
+        bad_width = (good[0], tfstate.LSTMStateTuple(good[1].c, np.zeros([3, 5], np.float32)))
+        bad_rows = tf.nest.map_structure(lambda z: np.zeros([2, z.shape[1]], np.float32), good)
+        bad_dtype = (tfstate.LSTMStateTuple(good[0].c.astype(np.int32), good[0].h), good[1])
+        cases = [
+            (bad_width, r"part 'cell_1/h' has shape \[3, 4\]; got \[3, 5\]"),
+            (bad_rows, r"part 'cell_0/c' has shape \[3, 5\]; got \[2, 5\]"),
+            (bad_dtype, r"part 'cell_0/c' holds float32 values; got int32"),
+            (good[0], r"needs values structured like its state"),
+        ]
+        for values, message in cases:
+            with pytest.raises(ValueError, match=message):
+                model.rnn.state.assign(sess, values)
+            with pytest.raises(ValueError, match=message):
+                model.stateful.set_state((values,))
+            assert_nested_close(model.read(), before, atol=0)
+
+
+def test_save_and_load_state_round_trip(tmp_path, rng):
+    path = str(tmp_path / "state.npz")
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        saved = model.read()
+        model.stateful.save_state(path)
+        sess.run(model.rnn.reset)
+        model.stateful.load_state(path)
+        assert_nested_close(model.read(), saved, atol=0)
+    assert not [name for name in os.listdir(tmp_path) if name != "state.npz"]  # no temporary left behind
+
+
+def test_bad_state_files_are_clear_errors_and_leave_the_state_alone(tmp_path, rng):
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        good = str(tmp_path / "good.npz")
+        model.stateful.save_state(good)
+        before = model.read()
+        truncated = tmp_path / "truncated.npz"
+        truncated.write_bytes(open(good, "rb").read()[:100])
+        foreign = str(tmp_path / "foreign.npz")
+        np.savez(foreign, weights=np.zeros(3))
+        with np.load(good) as data:
+            arrays = dict(data)
+        missing = str(tmp_path / "missing.npz")
+        np.savez(missing, **{k: v for k, v in arrays.items() if k != "0/cell_1/h"})
+        wrong_shape = str(tmp_path / "wrong_shape.npz")
+        np.savez(wrong_shape, **dict(arrays, **{"0/cell_1/h": np.zeros([3, 7], np.float32)}))
+        cases = [
+            (str(truncated), r"truncated.npz is not a readable tfstate state file"),
+            (foreign, r"foreign.npz is not a tfstate state file"),
+            (missing, r"does not match this session's state: missing \['0/cell_1/h'\], unexpected \[\]"),
+            (wrong_shape, r"part 'cell_1/h' has shape \[batch, 4\]; got \[3, 7\]"),
+            (str(tmp_path / "absent.npz"), r"absent.npz is not a readable tfstate state file"),
+        ]
+        for path, message in cases:
+            with pytest.raises(ValueError, match=message):
+                model.stateful.load_state(path)
+            assert_nested_close(model.read(), before, atol=0)
+
+
+def test_reset_value_from_features_is_where_resets_start(rng):
+    features = rng.randn(BATCH, 2).astype(np.float32)
+    with graph_session() as sess:
+        f = tf.compat.v1.placeholder(tf.float32, [None, 2])
+        start = tfstate.layers.dense(f, 5, activation=tf.tanh, name="init_state")
+        cell = tfstate.GRUCell(5)
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        rnn = tfstate.stateful_dynamic_rnn(cell, x, reset_value=start)
+        oracle_outputs, _ = tf.compat.v1.nn.dynamic_rnn(cell, x, initial_state=start, scope="oracle")
+        sess.run(tf.compat.v1.global_variables_initializer())
+        stateful = tfstate.StatefulSession(sess, rnn)
+        chunk = _stream(rng)[:, :4]
+        outputs = stateful.run(rnn.outputs, {x: chunk, f: features}, step=0)
+        expected = sess.run(oracle_outputs, {x: chunk, f: features})
+        sess.run(rnn.reset, {f: features})
+        reset_to = stateful.get_state()[0]
+        expected_start = sess.run(start, {f: features})
+    np.testing.assert_allclose(outputs, expected, atol=1e-6)
+    np.testing.assert_allclose(reset_to, expected_start, atol=1e-6)
+
+
+def test_two_stateful_rnns_in_one_graph_do_not_collide(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        encoder = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(3), x, scope="encoder")
+        decoder = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(3), encoder.outputs, scope="decoder")
+        names = [v.op.name for v in tf.compat.v1.get_collection(tfstate.STATE_VARIABLES)]
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess)
+        both = tfstate.StatefulSession(sess, encoder, decoder)
+        both.run(decoder.outputs, {x: stream[:, :4]}, step=0)
+        decoder_before = decoder.state.read(sess)
+        sess.run(encoder.reset)  # a separate reset schedule
+        encoder_after, decoder_after = both.get_state()
+    assert names == ["rnn_state/state", "rnn_state_1/state"]
+    np.testing.assert_array_equal(encoder_after, 0)
+    np.testing.assert_array_equal(decoder_after, decoder_before)
+    assert np.abs(decoder_before).max() > 0
+
+
+def test_running_state_ops_thousands_of_times_does_not_grow_the_graph(rng, tmp_path):
+    chunk = _stream(rng)[:, :2]
+    with graph_session() as sess:
+        model = Model(sess, CELLS["gru"])
+        graph = tf.compat.v1.get_default_graph()
+        ops_before = len(graph.get_operations())
+        graph.finalize()  # any op built from here on raises
+        values = model.zeros()
+        path = str(tmp_path / "s.npz")
+        for i in range(1500):
+            model.stateful.run(model.rnn.outputs, model.feed(chunk), step=0 if i % 100 == 0 else None,
+                               reset_rows=[i % 2 == 0, False, True])
+            sess.run([model.rnn.outputs, model.rnn.keep], model.feed(chunk))
+            sess.run(model.rnn.reset)
+            model.rnn.state.assign(sess, values)
+            model.read()
+            if i % 300 == 0:
+                model.stateful.save_state(path)
+                model.stateful.load_state(path)
+        assert len(graph.get_operations()) == ops_before
+
+
+def test_eager_mode_is_a_clear_error():
+    assert tf.executing_eagerly()
+    with pytest.raises(RuntimeError, match=r"stateful_dynamic_rnn builds a TF1 \(session\) graph"):
+        tfstate.stateful_dynamic_rnn(tfstate.GRUCell(2), tf.zeros([1, 2, 2]))
+    with pytest.raises(RuntimeError, match=r"RNNState builds a TF1 \(session\) graph"):
+        tfstate.RNNState(tfstate.GRUCell(2), 1)
+
+
+def test_state_is_resource_variables_and_keep_is_deterministic_under_disable_v2_behavior():
+    script = textwrap.dedent("""
+        import numpy as np, tensorflow as tf, tfstate
+        tf.compat.v1.disable_v2_behavior()
+        from tensorflow.python.ops import resource_variable_ops
+        x = tf.compat.v1.placeholder(tf.float32, [2, 3, 2])
+        rnn = tfstate.stateful_dynamic_rnn(tfstate.MultiRNNCell([tfstate.LSTMCell(8), tfstate.GRUCell(8)]), x)
+        assert all(isinstance(v, resource_variable_ops.ResourceVariable)
+                   for v in tf.nest.flatten(rnn.state.variables)), "state is not in resource variables"
+        chunk = np.random.RandomState(0).randn(2, 3, 2).astype(np.float32)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            stateful = tfstate.StatefulSession(sess, rnn)
+            runs = []
+            for repeat in range(20):
+                run = [stateful.run(rnn.outputs, {x: chunk}, step=0)]
+                run += [sess.run([rnn.outputs, rnn.keep], {x: chunk})[0] for _ in range(9)]
+                runs.append(run)
+        for run in runs[1:]:
+            for a, b in zip(run, runs[0]):
+                np.testing.assert_array_equal(a, b)
+        assert np.abs(runs[0][-1] - runs[0][0]).max() > 1e-3, "state was not carried"
+        print("deterministic")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "deterministic" in result.stdout

@@ -1,0 +1,83 @@
+"""stateful_dynamic_rnn: `dynamic_rnn` whose state is kept between `session.run` calls."""
+
+import tensorflow as tf
+
+from tfstate._graph_mode import require_graph_mode
+from tfstate.state import RNNState
+
+
+class StatefulRNN:
+    """What `stateful_dynamic_rnn` builds: the unrolled RNN and the state it carries.
+
+    `sess.run([rnn.outputs, rnn.keep])` runs a chunk and carries its final state to the next run;
+    `sess.run(rnn.outputs)` only peeks; `sess.run(rnn.reset)` resets the state; feeding
+    `rnn.step: 0` starts the run from the reset value; feeding `rnn.reset_rows` resets chosen rows.
+    """
+
+    def __init__(self, outputs, final_state, state):
+        self.outputs = outputs
+        self.final_state = final_state
+        self.state = state
+        self.keep = state.keep(final_state)
+
+    @property
+    def reset(self):
+        return self.state.reset_op
+
+    @property
+    def step(self):
+        return self.state.step
+
+    @property
+    def reset_rows(self):
+        return self.state.reset_rows
+
+    @property
+    def initial_state(self):
+        return self.state.initial_state
+
+
+def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,
+                         reset_value=None, scope=None, name="rnn_state"):
+    """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
+
+    Args:
+      cell: an RNN cell (tfstate cells, or anything with TF1's cell protocol). A cell with an
+        `unroll(inputs, initial_state, sequence_length, time_major)` method (a fused cell) is
+        unrolled by that method.
+      inputs: `[batch, time, depth]` (or `[time, batch, depth]` with `time_major=True`).
+      batch_size: rows of the state; None lets it change at every reset (step 0 or the reset op).
+      sequence_length: optional `[batch]` int lengths; a row shorter than the chunk carries the
+        state of its last valid step.
+      dtype: dtype of the state; defaults to the inputs' dtype.
+      reset_value: what a reset starts from (zeros by default); see `RNNState`.
+      scope: variable scope of the unroll (default "rnn", as in TF1).
+      name: name scope of the state's variables and placeholders.
+
+    Returns:
+      A `StatefulRNN`.
+    """
+    require_graph_mode("tfstate.stateful_dynamic_rnn")
+    first_input = tf.nest.flatten(inputs)[0]
+    if not isinstance(first_input, tf.Tensor):
+        first_input = tf.convert_to_tensor(first_input)
+        inputs = first_input
+    dtype = tf.as_dtype(dtype or first_input.dtype)
+    batch_axis = 1 if time_major else 0
+    static_batch = first_input.shape[batch_axis] if first_input.shape.rank else None
+    if batch_size is not None and static_batch is not None and static_batch != batch_size:
+        raise ValueError(
+            f"stateful_dynamic_rnn state '{name}' has batch size {batch_size}, but the inputs have "
+            f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None.")
+    state = RNNState(cell, batch_size, dtype=dtype, name=name, reset_value=reset_value,
+                     run_batch_size=tf.shape(first_input)[batch_axis])
+    unroll = getattr(cell, "unroll", None)
+    if unroll is not None:
+        with tf.compat.v1.variable_scope(scope or "rnn"):
+            outputs, final_state = unroll(inputs, state.initial_state, sequence_length=sequence_length,
+                                          time_major=time_major)
+    else:
+        outputs, final_state = tf.compat.v1.nn.dynamic_rnn(
+            cell, inputs, sequence_length=sequence_length, initial_state=state.initial_state,
+            time_major=time_major, scope=scope)
+    return StatefulRNN(outputs, final_state, state)

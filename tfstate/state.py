@@ -1,0 +1,264 @@
+"""RNNState: an RNN's state kept in variables between `session.run` calls.
+
+One run of a stateful RNN is, in-graph:
+
+    if step == 0:   state = reset_value                            # fresh start (any batch size)
+    else:           state = where(reset_rows, reset_value, stored)  # carry, resetting chosen rows
+    outputs, final_state = rnn(inputs, state)
+    keep: stored = final_state                                     # only when the keep op is fetched
+
+Every op (keep, reset, assign, read) is built once; running them never grows the graph.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfstate._graph_mode import require_graph_mode
+
+STATE_VARIABLES = "tfstate_state_variables"
+"""Graph collection holding every RNNState variable (they are also in LOCAL_VARIABLES)."""
+
+
+def state_paths(structure, prefix=""):
+    """Names for the leaves of a state nest, in `tf.nest.flatten` order: `c`, `h`, `cell_1/c`, ..."""
+    if hasattr(structure, "_fields"):
+        items = zip(structure._fields, structure)
+    elif isinstance(structure, (tuple, list)):
+        items = ((f"cell_{index}", part) for index, part in enumerate(structure))
+    else:
+        return [prefix or "state"]
+    paths = []
+    for key, part in items:
+        paths += state_paths(part, f"{prefix}/{key}" if prefix else key)
+    return paths
+
+
+def _width(size):
+    return tf.TensorShape(size).as_list()
+
+
+class RNNState:
+    """The state of one RNN, kept in non-trainable resource variables between runs.
+
+    Args:
+      cell_or_state_size: a cell (its `state_size` is used) or a `state_size` nest.
+      batch_size: rows of the state. An int fixes it; None lets the batch change whenever the
+        state is reset (step 0 or the reset op); then the batch of a run is `run_batch_size`.
+      dtype: float dtype of the state.
+      name: name scope of the variables and placeholders (made unique in the graph).
+      reset_value: what a reset starts from: zeros by default, or a nest of tensors like the state,
+        each `[batch, n]` or broadcastable to it (e.g. a projection of per-stream features).
+      run_batch_size: scalar int tensor, the batch of the run using `initial_state`
+        (`stateful_dynamic_rnn` passes `tf.shape(inputs)[0]`). By default: `batch_size` if fixed,
+        otherwise the placeholder `.batch_size`, which defaults to the rows the state holds.
+
+    Attributes:
+      variables: nest of variables shaped like the state, in LOCAL_VARIABLES and STATE_VARIABLES.
+      step: int64 scalar `placeholder_with_default(-1)`; feed 0 to start the run from `reset_value`.
+      reset_rows: bool `[batch]` `placeholder_with_default(all False)`; True rows start from `reset_value`.
+      initial_state: the state a run starts from (use it as the RNN's initial state).
+      reset_value: the nest a reset starts from, for the batch of the run.
+      reset_op: sets the state to `reset_value` (zeros keep the current batch size).
+      initializer: initializes the variables (StatefulSession runs it for you).
+    """
+
+    def __init__(self, cell_or_state_size, batch_size, dtype=tf.float32, name="rnn_state", reset_value=None,
+                 run_batch_size=None):
+        require_graph_mode("tfstate.RNNState")
+        self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
+        self._dtype = tf.as_dtype(dtype)
+        if not self._dtype.is_floating:
+            raise ValueError(f"RNNState '{name}' needs a float dtype; got {self._dtype.name}.")
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise ValueError(f"RNNState '{name}' needs batch_size a positive int or None; got {batch_size!r}.")
+        self._fixed_batch = None if batch_size is None else int(batch_size)
+        self._paths = state_paths(self._state_size)
+        self._widths = [_width(size) for size in tf.nest.flatten(self._state_size)]
+        with tf.compat.v1.name_scope(None, default_name=name) as scope:
+            self.name = scope.rstrip("/")
+            self._flat_variables = [self._make_variable(path, width) for path, width in zip(self._paths, self._widths)]
+            self.variables = tf.nest.pack_sequence_as(self._state_size, self._flat_variables)
+            self.initializer = tf.compat.v1.variables_initializer(self._flat_variables, name="initializer")
+            self._is_initialized = tf.reduce_all(
+                tf.stack([v.is_initialized() for v in self._flat_variables]), name="is_initialized")
+            self._stored_rows = tf.shape(self._flat_variables[0], out_type=tf.int32)[0]
+            if run_batch_size is not None:
+                self.batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
+            elif self._fixed_batch is not None:
+                self.batch_size = tf.constant(self._fixed_batch, tf.int32)
+            else:
+                self.batch_size = tf.compat.v1.placeholder_with_default(self._stored_rows, [], name="batch_size")
+            self.step = tf.compat.v1.placeholder_with_default(tf.constant(-1, tf.int64), [], name="step")
+            self.reset_rows = tf.compat.v1.placeholder_with_default(
+                tf.zeros([self.batch_size], tf.bool), [self._fixed_batch], name="reset_rows")
+            self._given_reset_value = self._check_reset_value(reset_value)
+            self.reset_value = self._reset_tensors(self.batch_size)
+            self.initial_state = self._build_initial_state()
+            self.reset_op = self._build_reset_op()
+            self._assign_placeholders = [
+                tf.compat.v1.placeholder(self._dtype, [self._fixed_batch] + width, name=f"assign/{path}")
+                for path, width in zip(self._paths, self._widths)]
+            self._assign_op = tf.group(
+                *[v.assign(p, read_value=False) for v, p in zip(self._flat_variables, self._assign_placeholders)],
+                name="assign")
+            self._read = [tf.identity(v.read_value(), name=f"read/{path}")
+                          for v, path in zip(self._flat_variables, self._paths)]
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def state_size(self):
+        return self._state_size
+
+    @property
+    def paths(self):
+        """Names of the state's parts in `tf.nest.flatten` order (`c`, `h`, `cell_1/c`, ...)."""
+        return list(self._paths)
+
+    @property
+    def assign_op(self):
+        """The op that assigns the values fed by `check_values`'s feed dict."""
+        return self._assign_op
+
+    @property
+    def fixed_batch_size(self):
+        """The batch size the state always has, or None when it may change at a reset."""
+        return self._fixed_batch
+
+    def _make_variable(self, path, width):
+        rows = self._fixed_batch if self._fixed_batch is not None else 0
+        return tf.compat.v1.Variable(
+            tf.zeros([rows] + width, self._dtype), shape=tf.TensorShape([self._fixed_batch] + width),
+            trainable=False, use_resource=True, name=path,
+            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
+
+    def _check_reset_value(self, reset_value):
+        if reset_value is None:
+            return None
+        try:
+            tf.nest.assert_same_structure(self._state_size, reset_value, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"RNNState '{self.name}' needs a reset_value structured like its state {self._state_size}; "
+                f"got {tf.nest.map_structure(lambda t: getattr(t, 'shape', t), reset_value)}.") from None
+        flat = [tf.convert_to_tensor(value, self._dtype) for value in tf.nest.flatten(reset_value)]
+        for path, width, value in zip(self._paths, self._widths, flat):
+            if value.shape.rank is not None and not value.shape[-1:].is_compatible_with(width[-1:]):
+                raise ValueError(
+                    f"RNNState '{self.name}' reset_value for '{path}' must end in {width}; got shape {value.shape}.")
+        return flat
+
+    def _reset_tensors(self, rows):
+        """The flat reset value for `rows` rows."""
+        if self._given_reset_value is None:
+            return tf.nest.pack_sequence_as(
+                self._state_size, [tf.zeros(tf.concat([[rows], width], 0), self._dtype) for width in self._widths])
+        return tf.nest.pack_sequence_as(
+            self._state_size,
+            [tf.broadcast_to(value, tf.concat([[rows], width], 0))
+             for value, width in zip(self._given_reset_value, self._widths)])
+
+    def _batch_check(self):
+        """An assert op: the run's batch must equal the stored rows (carried run) and the reset_rows length."""
+        rows_fed = tf.shape(self.reset_rows)[0]
+        fix = ("This state has a fixed batch size; build it with batch_size=None to let the batch change "
+               "at a reset." if self._fixed_batch is not None else
+               "Feed step=0 (or run the reset op) to start at a new batch size.")
+        message = tf.strings.format(
+            f"RNNState {self.name} holds {{}} rows, but the run fed {{}} rows and {{}} reset_rows flags. {fix}",
+            (self._stored_rows, self.batch_size, rows_fed))
+        ok = tf.logical_and(tf.equal(self._stored_rows, self.batch_size), tf.equal(rows_fed, self.batch_size))
+        return tf.debugging.Assert(ok, [message], name="check_batch")
+
+    def _build_initial_state(self):
+        def fresh():
+            return tf.nest.flatten(self.reset_value)
+
+        def carried():
+            with tf.control_dependencies([] if fixed else [self._batch_check()]):
+                stored = [v.read_value() for v in self._flat_variables]
+                rows = tf.reshape(self.reset_rows, [-1, 1])
+                return [tf.where(rows, reset, value)
+                        for reset, value in zip(tf.nest.flatten(self.reset_value), stored)]
+
+        fixed = self._fixed_batch is not None
+        with tf.control_dependencies([self._batch_check()] if fixed else []):
+            flat = tf.cond(tf.equal(self.step, 0), fresh, carried, name="initial_state")
+        flat = [tf.ensure_shape(t, [self._fixed_batch] + width) for t, width in zip(flat, self._widths)]
+        return tf.nest.pack_sequence_as(self._state_size, flat)
+
+    def _build_reset_op(self):
+        if self._given_reset_value is None:
+            values = self._reset_tensors(self._stored_rows)
+        else:
+            first = self._given_reset_value[0]
+            has_batch = self._fixed_batch is None and first.shape.rank == 1 + len(self._widths[0])
+            values = self._reset_tensors(tf.shape(first)[0] if has_batch else self._stored_rows)
+        assigns = [v.assign(value, read_value=False)
+                   for v, value in zip(self._flat_variables, tf.nest.flatten(values))]
+        return tf.group(*tf.tuple(assigns), name="reset")
+
+    def keep(self, final_state):
+        """An op that stores `final_state` (a nest like the state) as the state: all parts or none."""
+        require_graph_mode("RNNState.keep")
+        try:
+            tf.nest.assert_same_structure(self._state_size, final_state, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"RNNState '{self.name}' can only keep a state structured like {self._state_size}; got "
+                f"{tf.nest.map_structure(lambda t: getattr(t, 'shape', t), final_state)}.") from None
+        assigns = []
+        for variable, path, width, value in zip(self._flat_variables, self._paths, self._widths,
+                                                tf.nest.flatten(final_state)):
+            value = tf.convert_to_tensor(value)
+            if value.dtype != self._dtype or not value.shape.is_compatible_with([self._fixed_batch] + width):
+                raise ValueError(
+                    f"RNNState '{self.name}' part '{path}' is {self._dtype.name} "
+                    f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]; "
+                    f"keep got {value.dtype.name} {value.shape}.")
+            assigns.append(variable.assign(value, read_value=False))
+        return tf.group(*tf.tuple(assigns), name="keep")
+
+    def check_values(self, values):
+        """Validates a nest of arrays against the state; returns the feed dict that assigns them.
+
+        Raises ValueError naming the part, the expected and the given shape or dtype.
+        """
+        try:
+            tf.nest.assert_same_structure(self._state_size, values, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"RNNState '{self.name}' needs values structured like its state {self._state_size}; got "
+                f"{tf.nest.map_structure(lambda v: np.shape(v), values)}.") from None
+        feed, rows = {}, set()
+        for placeholder, path, width, value in zip(self._assign_placeholders, self._paths, self._widths,
+                                                   tf.nest.flatten(values)):
+            array = np.asarray(value)
+            expected = f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]"
+            if array.dtype.kind != "f":
+                raise ValueError(
+                    f"RNNState '{self.name}' part '{path}' holds {self._dtype.name} values; got {array.dtype}.")
+            if array.ndim != 1 + len(width) or list(array.shape[1:]) != width or (
+                    self._fixed_batch is not None and array.shape[0] != self._fixed_batch):
+                raise ValueError(
+                    f"RNNState '{self.name}' part '{path}' has shape {expected}; got {list(array.shape)}.")
+            rows.add(array.shape[0])
+            feed[placeholder] = array.astype(self._dtype.as_numpy_dtype, copy=False)
+        if len(rows) > 1:
+            raise ValueError(f"RNNState '{self.name}' parts must all have the same batch size; got {sorted(rows)}.")
+        return feed
+
+    def assign(self, sess, values):
+        """Sets the state to `values` (a nest of arrays like the state), all parts in one run."""
+        sess.run(self._assign_op, self.check_values(values))
+
+    def read(self, sess):
+        """The stored state as a nest of NumPy arrays."""
+        return tf.nest.pack_sequence_as(self._state_size, sess.run(self._read))
+
+    def initialize_if_needed(self, sess):
+        """Initializes the state variables unless they already are (then the state is left alone)."""
+        if not sess.run(self._is_initialized):
+            sess.run(self.initializer)
