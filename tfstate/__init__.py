@@ -10,8 +10,11 @@ from tfstate.cells import (
     MultiRNNCell,
     RNNCell,
 )
+from tfstate.generate import generate
+from tfstate.layout import state_to_concat, state_to_tuple, tuple_layout
 from tfstate.rnn import StatefulRNN, stateful_dynamic_rnn
 from tfstate.session import StatefulSession
 from tfstate.state import STATE_VARIABLES, RNNState
+from tfstate.trace import StateTraceWrapper, dynamic_rnn_with_states
 
 __version__ = "0.1.0"

@@ -461,7 +461,7 @@ class MultiRNNCell(RNNCell):
         return layer_input, tuple(new_states) if self._state_is_tuple else tf.concat(new_states, 1)
 
 
-class _Wrapper(RNNCell):
+class CellWrapper(RNNCell):
     """A cell around another cell: same state, same variables, no scope level of its own."""
 
     def __init__(self, cell):
@@ -514,7 +514,7 @@ def _keep_probability(value, name):
     return float(static)
 
 
-class DropoutWrapper(_Wrapper):
+class DropoutWrapper(CellWrapper):
     """Dropout on a cell's inputs, outputs and new states, with TF1's per-op seeds.
 
     The `c` part of an `LSTMStateTuple` is never dropped (TF1's default state filter).
@@ -579,7 +579,7 @@ def _state_filter(state):
     return [True]
 
 
-class ResidualWrapper(_Wrapper):
+class ResidualWrapper(CellWrapper):
     """Adds the cell's inputs to its outputs (or applies `residual_fn(inputs, outputs)`)."""
 
     def __init__(self, cell, residual_fn=None):
@@ -598,7 +598,7 @@ class ResidualWrapper(_Wrapper):
         return inputs + output, new_state
 
 
-class DeviceWrapper(_Wrapper):
+class DeviceWrapper(CellWrapper):
     """Runs the wrapped cell's step under `tf.device(device)`."""
 
     def __init__(self, cell, device):

@@ -10,6 +10,8 @@ One run of a stateful RNN is, in-graph:
 Every op (keep, reset, assign, read) is built once; running them never grows the graph.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -17,6 +19,18 @@ from tfstate._graph_mode import require_graph_mode
 
 STATE_VARIABLES = "tfstate_state_variables"
 """Graph collection holding every RNNState variable (they are also in LOCAL_VARIABLES)."""
+
+_STATES_BY_GRAPH = weakref.WeakKeyDictionary()  # graph -> its RNNStates (not a collection: those get exported)
+
+
+def owner_of_initial_state(initial_state):
+    """The RNNState whose `initial_state` is exactly this nest of tensors, or None."""
+    flat = tf.nest.flatten(initial_state)
+    for state in _STATES_BY_GRAPH.get(tf.compat.v1.get_default_graph(), []):
+        owned = tf.nest.flatten(state.initial_state)
+        if len(owned) == len(flat) and all(a is b for a, b in zip(owned, flat)):
+            return state
+    return None
 
 
 def state_paths(structure, prefix=""):
@@ -90,10 +104,11 @@ class RNNState:
                 self.batch_size = tf.compat.v1.placeholder_with_default(self._stored_rows, [], name="batch_size")
             self.step = tf.compat.v1.placeholder_with_default(tf.constant(-1, tf.int64), [], name="step")
             self.reset_rows = tf.compat.v1.placeholder_with_default(
-                tf.zeros([self.batch_size], tf.bool), [self._fixed_batch], name="reset_rows")
+                tf.zeros([self._stored_rows], tf.bool), [self._fixed_batch], name="reset_rows")
             self._given_reset_value = self._check_reset_value(reset_value)
             self.reset_value = self._reset_tensors(self.batch_size)
-            self.initial_state = self._build_initial_state()
+            self.initial_state = self._build_initial_state(self.batch_size, self.reset_value)
+            _STATES_BY_GRAPH.setdefault(tf.compat.v1.get_default_graph(), []).append(self)
             self.reset_op = self._build_reset_op()
             self._assign_placeholders = [
                 tf.compat.v1.placeholder(self._dtype, [self._fixed_batch] + width, name=f"assign/{path}")
@@ -160,7 +175,7 @@ class RNNState:
             [tf.broadcast_to(value, tf.concat([[rows], width], 0))
              for value, width in zip(self._given_reset_value, self._widths)])
 
-    def _batch_check(self):
+    def _batch_check(self, run_batch):
         """An assert op: the run's batch must equal the stored rows (carried run) and the reset_rows length."""
         rows_fed = tf.shape(self.reset_rows)[0]
         fix = ("This state has a fixed batch size; build it with batch_size=None to let the batch change "
@@ -168,23 +183,32 @@ class RNNState:
                "Feed step=0 (or run the reset op) to start at a new batch size.")
         message = tf.strings.format(
             f"RNNState {self.name} holds {{}} rows, but the run fed {{}} rows and {{}} reset_rows flags. {fix}",
-            (self._stored_rows, self.batch_size, rows_fed))
-        ok = tf.logical_and(tf.equal(self._stored_rows, self.batch_size), tf.equal(rows_fed, self.batch_size))
+            (self._stored_rows, run_batch, rows_fed))
+        ok = tf.logical_and(tf.equal(self._stored_rows, run_batch), tf.equal(rows_fed, run_batch))
         return tf.debugging.Assert(ok, [message], name="check_batch")
 
-    def _build_initial_state(self):
+    def initial_state_for(self, run_batch_size):
+        """The initial state (same step flag and reset rows) for another consumer's batch, e.g. `generate`'s.
+
+        Builds new ops: call it at graph-building time, once per consumer.
+        """
+        with tf.compat.v1.name_scope(f"{self.name}/"):
+            run_batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
+            return self._build_initial_state(run_batch_size, self._reset_tensors(run_batch_size))
+
+    def _build_initial_state(self, run_batch, reset_value):
         def fresh():
-            return tf.nest.flatten(self.reset_value)
+            return tf.nest.flatten(reset_value)
 
         def carried():
-            with tf.control_dependencies([] if fixed else [self._batch_check()]):
+            with tf.control_dependencies([] if fixed else [self._batch_check(run_batch)]):
                 stored = [v.read_value() for v in self._flat_variables]
                 rows = tf.reshape(self.reset_rows, [-1, 1])
                 return [tf.where(rows, reset, value)
-                        for reset, value in zip(tf.nest.flatten(self.reset_value), stored)]
+                        for reset, value in zip(tf.nest.flatten(reset_value), stored)]
 
         fixed = self._fixed_batch is not None
-        with tf.control_dependencies([self._batch_check()] if fixed else []):
+        with tf.control_dependencies([self._batch_check(run_batch)] if fixed else []):
             flat = tf.cond(tf.equal(self.step, 0), fresh, carried, name="initial_state")
         flat = [tf.ensure_shape(t, [self._fixed_batch] + width) for t, width in zip(flat, self._widths)]
         return tf.nest.pack_sequence_as(self._state_size, flat)
