@@ -278,3 +278,23 @@ def test_eager_mode_is_a_clear_error():
 def test_sharded_lstm_variables_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="partitioned variables"):
         tfstate.LSTMCell(4, num_unit_shards=2)
+
+
+def test_cells_work_under_raw_rnn_as_under_dynamic_rnn(rng):
+    inputs = rng.randn(TIME, BATCH, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        cell = CELLS["multi"](tfstate.rnn_cell)
+        expected, _ = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), time_major=True, dtype=tf.float32)
+        inputs_ta = tf.TensorArray(tf.float32, size=TIME).unstack(inputs)
+
+        def loop_fn(time, cell_output, cell_state, loop_state):
+            state = cell.zero_state(BATCH, tf.float32) if cell_output is None else cell_state
+            finished = time >= TIME
+            next_input = tf.cond(finished, lambda: tf.zeros([BATCH, DEPTH]), lambda: inputs_ta.read(time))
+            return finished, next_input, state, cell_output, None
+
+        outputs_ta, _, _ = tf.compat.v1.nn.raw_rnn(cell, loop_fn)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess)
+        expected, actual = sess.run([expected, outputs_ta.stack()])
+    np.testing.assert_allclose(actual, expected, atol=1e-6)

@@ -62,6 +62,7 @@ class RNNCell:
     """
 
     _default_name = "rnn_cell"
+    _makes_variables = True  # False for cells whose parts own all the weights (MultiRNNCell)
 
     def __init__(self, reuse=None, name=None, dtype=None):
         self._reuse = reuse
@@ -118,7 +119,8 @@ class RNNCell:
         if self._scope is None:
             with self._first_scope(scope) as captured:
                 self._scope = captured
-                self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+                if self._makes_variables:
+                    self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
                 return self._step(inputs, state)
         with tf.compat.v1.variable_scope(self._scope, reuse=True):
             return self._step(inputs, state)
@@ -391,6 +393,7 @@ class MultiRNNCell(RNNCell):
     """
 
     _default_name = "multi_rnn_cell"
+    _makes_variables = False
 
     def __init__(self, cells, state_is_tuple=True):
         super().__init__()
@@ -440,12 +443,6 @@ class MultiRNNCell(RNNCell):
             return super().zero_state(batch_size, dtype)
         with tf.name_scope(type(self).__name__ + "ZeroState"):
             return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
-
-    def _input_depth(self, inputs):
-        return None  # each layer checks its own inputs
-
-    def _build(self, input_depth, dtype):
-        pass  # the layers own all the variables
 
     def _step(self, inputs, state):
         layer_input, new_states, column = inputs, [], 0
