@@ -262,10 +262,10 @@ def test_unknown_input_depth_is_a_clear_error():
 def test_state_of_the_wrong_structure_is_a_clear_error():
     with graph_session():
         x = tf.zeros([2, 3])
-        with pytest.raises(ValueError, match=r"LSTMCell expects a state structured like state_size "
+        with pytest.raises(ValueError, match=r"The state given to LSTMCell must be structured like the state_size "
                                              r"LSTMStateTuple\(c=4, h=4\); got"):
             tfstate.LSTMCell(4)(x, tf.zeros([2, 8]))
-        with pytest.raises(ValueError, match=r"GRUCell expects state tensors of shape \[batch\] \+ \[4\]"):
+        with pytest.raises(ValueError, match=r"The state given to GRUCell must have parts of shape \[batch\] \+ \[4\]"):
             tfstate.GRUCell(4)(x, tf.zeros([2, 5]))
 
 

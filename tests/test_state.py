@@ -226,7 +226,7 @@ def test_assign_of_wrong_shapes_or_dtypes_is_a_clear_error_and_leaves_the_state_
             (bad_width, r"part 'cell_1/h' has shape \[3, 4\]; got \[3, 5\]"),
             (bad_rows, r"part 'cell_0/c' has shape \[3, 5\]; got \[2, 5\]"),
             (bad_dtype, r"part 'cell_0/c' holds float32 values; got int32"),
-            (good[0], r"needs values structured like its state"),
+            (good[0], r"The values for RNNState 'rnn_state' must be structured like the state_size"),
         ]
         for values, message in cases:
             with pytest.raises(ValueError, match=message):

@@ -150,9 +150,9 @@ def test_generate_errors_name_what_was_expected_and_given(rng):
             tfstate.generate(gen.cell, gen.first, 3, lambda output: tfstate.layers.dense(output, 5))
         with pytest.raises(ValueError, match=r"num_steps >= 1; got 0"):
             tfstate.generate(gen.cell, gen.first, 0, gen.next_input)
-        with pytest.raises(ValueError, match=r"initial_state must be structured like the cell's state_size"):
+        with pytest.raises(ValueError, match=r"generate's initial_state must be structured like the state_size"):
             tfstate.generate(gen.cell, gen.first, 3, gen.next_input, initial_state=tf.zeros([2, 14]))
-        with pytest.raises(ValueError, match=r"initial_state must be \[batch\] \+ \[6\] per part"):
+        with pytest.raises(ValueError, match=r"generate's initial_state must have parts of shape \[batch\] \+ \[6\]"):
             bad = (tfstate.LSTMStateTuple(tf.zeros([2, 8]), tf.zeros([2, 8])), tf.zeros([2, 5]))
             tfstate.generate(gen.cell, gen.first, 3, gen.next_input, initial_state=bad)
         steps = tf.compat.v1.placeholder(tf.int32, [])

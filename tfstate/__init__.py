@@ -18,3 +18,11 @@ from tfstate.state import STATE_VARIABLES, RNNState
 from tfstate.trace import StateTraceWrapper, dynamic_rnn_with_states
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "rnn_cell", "layers",
+    "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell",
+    "RNNState", "STATE_VARIABLES", "stateful_dynamic_rnn", "StatefulRNN", "StatefulSession",
+    "StateTraceWrapper", "dynamic_rnn_with_states", "generate",
+    "state_to_tuple", "state_to_concat", "tuple_layout",
+]

@@ -17,7 +17,7 @@ import hashlib
 
 import tensorflow as tf
 
-from tfstate._graph_mode import require_graph_mode
+from tfstate._checks import check_state, require_graph_mode
 
 
 class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
@@ -43,11 +43,6 @@ def _activation(activation, default=tf.tanh):
     if not callable(found):
         raise ValueError(f"Unknown activation {activation!r}: pass a callable or a name in tf.math or tf.nn.")
     return found
-
-
-def _describe(nest):
-    """A short text of a nest of tensors' shapes, for error messages."""
-    return str(tf.nest.map_structure(lambda t: getattr(t, "shape", t), nest))
 
 
 def _state_width(state_size_entry):
@@ -115,7 +110,7 @@ class RNNCell:
         """Runs one step: returns `(output, new_state)`; the first call creates the variables."""
         require_graph_mode(type(self).__name__)
         inputs = tf.convert_to_tensor(inputs)
-        self._check_state(state)
+        check_state(self.state_size, state, f"The state given to {type(self).__name__}")
         if self._scope is None:
             with self._first_scope(scope) as captured:
                 self._scope = captured
@@ -151,24 +146,6 @@ class RNNCell:
         if not (inputs.dtype.is_floating or inputs.dtype.is_complex):
             raise ValueError(f"{type(self).__name__} needs float inputs; got dtype {inputs.dtype.name}.")
         return inputs.shape[-1]
-
-    def _check_state(self, state):
-        expected = self.state_size
-        try:
-            tf.nest.assert_same_structure(expected, state, check_types=False)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"{type(self).__name__} expects a state structured like state_size {expected}; "
-                f"got {_describe(state)}."
-            ) from None
-        for size, tensor in zip(tf.nest.flatten(expected), tf.nest.flatten(state)):
-            shape = getattr(tensor, "shape", None)
-            want = _state_width(size)
-            if shape is not None and shape.rank is not None and not shape[1:].is_compatible_with(want):
-                raise ValueError(
-                    f"{type(self).__name__} expects state tensors of shape [batch] + {want} "
-                    f"(state_size {expected}); got {_describe(state)}."
-                )
 
     def _build(self, input_depth, dtype):
         raise NotImplementedError(f"{type(self).__name__} must define _build.")

@@ -7,7 +7,7 @@
 
 import tensorflow as tf
 
-from tfstate._graph_mode import require_graph_mode
+from tfstate._checks import check_state, require_graph_mode
 from tfstate.state import owner_of_initial_state
 
 
@@ -25,21 +25,6 @@ def _check_num_steps(num_steps):
         num_steps >= 1, [tf.strings.format("generate needs num_steps >= 1; got {}.", num_steps)])
     with tf.control_dependencies([check]):
         return tf.identity(num_steps)
-
-
-def _check_initial_state(cell, initial_state):
-    try:
-        tf.nest.assert_same_structure(cell.state_size, initial_state, check_types=False)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"generate's initial_state must be structured like the cell's state_size {cell.state_size}; got "
-            f"{tf.nest.map_structure(lambda t: getattr(t, 'shape', t), initial_state)}.") from None
-    for size, tensor in zip(tf.nest.flatten(cell.state_size), tf.nest.flatten(initial_state)):
-        want = tf.TensorShape(size).as_list()
-        if tensor.shape.rank is not None and not tensor.shape[1:].is_compatible_with(want):
-            raise ValueError(
-                f"generate's initial_state must be [batch] + {want} per part (state_size {cell.state_size}); "
-                f"got {tf.nest.map_structure(lambda t: t.shape, initial_state)}.")
 
 
 def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, scope=None):
@@ -69,7 +54,7 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
     if initial_state is None:
         initial_state = cell.zero_state(batch, first_input.dtype)
     else:
-        _check_initial_state(cell, initial_state)
+        check_state(cell.state_size, initial_state, "generate's initial_state")
         owner = owner_of_initial_state(initial_state)
         if owner is not None:
             initial_state = owner.initial_state_for(batch)

@@ -7,7 +7,7 @@ so TF1 checkpoints restore into them and `reuse=True` shares weights as it did i
 
 import tensorflow as tf
 
-from tfstate._graph_mode import require_graph_mode
+from tfstate._checks import require_graph_mode
 
 
 def _affine(inputs, kernel, bias):

@@ -8,6 +8,7 @@ states in order. Both helpers work on tensors and NumPy arrays of any rank (per-
 import numpy as np
 import tensorflow as tf
 
+from tfstate._checks import check_structure
 from tfstate.cells import BasicLSTMCell, CellWrapper, LSTMCell, LSTMStateTuple, MultiRNNCell
 
 
@@ -26,7 +27,7 @@ def state_to_tuple(state, cell):
     """Splits a concatenated state of `cell` into the tuple layout (a tuple-layout state passes through)."""
     layout = tuple_layout(cell)
     if tf.nest.is_nested(state):
-        tf.nest.assert_same_structure(layout, state, check_types=False)
+        check_structure(layout, state, "The state given to state_to_tuple")
         return state
     widths = tf.nest.flatten(layout)
     given = state.shape[-1]
@@ -37,7 +38,7 @@ def state_to_tuple(state, cell):
     for width in widths:
         parts.append(state[..., start:start + width])
         start += width
-    return tf.nest.pack_sequence_as(layout, parts, expand_composites=False)
+    return tf.nest.pack_sequence_as(layout, parts)
 
 
 def state_to_concat(state):

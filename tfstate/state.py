@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfstate._graph_mode import require_graph_mode
+from tfstate._checks import check_structure, require_graph_mode
 
 STATE_VARIABLES = "tfstate_state_variables"
 """Graph collection holding every RNNState variable (they are also in LOCAL_VARIABLES)."""
@@ -152,12 +152,7 @@ class RNNState:
     def _check_reset_value(self, reset_value):
         if reset_value is None:
             return None
-        try:
-            tf.nest.assert_same_structure(self._state_size, reset_value, check_types=False)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"RNNState '{self.name}' needs a reset_value structured like its state {self._state_size}; "
-                f"got {tf.nest.map_structure(lambda t: getattr(t, 'shape', t), reset_value)}.") from None
+        check_structure(self._state_size, reset_value, f"The reset_value of RNNState '{self.name}'")
         flat = [tf.convert_to_tensor(value, self._dtype) for value in tf.nest.flatten(reset_value)]
         for path, width, value in zip(self._paths, self._widths, flat):
             if value.shape.rank is not None and not value.shape[-1:].is_compatible_with(width[-1:]):
@@ -227,12 +222,7 @@ class RNNState:
     def keep(self, final_state):
         """An op that stores `final_state` (a nest like the state) as the state: all parts or none."""
         require_graph_mode("RNNState.keep")
-        try:
-            tf.nest.assert_same_structure(self._state_size, final_state, check_types=False)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"RNNState '{self.name}' can only keep a state structured like {self._state_size}; got "
-                f"{tf.nest.map_structure(lambda t: getattr(t, 'shape', t), final_state)}.") from None
+        check_structure(self._state_size, final_state, f"The state kept by RNNState '{self.name}'")
         assigns = []
         for variable, path, width, value in zip(self._flat_variables, self._paths, self._widths,
                                                 tf.nest.flatten(final_state)):
@@ -250,12 +240,7 @@ class RNNState:
 
         Raises ValueError naming the part, the expected and the given shape or dtype.
         """
-        try:
-            tf.nest.assert_same_structure(self._state_size, values, check_types=False)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"RNNState '{self.name}' needs values structured like its state {self._state_size}; got "
-                f"{tf.nest.map_structure(lambda v: np.shape(v), values)}.") from None
+        check_structure(self._state_size, values, f"The values for RNNState '{self.name}'")
         feed, rows = {}, set()
         for placeholder, path, width, value in zip(self._assign_placeholders, self._paths, self._widths,
                                                    tf.nest.flatten(values)):

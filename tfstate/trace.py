@@ -6,7 +6,7 @@
 
 import tensorflow as tf
 
-from tfstate._graph_mode import require_graph_mode
+from tfstate._checks import require_graph_mode
 from tfstate.cells import CellWrapper
 
 
