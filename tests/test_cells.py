@@ -298,3 +298,22 @@ def test_cells_work_under_raw_rnn_as_under_dynamic_rnn(rng):
         randomize_variables(sess)
         expected, actual = sess.run([expected, outputs_ta.stack()])
     np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_initializers_and_default_biases_match_tf1(rng):
+    def build(m):
+        with graph_session() as sess:
+            cell = m.MultiRNNCell([
+                m.LSTMCell(4, use_peepholes=True, num_proj=2, initializer=tf.compat.v1.constant_initializer(0.3)),
+                m.GRUCell(3), m.GRUCell(3, kernel_initializer=tf.compat.v1.constant_initializer(-0.2),
+                                    bias_initializer=tf.compat.v1.constant_initializer(0.1)),
+                m.BasicLSTMCell(2)])
+            tf.compat.v1.nn.dynamic_rnn(cell, tf.zeros([1, 2, 3]), dtype=tf.float32)
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return {v.op.name: sess.run(v) for v in tf.compat.v1.global_variables()
+                    if "bias" in v.op.name or "cell_0" in v.op.name or "cell_2" in v.op.name}
+
+    expected, actual = build(LegacyTF1), build(tfstate.rnn_cell)
+    assert sorted(actual) == sorted(expected)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
