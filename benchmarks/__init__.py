@@ -1,0 +1,1 @@
+"""Reproducible speed comparisons of tfstate against plain TF1 code, Keras 3 and PyTorch (`tfstate bench`)."""

@@ -1,0 +1,67 @@
+"""Markdown rendering of the benchmark results (the tables docs/benchmarks.md holds)."""
+
+from benchmarks.common import Config
+
+
+def _row(framework, name, entry, unit):
+    return (f"| {framework} | {name} | {entry['median_ms']:.2f} | {entry['min_ms']:.2f}–{entry['max_ms']:.2f} "
+            f"| {entry['per_s']:.0f} {unit} | {entry['ratio']:.2f}× |")
+
+
+def markdown(results):
+    machine = results["machine"]
+    lines = ["## Machine", ""]
+    lines.append(f"- CPU: {machine.get('cpu', '?')}, {machine['cores']} cores, flags: "
+                 f"{', '.join(machine.get('cpu_flags', []))}")
+    lines.append(f"- Python {machine['python']}, {machine['platform']}")
+    tf_result = results["frameworks"].get("tf", {})
+    if "tensorflow" in tf_result:
+        threads = tf_result.get("threads", {})
+        lines.append(f"- TensorFlow {tf_result['tensorflow']}, intra-op threads {threads.get('intra_op')}, "
+                     f"inter-op {threads.get('inter_op')} (0 = one per core); environment "
+                     f"{machine['env'] or '(no TF_/OMP_/XLA_ variables set; oneDNN on by default)'}")
+    torch_result = results["frameworks"].get("torch", {})
+    if "torch" in torch_result:
+        info = torch_result["torch"]
+        lines.append(f"- PyTorch {info['version']}, {info['threads']} threads, oneDNN {info['mkldnn']}")
+    gemm = tf_result.get("gemm_flops")
+    if gemm:
+        lines.append(f"- Measured GEMM rate (1024³ float32 matmul, TF, best of 10): {gemm / 1e9:.0f} GFLOP/s")
+    lines.append(f"- Timing: {results['settings']}; ratios are against the baseline timed in the same process "
+                 "(alternating runs), > 1 is faster")
+    for framework, result in results["frameworks"].items():
+        if "skipped" in result:
+            lines.append(f"- {framework}: skipped: {result['skipped']}")
+        if "error" in result:
+            lines.append(f"- {framework}: FAILED: {result['error']}")
+    by_config = {}
+    for framework, result in results["frameworks"].items():
+        for entry in result.get("configs", []):
+            key = tuple(sorted(entry["config"].items()))
+            by_config.setdefault(key, []).append((framework, entry))
+    for key, entries in by_config.items():
+        config = Config(**dict(key))
+        lines += ["", f"## {config.name}", ""]
+        bound = f"{config.chunk_flops() / gemm * 1e3:.2f} ms" if gemm else "n/a"
+        lines.append(f"Streaming: chunks of {config.steps} steps, forward only, "
+                     f"{config.chunk_flops() / 1e9:.2f} GFLOP per chunk; compute bound at the measured GEMM rate: "
+                     f"{bound} per chunk.")
+        lines += ["", "| process | variant | ms/chunk (median) | min–max | throughput | vs baseline |",
+                  "|---|---|---|---|---|---|"]
+        for framework, entry in entries:
+            for name, stats in entry.get("streaming", {}).items():
+                lines.append(_row(framework, name, stats, "chunks/s"))
+        lines += ["", f"Generation: {config.gen_steps} steps, each output through a dense layer back to the input.",
+                  "", "| process | variant | ms/run (median) | min–max | throughput | vs baseline |",
+                  "|---|---|---|---|---|---|"]
+        for framework, entry in entries:
+            for name, stats in entry.get("generation", {}).items():
+                scaled = dict(stats, per_s=stats["per_s"] * config.gen_steps)
+                lines.append(_row(framework, name, scaled, "steps/s"))
+        for framework, entry in entries:
+            if "op_count" in entry:
+                ops = entry["op_count"]
+                lines += ["", f"Op count of the tfstate keep graph: {ops['before']} before, {ops['after']} after "
+                          f"{ops['runs']} runs of keep / step flag / row reset / reset"
+                          f" ({'constant' if ops['before'] == ops['after'] else 'GREW'})."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""Runs one framework's workloads in this process: `python -m benchmarks.suite FRAMEWORK '<json>'`.
+
+FRAMEWORK is `tf` (TF1 graph code and tfstate), `keras` (Keras 3) or `torch` (PyTorch). Every
+process also times the TF1 baseline (and the torch process tfstate's fast path), alternating with
+its own variants, so the ratios it reports compare runs made under the same conditions.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks import common  # noqa: E402
+
+STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
+GEN_BASELINE = "per-step session.run, feed_dict"
+
+
+def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
+    times = common.time_alternating(variants, settings)
+    stats = {name: common.summarize(seconds) for name, seconds in times.items()}
+    for name, entry in stats.items():
+        entry["ratio"] = stats[baseline]["median_ms"] / entry["median_ms"]
+    return stats
+
+
+def tf_variants(config, settings, result):
+    from benchmarks import tf_graph
+    inputs = common.random_inputs(config)
+    sessions = []
+
+    def add(variants, name, made):
+        variants[name] = made[0]
+        sessions.append(made[1])
+
+    stream = {}
+    add(stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
+    add(stream, "tfstate keep (state in variables)", tf_graph.stateful(config, inputs)[:2])
+    add(stream, "feed_dict round trip", tf_graph.feed_dict_round_trip(config, inputs))
+    add(stream, "tfstate fast path (LSTMBlockCell, XLA) + keep", tf_graph.stateful(config, inputs, fast=True)[:2])
+    result["streaming"] = _streaming(config, settings, stream)
+    gen = {}
+    add(gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
+    add(gen, "per-step session.run, state in variables", tf_graph.generate_step_variables(config))
+    add(gen, "tfstate.generate (LSTMCell)", tf_graph.generate_in_graph(config))
+    add(gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
+    result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
+    result["op_count"] = tf_graph.op_count_check(config, inputs, repeats=settings.rounds * 10)
+    for sess in sessions:
+        sess.close()
+
+
+def keras_variants(config, settings, result):
+    import numpy as np
+    import tensorflow as tf
+    import keras
+
+    from benchmarks import tf_graph
+    inputs = common.random_inputs(config)
+    baseline, sess = tf_graph.dynamic_rnn_zero_state(config, inputs)
+    layers = [keras.Input(batch_shape=(config.batch, config.steps, config.input))]
+    layers += [keras.layers.LSTM(config.hidden, return_sequences=True, stateful=True) for _ in range(config.layers)]
+    model = keras.Sequential(layers)
+    call = tf.function(lambda x: model(x, training=False))
+    x = tf.constant(inputs)
+    stream = {STREAM_BASELINE: baseline, "Keras 3 LSTM(stateful=True)": lambda: np.asarray(call(x))}
+    result["streaming"] = _streaming(config, settings, stream)
+    result["keras"] = keras.__version__
+    sess.close()
+
+
+def torch_variants(config, settings, result):
+    import torch
+
+    from benchmarks import tf_graph
+    inputs = common.random_inputs(config)
+    baseline, sess = tf_graph.dynamic_rnn_zero_state(config, inputs)
+    fast, fast_sess, _ = tf_graph.stateful(config, inputs, fast=True)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(config.input, config.hidden, num_layers=config.layers, batch_first=True).eval()
+    x = torch.from_numpy(inputs)
+    carried = [None]
+
+    def torch_chunk():
+        with torch.no_grad():
+            outputs, carried[0] = lstm(x, carried[0])
+        return outputs.numpy()
+
+    stream = {STREAM_BASELINE: baseline, "tfstate fast path (LSTMBlockCell, XLA) + keep": fast,
+              "PyTorch nn.LSTM, carrying (h, c)": torch_chunk}
+    result["streaming"] = _streaming(config, settings, stream)
+
+    gen_feed, gen_sess = tf_graph.generate_feed_loop(config)
+    gen_fast, gen_fast_sess = tf_graph.generate_in_graph(config, fast=True)
+    cells = [torch.nn.LSTMCell(config.input if k == 0 else config.hidden, config.hidden) for k in range(config.layers)]
+    to_input = torch.nn.Linear(config.hidden, config.input)
+    x0 = torch.from_numpy(common.random_inputs(config)[:, 0])
+
+    def torch_generate():
+        with torch.no_grad():
+            current, states = x0, [None] * config.layers
+            for _ in range(config.gen_steps):
+                layer_input = current
+                for k, cell in enumerate(cells):
+                    states[k] = cell(layer_input, states[k])
+                    layer_input = states[k][0]
+                current = torch.tanh(to_input(layer_input))
+
+    gen = {GEN_BASELINE: gen_feed, "tfstate.generate (LSTMBlockCell)": gen_fast,
+           "PyTorch per-step LSTMCell loop": torch_generate}
+    result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
+    result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
+                       "mkldnn": torch.backends.mkldnn.is_available()}
+    for s in (sess, fast_sess, gen_sess, gen_fast_sess):
+        s.close()
+
+
+def main(argv):
+    framework = argv[1]
+    configs, settings, output = common.read_args(argv[1:])
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    run = {"tf": tf_variants, "keras": keras_variants, "torch": torch_variants}[framework]
+    report = {"framework": framework, "tensorflow": tf.__version__, "configs": []}
+    if framework == "tf":
+        from benchmarks import tf_graph
+        report["gemm_flops"] = tf_graph.gemm_rate()
+        report["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                             "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    for config in configs:
+        result = {"config": config.__dict__}
+        run(config, settings, result)
+        report["configs"].append(result)
+    common.write_result(output, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

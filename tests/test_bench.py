@@ -1,0 +1,30 @@
+"""`tfstate bench --quick` runs every framework's process and writes a report (its speed is not tested)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
+    json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
+    process = subprocess.run(
+        [sys.executable, "-m", "tfstate", "bench", "--quick", "--layers", "1",
+         "--json", str(json_path), "--markdown", str(markdown_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    results = json.loads(json_path.read_text())
+    frameworks = results["frameworks"]
+    assert results["machine"]["cores"] >= 1
+    assert frameworks["tf"]["gemm_flops"] > 0
+    tf_config = frameworks["tf"]["configs"][0]
+    assert len(tf_config["streaming"]) == 4 and len(tf_config["generation"]) == 4
+    assert tf_config["streaming"]["dynamic_rnn + LSTMCell, zero state"]["ratio"] == 1.0
+    assert tf_config["op_count"]["before"] == tf_config["op_count"]["after"]
+    assert "Keras 3 LSTM(stateful=True)" in frameworks["keras"]["configs"][0]["streaming"]
+    torch = frameworks["torch"]
+    assert "skipped" in torch or "PyTorch nn.LSTM, carrying (h, c)" in torch["configs"][0]["streaming"]
+    markdown = markdown_path.read_text()
+    assert "| tf | tfstate fast path" in markdown and "compute bound" in markdown

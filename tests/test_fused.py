@@ -1,0 +1,146 @@
+"""The fused cells compute what tfstate.LSTMCell and TF1's legacy LSTMCell compute, under TF1 contrib's names."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfstate
+from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell
+
+BATCH, TIME, DEPTH, UNITS = 3, 6, 4, 5
+LENGTHS = np.array([6, 2, 0], np.int32)
+IMPLEMENTATIONS = ["xla", "block", "loop"]
+
+
+def _reference(inputs, values, lengths=None, time_major=False, cell=None, layers=1):
+    """dynamic_rnn over tfstate.LSTMCell (or `cell`) with the given weights: (outputs, final_state)."""
+    with graph_session() as sess:
+        if cell is None:
+            cells = [tfstate.LSTMCell(UNITS) for _ in range(layers)]
+            cell = cells[0] if layers == 1 else tfstate.MultiRNNCell(cells)
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), sequence_length=lengths,
+                                                     time_major=time_major, dtype=tf.float32)
+        load_variables(sess, values)
+        return sess.run((outputs, final))
+
+
+def _unrolled(inputs, make_cell, lengths=None, time_major=False, seed=0):
+    """`cell.unroll` inside scope "rnn" from a zero state: (outputs, final_state, variable values)."""
+    with graph_session() as sess:
+        cell = make_cell()
+        batch = inputs.shape[1 if time_major else 0]
+        with tf.compat.v1.variable_scope("rnn"):
+            outputs, final = cell.unroll(tf.constant(inputs), cell.zero_state(batch, tf.float32),
+                                         sequence_length=lengths, time_major=time_major)
+        values = randomize_variables(sess, seed)
+        return sess.run((outputs, final)) + (values,)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+def test_unroll_equals_dynamic_rnn_over_lstm_cell(rng, implementation, time_major, lengths):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    outputs, final, values = _unrolled(inputs, lambda: LSTMBlockCell(UNITS, implementation=implementation),
+                                       lengths, time_major)
+    assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
+    expected_outputs, expected_final = _reference(inputs, values, lengths, time_major)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_peepholes_and_clipping_equal_lstm_cell(rng, implementation):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, values = _unrolled(
+        inputs, lambda: LSTMBlockCell(UNITS, cell_clip=0.3, use_peephole=True, forget_bias=0.5,
+                                      implementation=implementation), LENGTHS)
+    assert sorted(values) == sorted(f"rnn/lstm_cell/{n}:0" for n in ["kernel", "bias", "w_i_diag", "w_f_diag",
+                                                                      "w_o_diag"])
+    reference_cell = tfstate.LSTMCell(UNITS, use_peepholes=True, cell_clip=0.3, forget_bias=0.5)
+    expected_outputs, expected_final = _reference(inputs, values, LENGTHS, cell=reference_cell)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)
+
+
+def test_one_step_call_equals_tf1_legacy_lstm_cell(rng):
+    legacy_cells = pytest.importorskip("tf_keras.src.layers.rnn.legacy_cells")
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:  # LSTMBlockCell one step at a time, through dynamic_rnn
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(LSTMBlockCell(UNITS), tf.constant(inputs),
+                                                     sequence_length=LENGTHS, dtype=tf.float32)
+        values = randomize_variables(sess)
+        actual = sess.run((outputs, final))
+    assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
+    with graph_session() as sess:
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(legacy_cells.LSTMCell(UNITS), tf.constant(inputs),
+                                                     sequence_length=LENGTHS, dtype=tf.float32)
+        load_variables(sess, values)
+        expected = sess.run((outputs, final))
+    assert_nested_close(actual[0], expected[0])
+    assert_nested_close(tuple(actual[1]), tuple(expected[1]))
+
+
+def test_fused_cell_call_is_tf1_time_major_and_its_variables_are_tf1_names(rng):
+    inputs = rng.randn(TIME, BATCH, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        cell = LSTMBlockFusedCell(UNITS)
+        outputs, final = cell(tf.constant(inputs), dtype=tf.float32, sequence_length=LENGTHS)
+        values = randomize_variables(sess)
+        actual = sess.run((outputs, final))
+    assert sorted(values) == ["lstm_fused_cell/bias:0", "lstm_fused_cell/kernel:0"]
+    renamed = {name.replace("lstm_fused_cell", "rnn/lstm_cell"): value for name, value in values.items()}
+    expected = _reference(inputs, renamed, LENGTHS, time_major=True)
+    assert_nested_close(actual, expected)
+
+
+def test_fused_cell_steps_inside_generate_like_lstm_cell(rng):
+    first = rng.randn(BATCH, UNITS).astype(np.float32)
+    results = []
+    for make in (lambda: LSTMBlockFusedCell(UNITS, name="lstm_cell"), lambda: tfstate.LSTMCell(UNITS)):
+        with graph_session() as sess:
+            outputs, final = tfstate.generate(make(), tf.constant(first), 4, lambda output: output)
+            values = randomize_variables(sess) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, final)), values))
+    assert_nested_close(results[0][0], results[1][0])
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_fused_multi_rnn_cell_equals_multi_rnn_cell(rng, time_major):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    outputs, final, values = _unrolled(
+        inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS, time_major)
+    assert "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel:0" in values
+    expected_outputs, expected_final = _reference(inputs, values, LENGTHS, time_major, layers=2)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)
+
+
+def test_stateful_dynamic_rnn_with_fused_cell_carries_state_like_one_long_run(rng):
+    inputs = rng.randn(BATCH, 2 * TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        chunk = tf.compat.v1.placeholder(tf.float32, [BATCH, TIME, DEPTH])
+        rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(UNITS), chunk, batch_size=BATCH)
+        sess.run(tf.compat.v1.local_variables_initializer())
+        values = randomize_variables(sess)
+        ops = len(sess.graph.get_operations())
+        first, _ = sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, :TIME]})
+        second, _ = sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, TIME:]})
+        assert len(sess.graph.get_operations()) == ops
+    expected_outputs, _ = _reference(inputs, values)
+    np.testing.assert_allclose(np.concatenate([first, second], 1), expected_outputs, atol=1e-5, rtol=0)
+
+
+def test_unroll_under_eager_execution_names_the_fix():
+    with pytest.raises(RuntimeError, match="eagerly"):
+        LSTMBlockCell(UNITS).unroll(tf.zeros([1, 2, 3]), tfstate.LSTMStateTuple(tf.zeros([1, 5]), tf.zeros([1, 5])))
+
+
+def test_unknown_implementation_is_rejected():
+    with pytest.raises(ValueError, match="implementation"):
+        LSTMBlockCell(UNITS, implementation="cuda")
