@@ -66,11 +66,13 @@ def test_peepholes_and_clipping_equal_lstm_cell(rng, implementation):
     assert_nested_close(final, expected_final)
 
 
-def test_one_step_call_equals_tf1_legacy_lstm_cell(rng):
+@pytest.mark.parametrize("implementation", ["auto", "block"])
+def test_one_step_call_equals_tf1_legacy_lstm_cell(rng, implementation):
     legacy_cells = pytest.importorskip("tf_keras.src.layers.rnn.legacy_cells")
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:  # LSTMBlockCell one step at a time, through dynamic_rnn
-        outputs, final = tf.compat.v1.nn.dynamic_rnn(LSTMBlockCell(UNITS), tf.constant(inputs),
+        cell = LSTMBlockCell(UNITS, implementation=implementation)
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs),
                                                      sequence_length=LENGTHS, dtype=tf.float32)
         values = randomize_variables(sess)
         actual = sess.run((outputs, final))
