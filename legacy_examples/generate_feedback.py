@@ -100,7 +100,8 @@ def main():
     assert mse < np.mean(truth ** 2), (mse, float(np.mean(truth ** 2)))
     print(f"generate_feedback: training loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.4f}; "
           f"{HORIZON} generated steps, loop == tfstate.generate within 1e-5 (MSE vs truth {mse:.4f}); "
-          f"per-step loop {timings['per-step loop'] * 1e3:.1f} ms, tfstate.generate {timings['tfstate.generate'] * 1e3:.1f} ms "
+          f"per-step loop {timings['per-step loop'] * 1e3:.1f} ms, "
+          f"tfstate.generate {timings['tfstate.generate'] * 1e3:.1f} ms "
           f"({timings['per-step loop'] / timings['tfstate.generate']:.1f}x)")
 
 

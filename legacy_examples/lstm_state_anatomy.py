@@ -111,7 +111,8 @@ def main():
     np.testing.assert_allclose(got_as_tuple.h, m, **TOL)
     np.testing.assert_array_equal(tfstate.state_to_concat(got_tuple), np.concatenate([got_tuple.c, got_tuple.h], 1))
 
-    print(f"lstm_state_anatomy: c (memory, max |c| {np.abs(c).max():.2f}) and m/h (output, max |m| {np.abs(ms).max():.2f} < 1) "
+    print(f"lstm_state_anatomy: c (memory, max |c| {np.abs(c).max():.2f}) and "
+          f"m/h (output, max |m| {np.abs(ms).max():.2f} < 1) "
           f"== NumPy equations over {STEPS} steps; num_proj={PROJ} gives m [{BATCH}, {PROJ}], c [{BATCH}, {UNITS}]; "
           "state_is_tuple=False state == concat([c, m]); state_to_tuple/state_to_concat convert")
 

@@ -91,7 +91,8 @@ def main():
                 stateful.reset()
             assert len(graph.get_operations()) == ops
 
-    print(f"stateful_lstm: {LAYERS}-layer LSTM over {CHUNKS} chunks of {CHUNK} steps: chunked with keep == one long run; "
+    print(f"stateful_lstm: {LAYERS}-layer LSTM over {CHUNKS} chunks of {CHUNK} steps: "
+          "chunked with keep == one long run; "
           "peek leaves the state alone; step=0, reset and reset_rows == fresh start; graph did not grow")
 
 
