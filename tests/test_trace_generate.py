@@ -166,3 +166,62 @@ def test_generate_and_trace_refuse_eager_mode():
         tfstate.generate(tfstate.GRUCell(2), tf.zeros([1, 2]), 3, lambda o: o)
     with pytest.raises(RuntimeError, match=r"dynamic_rnn_with_states builds a TF1"):
         tfstate.dynamic_rnn_with_states(tfstate.GRUCell(2), tf.zeros([1, 2, 2]), dtype=tf.float32)
+
+
+def test_compiled_generate_equals_the_plain_loop_and_continues_a_carried_stream(rng):
+    first = rng.randn(BATCH, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        gen = Generator(sess, num_steps=9)
+        compiled, compiled_final = tfstate.generate(gen.cell, gen.first, 9, gen.next_input, jit_compile=True)
+        steps = tf.compat.v1.placeholder(tf.int32, [])
+        carried, carried_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
+                                                  initial_state=gen.train.initial_state)
+        carried_xla, carried_xla_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
+                                                          initial_state=gen.train.initial_state, jit_compile=True,
+                                                          max_steps=12)
+        gen.stateful.run(gen.train.outputs, {gen.x: rng.randn(BATCH, 5, DEPTH)}, step=0)
+        got, expected = sess.run([(compiled, compiled_final), (gen.outputs, gen.final)], {gen.first: first})
+        assert_nested_close(got, expected)
+        for num_steps in (1, 5, 12):
+            got, expected = sess.run([(carried_xla, carried_xla_final), (carried, carried_final)],
+                                     {gen.first: first, steps: num_steps})
+            assert got[0].shape == (BATCH, num_steps, 6)
+            assert_nested_close(got, expected)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_steps=12; the run fed num_steps=13"):
+            sess.run(carried_xla, {gen.first: first, steps: 13})
+
+
+def test_compiled_generate_of_fused_cells_equals_the_lstm_cell_loop(rng):
+    from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+    first = rng.randn(BATCH, DEPTH).astype(np.float32)
+    results = []
+    for make in (lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(8), tfstate.LSTMCell(8)]),
+                 lambda: FusedMultiRNNCell([LSTMBlockCell(8), LSTMBlockCell(8)])):
+        with graph_session() as sess:
+            cell = make()
+            x = tf.constant(first)
+            tfstate.layers.dense(tf.zeros([1, 8]), DEPTH, activation=tf.tanh, name="head")
+
+            def next_input(output):
+                return tfstate.layers.dense(output, DEPTH, activation=tf.tanh, name="head", reuse=True)
+
+            plain = tfstate.generate(cell, x, 15, next_input)
+            compiled = tfstate.generate(cell, x, 15, next_input, jit_compile=True)
+            sess.run(tf.compat.v1.global_variables_initializer())
+            randomize_variables(sess, scale=0.6)
+            plain, compiled = sess.run([plain, compiled])
+        assert_nested_close(compiled, plain)
+        results.append(plain)
+    assert_nested_close(results[1], results[0])
+
+
+def test_compiled_generate_errors_name_the_missing_static_length():
+    with graph_session():
+        steps = tf.compat.v1.placeholder(tf.int32, [])
+        cell, first = tfstate.GRUCell(4), tf.zeros([2, 4])
+        with pytest.raises(ValueError, match=r"jit_compile=True\) needs a static length.*max_steps=<int>"):
+            tfstate.generate(cell, first, steps, lambda o: o, jit_compile=True)
+        with pytest.raises(ValueError, match=r"max_steps applies only with jit_compile=True"):
+            tfstate.generate(cell, first, steps, lambda o: o, max_steps=5)
+        with pytest.raises(ValueError, match=r"num_steps=6 > max_steps=5"):
+            tfstate.generate(cell, first, 6, lambda o: o, jit_compile=True, max_steps=5)
