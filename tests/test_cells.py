@@ -317,3 +317,74 @@ def test_initializers_and_default_biases_match_tf1(rng):
     assert sorted(actual) == sorted(expected)
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def _tf1_style_cells(base):
+    """Two custom cells written the TF1 way against `base` (TF1's RNNCell or tfstate's)."""
+
+    class ScaledRNNCell(base):
+        def __init__(self, units):
+            super().__init__()
+            self.units = units
+
+        @property
+        def state_size(self):
+            return self.units
+
+        @property
+        def output_size(self):
+            return self.units
+
+        def build(self, inputs_shape):
+            self.kernel = self.add_weight("kernel", [inputs_shape[-1] + self.units, self.units])
+            self.built = True
+
+        def call(self, inputs, state):
+            output = tf.tanh(tf.matmul(tf.concat([inputs, state], 1), self.kernel))
+            return output, output
+
+    class GetVariableCell(base):
+        @property
+        def state_size(self):
+            return 3
+
+        @property
+        def output_size(self):
+            return 3
+
+        def call(self, inputs, state):
+            weights = tf.compat.v1.get_variable("weights", [inputs.shape[-1] + 3, 3])
+            output = tf.sigmoid(tf.matmul(tf.concat([inputs, state], 1), weights))
+            return output, output
+
+    return ScaledRNNCell, GetVariableCell
+
+
+def test_tf1_style_custom_cells_with_build_or_get_variable_match_tf1(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+
+    def run(namespace, base, weights=None):
+        scaled, get_variable = _tf1_style_cells(base)
+        with graph_session() as sess:
+            cell = namespace.MultiRNNCell([scaled(5), get_variable()])
+            results = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), sequence_length=LENGTHS,
+                                                  dtype=tf.float32)
+            names = [v.name for v in tf.compat.v1.global_variables()]
+            sess.run(tf.compat.v1.global_variables_initializer())
+            weights = randomize_variables(sess) if weights is None else (load_variables(sess, weights) or weights)
+            return names, weights, sess.run(results)
+
+    names, weights, expected = run(LegacyTF1, legacy_cells.RNNCell)
+    tf_names, _, actual = run(tfstate.rnn_cell, tfstate.rnn_cell.RNNCell, weights)
+    assert tf_names == names == [
+        "rnn/multi_rnn_cell/cell_0/scaled_rnn_cell/kernel:0", "rnn/multi_rnn_cell/cell_1/get_variable_cell/weights:0"]
+    assert_nested_close(actual, expected)
+
+
+def test_a_custom_cell_without_call_names_what_is_missing():
+    class Incomplete(tfstate.rnn_cell.RNNCell):
+        state_size = output_size = 2
+
+    with graph_session():
+        with pytest.raises(NotImplementedError, match=r"Incomplete must define call\(inputs, state\)"):
+            Incomplete()(tf.zeros([1, 2]), tf.zeros([1, 2]))

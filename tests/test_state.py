@@ -192,6 +192,16 @@ def test_batch_size_none_takes_the_batch_of_the_run_that_resets_it(rng):
         assert model.read()[1].h.shape == (5, 4)
 
 
+def test_first_run_of_a_batch_size_none_state_starts_fresh_without_the_step_flag(rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        outputs = sess.run([model.rnn.outputs, model.rnn.keep], model.feed(stream[:, :4]))[0]
+        expected, expected_final = model.oracle(stream[:, :4], model.zeros())
+        assert_nested_close(outputs, expected)
+        assert_nested_close(model.read(), expected_final)
+
+
 def test_batch_size_mismatch_is_a_clear_error_and_leaves_the_state_alone(rng):
     with graph_session() as sess:
         model = Model(sess)

@@ -13,7 +13,9 @@ there; every later call, from any scope, reuses the same weights.
 """
 
 import collections
+import contextlib
 import hashlib
+import re
 
 import tensorflow as tf
 
@@ -45,6 +47,12 @@ def _activation(activation, default=tf.tanh):
     return found
 
 
+def _snake_case(class_name):
+    """`MyLSTMCell` -> `my_lstm_cell`: TF1's default layer name for a class."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower().lstrip("_") or "rnn_cell"
+
+
 def _state_width(state_size_entry):
     return tf.TensorShape(state_size_entry).as_list()
 
@@ -52,12 +60,15 @@ def _state_width(state_size_entry):
 class RNNCell:
     """Base of all tfstate cells: TF1's `RNNCell` protocol with TF1's variable scoping.
 
-    Subclasses set `_default_name` and implement `state_size`, `output_size`,
-    `_build(input_depth, dtype)` (create weights with `_add_variable`) and `_step(inputs, state)`.
+    Variables live under the class name in snake case (`lstm_cell`, `gru_cell`, ...) unless `name` is
+    given. tfstate's cells implement `state_size`, `output_size`, `_build(input_depth, dtype)` (weights
+    made with `_add_variable`) and `_step(inputs, state)`. A TF1-style subclass works as it did in
+    TF1: it defines `state_size`, `output_size`, `call(inputs, state)` and optionally
+    `build(inputs_shape)` (with `add_variable` / `add_weight`), or calls `tf.compat.v1.get_variable`
+    inside `call`; either way its variables live in the scope captured on the first call.
     """
 
-    _default_name = "rnn_cell"
-    _makes_variables = True  # False for cells whose parts own all the weights (MultiRNNCell)
+    _default_name = None  # None: the class name in snake case, as TF1 layers name themselves
 
     def __init__(self, reuse=None, name=None, dtype=None):
         self._reuse = reuse
@@ -78,6 +89,10 @@ class RNNCell:
     def built(self):
         """True once the first call has created the cell's variables."""
         return self._scope is not None
+
+    @built.setter
+    def built(self, value):
+        """Accepts TF1's `self.built = True` at the end of `build`; the first call decides."""
 
     @property
     def variables(self):
@@ -109,33 +124,65 @@ class RNNCell:
     def __call__(self, inputs, state, scope=None):
         """Runs one step: returns `(output, new_state)`; the first call creates the variables."""
         require_graph_mode(type(self).__name__)
-        inputs = tf.convert_to_tensor(inputs)
+        if not tf.nest.is_nested(inputs):
+            inputs = tf.convert_to_tensor(inputs)
         check_state(self.state_size, state, f"The state given to {type(self).__name__}")
         if self._scope is None:
             with self._first_scope(scope) as captured:
                 self._scope = captured
-                if self._makes_variables:
-                    self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+                self._create_variables(inputs)
                 return self._step(inputs, state)
         with tf.compat.v1.variable_scope(self._scope, reuse=True):
             return self._step(inputs, state)
 
+    def call(self, inputs, state):
+        """One step of a TF1-style subclass: returns `(output, new_state)`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(inputs, state) returning (output, new_state), as in TF1.")
+
+    def _step(self, inputs, state):
+        return self.call(inputs, state)
+
+    def _build(self, input_depth, dtype):
+        """Creates a tfstate cell's weights; cells whose parts own the weights leave it as it is."""
+
+    def _create_variables(self, inputs):
+        if hasattr(self, "build"):  # a TF1-style subclass
+            self._first_dtype = self._dtype or tf.nest.flatten(inputs)[0].dtype.base_dtype
+            self.build(tf.nest.map_structure(lambda tensor: tensor.shape, inputs))
+        elif type(self)._build is not RNNCell._build:
+            self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+
     def _first_scope(self, scope):
         """The variable scope TF1 layers capture on their first call (uniquified default name)."""
         if scope is not None:
-            return tf.compat.v1.variable_scope(scope)
+            return tf.compat.v1.variable_scope(scope, custom_getter=self._own_variable)
+        name = self._name or self._default_name or _snake_case(type(self).__name__)
         if self._reuse:
-            return tf.compat.v1.variable_scope(self._name or self._default_name, reuse=self._reuse)
-        return tf.compat.v1.variable_scope(None, default_name=self._name or self._default_name)
+            return tf.compat.v1.variable_scope(name, reuse=self._reuse, custom_getter=self._own_variable)
+        return tf.compat.v1.variable_scope(None, default_name=name, custom_getter=self._own_variable)
 
-    def _add_variable(self, name, shape, dtype, initializer=None):
-        """Creates (or, under reuse, fetches) `<scope>/<name>`, lifted out of any loop body."""
-        graph = tf.compat.v1.get_default_graph()
-        lift = tf.init_scope() if graph.building_function else _nothing()
-        with lift, tf.compat.v1.variable_scope(self._scope, auxiliary_name_scope=False):
-            variable = tf.compat.v1.get_variable(name, shape=shape, dtype=dtype, initializer=initializer)
-        self._variables.append(variable)
+    def _own_variable(self, getter, *args, **kwargs):
+        """Custom getter of the cell's scope: creates variables outside any loop body and records them."""
+        lift = tf.init_scope() if tf.compat.v1.get_default_graph().building_function else contextlib.nullcontext()
+        with lift:
+            variable = getter(*args, **kwargs)
+        if all(variable is not known for known in self._variables):
+            self._variables.append(variable)
         return variable
+
+    def _add_variable(self, name, shape, dtype, initializer=None, trainable=True):
+        """Creates (or, under reuse, fetches) `<scope>/<name>`."""
+        with tf.compat.v1.variable_scope(self._scope, auxiliary_name_scope=False):
+            return tf.compat.v1.get_variable(name, shape=shape, dtype=dtype, initializer=initializer,
+                                             trainable=trainable)
+
+    def add_variable(self, name, shape, dtype=None, initializer=None, trainable=True):
+        """TF1's `add_variable` for `build`: a variable in the cell's scope, of the inputs' dtype by default."""
+        return self._add_variable(name, shape, dtype or getattr(self, "_first_dtype", None) or tf.float32,
+                                  initializer, trainable)
+
+    add_weight = add_variable
 
     def _input_depth(self, inputs):
         if inputs.shape.rank != 2 or inputs.shape[-1] is None:
@@ -147,20 +194,6 @@ class RNNCell:
             raise ValueError(f"{type(self).__name__} needs float inputs; got dtype {inputs.dtype.name}.")
         return inputs.shape[-1]
 
-    def _build(self, input_depth, dtype):
-        raise NotImplementedError(f"{type(self).__name__} must define _build.")
-
-    def _step(self, inputs, state):
-        raise NotImplementedError(f"{type(self).__name__} must define _step.")
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
 
 def _linear(inputs, recurrent, kernel, bias):
     """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
@@ -169,8 +202,6 @@ def _linear(inputs, recurrent, kernel, bias):
 
 class BasicRNNCell(RNNCell):
     """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
-
-    _default_name = "basic_rnn_cell"
 
     def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
@@ -201,8 +232,6 @@ class GRUCell(RNNCell):
         c = activation([x, r * h] @ candidate/kernel + candidate/bias)
         new_h = u * h + (1 - u) * c
     """
-
-    _default_name = "gru_cell"
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
@@ -246,8 +275,6 @@ class BasicLSTMCell(RNNCell):
         new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
         new_h = activation(new_c) * sigmoid(o)
     """
-
-    _default_name = "basic_lstm_cell"
 
     def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None,
                  reuse=None, name=None, dtype=None):
@@ -295,8 +322,6 @@ class LSTMCell(RNNCell):
 
     The state is `LSTMStateTuple(c, m)`, or `concat([c, m], 1)` when `state_is_tuple=False`.
     """
-
-    _default_name = "lstm_cell"
 
     def __init__(self, num_units, use_peepholes=False, cell_clip=None, initializer=None, num_proj=None,
                  proj_clip=None, num_unit_shards=None, num_proj_shards=None, forget_bias=1.0,
@@ -369,8 +394,7 @@ class MultiRNNCell(RNNCell):
     With `state_is_tuple=False` the layers' states are concatenated along the columns.
     """
 
-    _default_name = "multi_rnn_cell"
-    _makes_variables = False
+    _default_name = "multi_rnn_cell"  # kept by subclasses such as tfstate.fused.FusedMultiRNNCell
 
     def __init__(self, cells, state_is_tuple=True):
         super().__init__()

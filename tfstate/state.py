@@ -2,7 +2,8 @@
 
 One run of a stateful RNN is, in-graph:
 
-    if step == 0:   state = reset_value                            # fresh start (any batch size)
+    if step == 0:   state = reset_value                            # fresh start (any batch size;
+                                                                   # also a batch_size=None state never set)
     else:           state = where(reset_rows, reset_value, stored)  # carry, resetting chosen rows
     outputs, final_state = rnn(inputs, state)
     keep: stored = final_state                                     # only when the keep op is fetched
@@ -56,8 +57,9 @@ class RNNState:
 
     Args:
       cell_or_state_size: a cell (its `state_size` is used) or a `state_size` nest.
-      batch_size: rows of the state. An int fixes it; None lets the batch change whenever the
-        state is reset (step 0 or the reset op); then the batch of a run is `run_batch_size`.
+      batch_size: rows of the state. An int fixes it; None lets the batch change at step 0 (the
+        batch of a run is `run_batch_size`; the reset op keeps the current rows). A None state
+        starts with no rows, so its first run starts from `reset_value` as if step were 0.
       dtype: float dtype of the state.
       name: name scope of the variables and placeholders (made unique in the graph).
       reset_value: what a reset starts from: zeros by default, or a nest of tensors like the state,
@@ -175,7 +177,7 @@ class RNNState:
         rows_fed = tf.shape(self.reset_rows)[0]
         fix = ("This state has a fixed batch size; build it with batch_size=None to let the batch change "
                "at a reset." if self._fixed_batch is not None else
-               "Feed step=0 (or run the reset op) to start at a new batch size.")
+               "Feed step=0 to start at a new batch size.")
         message = tf.strings.format(
             f"RNNState {self.name} holds {{}} rows, but the run fed {{}} rows and {{}} reset_rows flags. {fix}",
             (self._stored_rows, run_batch, rows_fed))
@@ -204,7 +206,9 @@ class RNNState:
 
         fixed = self._fixed_batch is not None
         with tf.control_dependencies([self._batch_check(run_batch)] if fixed else []):
-            flat = tf.cond(tf.equal(self.step, 0), fresh, carried, name="initial_state")
+            # a state that holds no rows yet (batch_size=None, never run) starts fresh like step 0
+            start_fresh = tf.logical_or(tf.equal(self.step, 0), tf.equal(self._stored_rows, 0))
+            flat = tf.cond(start_fresh, fresh, carried, name="initial_state")
         flat = [tf.ensure_shape(t, [self._fixed_batch] + width) for t, width in zip(flat, self._widths)]
         return tf.nest.pack_sequence_as(self._state_size, flat)
 
