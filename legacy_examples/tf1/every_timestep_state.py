@@ -4,9 +4,6 @@
 step only. The classic recipe wraps the cell so that its output at each step is
 `(output, new_state)`; dynamic_rnn then stacks every step's state along the time axis.
 
-(The wrapper overrides `__call__`, which TF1's RNNCell allows; a wrapper that overrides TF1's
-`call` instead does not run once upgraded: tfstate's RNNCell base does not dispatch to `call`.)
-
 Checks: the state at step t equals the final state of a run over the first t+1 steps, for both
 layers and both c and h; the last layer's h equals `outputs`. `tfstate upgrade` turns this into a
 script that runs on current TensorFlow; ../every_timestep_state.py is the same recipe with
@@ -36,7 +33,7 @@ class StateOutputWrapper(tf.nn.rnn_cell.RNNCell):
     def zero_state(self, batch_size, dtype):
         return self._cell.zero_state(batch_size, dtype)
 
-    def __call__(self, inputs, state, scope=None):
+    def call(self, inputs, state):
         output, new_state = self._cell(inputs, state)
         return (output, new_state), new_state
 
