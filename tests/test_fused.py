@@ -146,3 +146,22 @@ def test_unroll_under_eager_execution_names_the_fix():
 def test_unknown_implementation_is_rejected():
     with pytest.raises(ValueError, match="implementation"):
         LSTMBlockCell(UNITS, implementation="cuda")
+
+
+@pytest.mark.parametrize("second", ["xla", "block"])
+def test_fused_stack_on_xla_is_one_compiled_call_and_a_mixed_stack_equals_it_too(rng, second):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        cell = FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, implementation=second)])
+        with tf.compat.v1.variable_scope("rnn"):
+            outputs, final = cell.unroll(tf.constant(inputs), cell.zero_state(BATCH, tf.float32),
+                                         sequence_length=LENGTHS)
+        calls = [op for op in sess.graph.get_operations() if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
+        block_ops = [op for op in sess.graph.get_operations() if op.type == "BlockLSTM"]
+        values = randomize_variables(sess)
+        outputs, final = sess.run((outputs, final))
+    # both XLA layers in one compiled call; or the first layer's call and the second layer's BlockLSTM
+    assert len(calls) == 1 and len(block_ops) == (second == "block")
+    expected_outputs, expected_final = _reference(inputs, values, LENGTHS, layers=2)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)

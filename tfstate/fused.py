@@ -160,17 +160,22 @@ class _FusedLSTM(RNNCell):
             c, h = _gates(gates, c_prev, None, None, self._peepholes(), self._forget_bias, self._cell_clip)
         return h, LSTMStateTuple(c, h)
 
-    def _ensure_built(self, inputs, scope=None):
-        """Creates the variables as the first `__call__` would, from `[.., .., depth]` inputs."""
+    def _ensure_built(self, inputs, scope=None, depth=None):
+        """Creates the variables as the first `__call__` would, from `[.., .., depth]` inputs (or `depth`)."""
         if self._scope is not None:
             return
-        depth = inputs.shape[-1]
+        depth = inputs.shape[-1] if depth is None else depth
         if depth is None:
             raise ValueError(
                 f"{type(self).__name__} needs inputs with a known last dimension; got shape {inputs.shape}.")
         with self._first_scope(scope) as captured:
             self._scope = captured
             self._build(depth, self._dtype or inputs.dtype.base_dtype)
+
+    def _sequence_arguments(self):
+        """What `_sequence` needs besides inputs and state: `(kernel, bias, peepholes)` and the settings."""
+        weights = (tf.convert_to_tensor(self._kernel), tf.convert_to_tensor(self._bias), self._peepholes())
+        return weights, dict(forget_bias=self._forget_bias, cell_clip=self._cell_clip)
 
     def unroll(self, inputs, initial_state, sequence_length=None, time_major=False):
         """Runs the cell over a whole chunk: `(outputs, final_state)`, like `dynamic_rnn`.
@@ -297,8 +302,15 @@ class LSTMBlockFusedCell(_FusedLSTM):
 class FusedMultiRNNCell(MultiRNNCell):
     """`MultiRNNCell` of fused cells whose `unroll` unrolls each layer with its fused path.
 
-    Variables are those of `MultiRNNCell` (`multi_rnn_cell/cell_0/lstm_cell/kernel`, ...). Layers
-    without an `unroll` method are unrolled with `tf.compat.v1.nn.dynamic_rnn`.
+    Variables are those of `MultiRNNCell` (`multi_rnn_cell/cell_0/lstm_cell/kernel`, ...). When
+    every layer is a fused LSTM on the XLA path, the whole stack is one XLA cluster:
+
+        xs = inputs
+        for layer in layers:                                # inside one tf.function(jit_compile=True)
+            xs, final[layer] = layer's hoisted projection + static unroll over xs
+
+    Otherwise each layer is unrolled on its own: fused layers with their `unroll`, others with
+    `tf.compat.v1.nn.dynamic_rnn`.
     """
 
     def unroll(self, inputs, initial_state, sequence_length=None, time_major=False):
@@ -310,7 +322,12 @@ class FusedMultiRNNCell(MultiRNNCell):
         if self._scope is None:
             with self._first_scope(None) as captured:
                 self._scope = captured
+        one_cluster = inputs.shape.rank == 3 and all(
+            isinstance(cell, _FusedLSTM) and cell._resolved_implementation(inputs, time_major) == "xla"
+            for cell in self._cells)
         with tf.compat.v1.variable_scope(self._scope):
+            if one_cluster:
+                return self._unroll_one_cluster(inputs, initial_state, sequence_length, time_major)
             layer_input, final_states = inputs, []
             for index, (cell, state) in enumerate(zip(self._cells, initial_state)):
                 with tf.compat.v1.variable_scope(f"cell_{index}"):
@@ -323,3 +340,30 @@ class FusedMultiRNNCell(MultiRNNCell):
                             time_major=time_major)
                 final_states.append(final)
         return layer_input, tuple(final_states)
+
+    def _unroll_one_cluster(self, inputs, initial_state, sequence_length, time_major):
+        """All layers' hoisted projections and static unrolls in one `tf.function(jit_compile=True)`."""
+        depth, arguments = inputs.shape[-1], []
+        for index, cell in enumerate(self._cells):
+            with tf.compat.v1.variable_scope(f"cell_{index}"):
+                cell._ensure_built(inputs, depth=depth)
+            arguments.append(cell._sequence_arguments())
+            depth = cell.output_size
+        with tf.name_scope("FusedMultiRNNCellUnroll"):
+            lengths = None
+            if sequence_length is not None:
+                lengths = tf.cast(tf.convert_to_tensor(sequence_length), tf.int32)
+
+            def run(inputs, states, weights, lengths):
+                layer_input = inputs if time_major else tf.transpose(inputs, [1, 0, 2])
+                finals = []
+                for (c0, h0), (kernel, bias, peepholes), (_, settings) in zip(states, weights, arguments):
+                    layer_input, c, h = _sequence(layer_input, c0, h0, kernel, bias, peepholes, lengths,
+                                                  time_major=True, **settings)
+                    finals.append((c, h))
+                return (layer_input if time_major else tf.transpose(layer_input, [1, 0, 2])), finals
+
+            states = [tuple(state) for state in initial_state]
+            weights = [weights for weights, _ in arguments]
+            outputs, finals = tf.function(run, jit_compile=True, autograph=False)(inputs, states, weights, lengths)
+        return outputs, tuple(LSTMStateTuple(c, h) for c, h in finals)
