@@ -1,11 +1,11 @@
 """StatefulSession: a session wrapper that runs stateful RNNs with keep, reset, step and saved state."""
 
-import os
-import tempfile
 import zipfile
 
 import numpy as np
 import tensorflow as tf
+
+from tfstate._files import atomic_writer
 
 _FORMAT_KEY = "__tfstate_format__"
 _FORMAT = "tfstate-state-v1"
@@ -78,15 +78,8 @@ class StatefulSession:
         arrays = {_FORMAT_KEY: np.array(_FORMAT)}
         flat = [array for state in self.get_state() for array in tf.nest.flatten(state)]
         arrays.update(zip(self._flat_keys(), flat))
-        directory = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tfstate-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        with atomic_writer(path, binary=True) as file:
+            np.savez(file, **arrays)
 
     def load_state(self, path):
         """Sets every RNN's state from a `save_state` file; the file is checked whole before anything is set."""

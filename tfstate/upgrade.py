@@ -48,12 +48,12 @@ import dataclasses
 import io
 import os
 import sys
-import tempfile
 import tokenize
 
 from tensorflow.tools.compatibility import ast_edits, module_deprecations_v2, tf_upgrade_v2
 
 from tfstate import rnn_cell
+from tfstate._files import atomic_writer
 
 CHANGED, NOTE, CHECK, NOT_CONVERTED = "changed", "note", "check", "not converted"
 _KIND_OF_SEVERITY = {ast_edits.INFO: CHANGED, NOTE: NOTE, ast_edits.WARNING: CHECK, ast_edits.ERROR: NOT_CONVERTED}
@@ -324,16 +324,8 @@ def _write_atomically(path, text, encoding, mode_from=None):
         mode = 0o666 & ~umask
     else:
         mode = os.stat(mode_from).st_mode & 0o7777
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp_path = tempfile.mkstemp(prefix=".tfstate-upgrade-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as file:
-            file.write(text)
-        os.chmod(temp_path, mode)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
+    with atomic_writer(path, encoding=encoding, newline="", permissions=mode) as file:
+        file.write(text)
 
 
 def upgrade_file(in_path, out_path):
