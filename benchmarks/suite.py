@@ -14,6 +14,7 @@ from benchmarks import common  # noqa: E402
 
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
+GEN_XLA = "tfstate.generate (LSTMBlockCell, jit_compile=True)"
 
 
 def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
@@ -44,6 +45,7 @@ def tf_variants(config, settings, result):
     add(gen, "per-step session.run, state in variables", tf_graph.generate_step_variables(config))
     add(gen, "tfstate.generate (LSTMCell)", tf_graph.generate_in_graph(config))
     add(gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
+    add(gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
     result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
     result["op_count"] = tf_graph.op_count_check(config, inputs, repeats=settings.rounds * 10)
     for sess in sessions:
@@ -92,6 +94,7 @@ def torch_variants(config, settings, result):
 
     gen_feed, gen_sess = tf_graph.generate_feed_loop(config)
     gen_fast, gen_fast_sess = tf_graph.generate_in_graph(config, fast=True)
+    gen_xla, gen_xla_sess = tf_graph.generate_in_graph(config, fast=True, jit_compile=True)
     cells = [torch.nn.LSTMCell(config.input if k == 0 else config.hidden, config.hidden) for k in range(config.layers)]
     to_input = torch.nn.Linear(config.hidden, config.input)
     x0 = torch.from_numpy(common.random_inputs(config)[:, 0])
@@ -106,12 +109,12 @@ def torch_variants(config, settings, result):
                     layer_input = states[k][0]
                 current = torch.tanh(to_input(layer_input))
 
-    gen = {GEN_BASELINE: gen_feed, "tfstate.generate (LSTMBlockCell)": gen_fast,
+    gen = {GEN_BASELINE: gen_feed, "tfstate.generate (LSTMBlockCell)": gen_fast, GEN_XLA: gen_xla,
            "PyTorch per-step LSTMCell loop": torch_generate}
     result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
     result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
                        "mkldnn": torch.backends.mkldnn.is_available()}
-    for s in (sess, fast_sess, gen_sess, gen_fast_sess):
+    for s in (sess, fast_sess, gen_sess, gen_fast_sess, gen_xla_sess):
         s.close()
 
 

@@ -166,11 +166,11 @@ def generate_step_variables(config):
     return run_once, sess
 
 
-def generate_in_graph(config, fast=False):
-    """`tfstate.generate`: all steps in one `session.run` (a tf.while_loop)."""
+def generate_in_graph(config, fast=False, jit_compile=False):
+    """`tfstate.generate`: all steps in one `session.run` (a tf.while_loop, or one XLA cluster)."""
     graph = tf.Graph()
     with graph.as_default():
         cell, x0, next_input = _gen_graph(config, fast)
-        outputs, _ = tfstate.generate(cell, x0, config.gen_steps, next_input)
+        outputs, _ = tfstate.generate(cell, x0, config.gen_steps, next_input, jit_compile=jit_compile)
     sess = _session(graph)
     return (lambda: sess.run(outputs)), sess

@@ -20,7 +20,8 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     assert results["machine"]["cores"] >= 1
     assert frameworks["tf"]["gemm_flops"] > 0
     tf_config = frameworks["tf"]["configs"][0]
-    assert len(tf_config["streaming"]) == 4 and len(tf_config["generation"]) == 4
+    assert len(tf_config["streaming"]) == 4 and len(tf_config["generation"]) == 5
+    assert "tfstate.generate (LSTMBlockCell, jit_compile=True)" in tf_config["generation"]
     assert tf_config["streaming"]["dynamic_rnn + LSTMCell, zero state"]["ratio"] == 1.0
     assert tf_config["op_count"]["before"] == tf_config["op_count"]["after"]
     assert "Keras 3 LSTM(stateful=True)" in frameworks["keras"]["configs"][0]["streaming"]
