@@ -46,7 +46,7 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
         `rnn.state.keep(final_state)`.
       scope: variable scope for a cell not yet built (default "rnn", as `dynamic_rnn`).
       jit_compile: run steps 1 .. num_steps-1 (each a cell step and `next_input_fn`) as one XLA
-        cluster instead of a `tf.while_loop` of TensorFlow ops: same results (float32 to ~1e-6),
+        cluster instead of a `tf.while_loop` of TensorFlow ops: same results (float32, to 1e-5),
         fewer per-step costs. Every op of the cell and of `next_input_fn` must have an XLA kernel;
         `next_input_fn` must only reuse variables (it is also called once outside the cluster,
         on step 0's output, which creates any it makes); random ops draw from XLA's generator.
