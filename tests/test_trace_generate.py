@@ -225,3 +225,35 @@ def test_compiled_generate_errors_name_the_missing_static_length():
             tfstate.generate(cell, first, steps, lambda o: o, max_steps=5)
         with pytest.raises(ValueError, match=r"num_steps=6 > max_steps=5"):
             tfstate.generate(cell, first, 6, lambda o: o, jit_compile=True, max_steps=5)
+
+
+def test_generate_with_a_sampling_character_model(rng):
+    vocabulary, embedding_size = 7, 5
+    with graph_session() as sess:
+        embeddings = tf.compat.v1.get_variable("embeddings", [vocabulary, embedding_size])
+        cell = tfstate.GRUCell(6)
+        tokens = tf.compat.v1.placeholder(tf.int32, [None, None])
+        outputs, _ = tf.compat.v1.nn.dynamic_rnn(cell, tf.nn.embedding_lookup(embeddings, tokens), dtype=tf.float32)
+        tfstate.layers.dense(outputs, vocabulary, name="logits")
+        sharpness = tf.compat.v1.placeholder_with_default(1.0, [])
+
+        def logits(output):
+            return tfstate.layers.dense(output, vocabulary, name="logits", reuse=True)
+
+        def sample(output):
+            token = tf.random.categorical(sharpness * logits(output), 1)[:, 0]
+            return tf.nn.embedding_lookup(embeddings, token)
+
+        def greedy(output):
+            return tf.nn.embedding_lookup(embeddings, tf.argmax(logits(output), axis=-1))
+
+        first = tf.nn.embedding_lookup(embeddings, tf.zeros([4], tf.int32))
+        sampled, _ = tfstate.generate(cell, first, 30, sample)
+        chosen, _ = tfstate.generate(cell, first, 30, greedy)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess, scale=1.5)
+        runs = [sess.run(sampled) for _ in range(2)]
+        near_greedy, greedy_outputs = sess.run([sampled, chosen], {sharpness: 1e4})
+    assert runs[0].shape == (4, 30, 6)
+    assert np.abs(runs[0] - runs[1]).max() > 1e-3  # sampling really draws
+    np.testing.assert_allclose(near_greedy, greedy_outputs, atol=1e-6)  # a very sharp sampler picks the argmax

@@ -39,7 +39,8 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
       first_input: `[batch, depth]`, the input of step 0.
       num_steps: a Python int or an int32 scalar tensor (e.g. a placeholder), at least 1.
       next_input_fn: maps an output `[batch, output_size]` to the next input `[batch, depth]`
-        (e.g. a dense layer built with `reuse=True`, or sampling + an embedding lookup).
+        (e.g. a dense layer, or sampling + an embedding lookup). It is called inside the loop, so
+        layers in it must reuse weights built before (`reuse=True`, or variables made earlier).
       initial_state: the state to start from (zeros by default). Given a `StatefulRNN`'s
         `initial_state`, generation starts from that RNN's carried state (honouring its step flag
         and reset rows) without feeding the RNN's inputs; keep the result with
