@@ -1,4 +1,7 @@
-"""The `tfstate.rnn_cell` namespace: a drop-in for `tf.compat.v1.nn.rnn_cell` / `tf.contrib.rnn`."""
+"""The `tfstate.rnn_cell` namespace: a drop-in for `tf.compat.v1.nn.rnn_cell` / `tf.contrib.rnn`.
+
+The fused cells of `tfstate.fused` are here too, as `tf.contrib.rnn` had them.
+"""
 
 from tfstate.cells import (  # noqa: F401
     BasicLSTMCell,
@@ -12,8 +15,10 @@ from tfstate.cells import (  # noqa: F401
     ResidualWrapper,
     RNNCell,
 )
+from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell  # noqa: F401
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
     "MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper",
+    "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell",
 ]
