@@ -388,3 +388,23 @@ def test_state_is_resource_variables_and_keep_is_deterministic_under_disable_v2_
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "deterministic" in result.stdout
+
+
+@pytest.mark.parametrize("grappler", [True, False], ids=["grappler", "no_grappler"])
+def test_inputs_of_static_batch_carry_from_a_never_set_state_like_one_long_run(grappler, rng):
+    # A static batch lets Grappler (and graph construction) treat the stored rows as constants:
+    # the state must still start fresh on its first run and carry afterwards.
+    stream = _stream(rng)
+    config = tf.compat.v1.ConfigProto()
+    config.graph_options.rewrite_options.disable_meta_optimizer = not grappler
+    with tf.Graph().as_default(), tf.compat.v1.Session(config=config) as sess:
+        start = tf.compat.v1.placeholder(tf.int32, [])
+        chunk = tf.slice(tf.constant(stream), [0, start, 0], [BATCH, 4, DEPTH])  # static shape [3, 4, 4]
+        cell = CELLS["multi_lstm"]()
+        rnn = tfstate.stateful_dynamic_rnn(cell, chunk)
+        whole, _ = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(stream), dtype=tf.float32)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess)
+        tfstate.StatefulSession(sess, rnn)  # initializes the state
+        chunks = [sess.run([rnn.outputs, rnn.keep], {start: t})[0] for t in (0, 4, 8)]
+        assert_nested_close(np.concatenate(chunks, axis=1), sess.run(whole))

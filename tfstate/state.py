@@ -94,10 +94,11 @@ class RNNState:
             self.name = scope.rstrip("/")
             self._flat_variables = [self._make_variable(path, width) for path, width in zip(self._paths, self._widths)]
             self.variables = tf.nest.pack_sequence_as(self._state_size, self._flat_variables)
-            self.initializer = tf.compat.v1.variables_initializer(self._flat_variables, name="initializer")
+            bookkeeping = self._make_row_count()
+            self.initializer = tf.compat.v1.variables_initializer(
+                self._flat_variables + bookkeeping, name="initializer")
             self._is_initialized = tf.reduce_all(
-                tf.stack([v.is_initialized() for v in self._flat_variables]), name="is_initialized")
-            self._stored_rows = tf.shape(self._flat_variables[0], out_type=tf.int32)[0]
+                tf.stack([v.is_initialized() for v in self._flat_variables + bookkeeping]), name="is_initialized")
             if run_batch_size is not None:
                 self.batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
             elif self._fixed_batch is not None:
@@ -115,9 +116,7 @@ class RNNState:
             self._assign_placeholders = [
                 tf.compat.v1.placeholder(self._dtype, [self._fixed_batch] + width, name=f"assign/{path}")
                 for path, width in zip(self._paths, self._widths)]
-            self._assign_op = tf.group(
-                *[v.assign(p, read_value=False) for v, p in zip(self._flat_variables, self._assign_placeholders)],
-                name="assign")
+            self._assign_op = tf.group(*self._store(self._assign_placeholders), name="assign")
             self._read = [tf.identity(v.read_value(), name=f"read/{path}")
                           for v, path in zip(self._flat_variables, self._paths)]
 
@@ -219,25 +218,48 @@ class RNNState:
             first = self._given_reset_value[0]
             has_batch = self._fixed_batch is None and first.shape.rank == 1 + len(self._widths[0])
             values = self._reset_tensors(tf.shape(first)[0] if has_batch else self._stored_rows)
-        assigns = [v.assign(value, read_value=False)
-                   for v, value in zip(self._flat_variables, tf.nest.flatten(values))]
-        return tf.group(*tf.tuple(assigns), name="reset")
+        return tf.group(*tf.tuple(self._store(tf.nest.flatten(values))), name="reset")
 
     def keep(self, final_state):
         """An op that stores `final_state` (a nest like the state) as the state: all parts or none."""
         require_graph_mode("RNNState.keep")
         check_structure(self._state_size, final_state, f"The state kept by RNNState '{self.name}'")
-        assigns = []
-        for variable, path, width, value in zip(self._flat_variables, self._paths, self._widths,
-                                                tf.nest.flatten(final_state)):
-            value = tf.convert_to_tensor(value)
+        values = [tf.convert_to_tensor(value) for value in tf.nest.flatten(final_state)]
+        for path, width, value in zip(self._paths, self._widths, values):
             if value.dtype != self._dtype or not value.shape.is_compatible_with([self._fixed_batch] + width):
                 raise ValueError(
                     f"RNNState '{self.name}' part '{path}' is {self._dtype.name} "
                     f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]; "
                     f"keep got {value.dtype.name} {value.shape}.")
-            assigns.append(variable.assign(value, read_value=False))
-        return tf.group(*tf.tuple(assigns), name="keep")
+        return tf.group(*tf.tuple(self._store(values)), name="keep")
+
+    def _make_row_count(self):
+        """Sets `_stored_rows`, the rows the state holds; returns the variables that keep it (if any).
+
+        A batch_size=None state counts its rows in a variable of its own rather than reading its
+        variables' shape: Grappler infers a variable's shape from the assigns of the run it
+        optimizes and would fold that shape to the batch being stored, wrongly for a run that
+        starts from a state of another batch size (or of none).
+        """
+        if self._fixed_batch is not None:
+            self._stored_rows = tf.constant(self._fixed_batch, tf.int32)
+            self._row_count = None
+            return []
+        self._row_count = tf.compat.v1.Variable(
+            0, dtype=tf.int32, trainable=False, use_resource=True, name="rows",
+            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+        self._stored_rows = self._row_count.read_value()
+        return [self._row_count]
+
+    def _store(self, flat_values):
+        """The assign ops that make `flat_values` the state (and record its row count)."""
+        assigns = [variable.assign(value, read_value=False) for variable, value in zip(self._flat_variables, flat_values)]
+        if self._row_count is not None:
+            # after the values: a static shape would make the count a constant, free to race ahead
+            # of this run's reads of the count
+            with tf.control_dependencies(flat_values[:1]):
+                assigns.append(self._row_count.assign(tf.shape(flat_values[0])[0], read_value=False))
+        return assigns
 
     def check_values(self, values):
         """Validates a nest of arrays against the state; returns the feed dict that assigns them.
