@@ -1,0 +1,56 @@
+"""Where a chunk's time goes: one traced run (`RunOptions.FULL_TRACE`) of the plain and the fast path.
+
+    python -m benchmarks.profile [--layers N]
+
+Prints, per path, the wall time of the traced run, the number of nodes executed, and the op
+types that took the most time (summed over the run, loop iterations included).
+"""
+
+import argparse
+import collections
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.common import Config  # noqa: E402
+from benchmarks.tf_graph import stateful  # noqa: E402
+
+
+def traced_op_times(sess, fetches):
+    """(nodes executed, {op type: total microseconds}) of one FULL_TRACE run of `fetches`."""
+    metadata = tf.compat.v1.RunMetadata()
+    options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+    sess.run(fetches, options=options, run_metadata=metadata)
+    times, nodes = collections.Counter(), 0
+    for device in metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+            label = node.timeline_label.split(" = ")[-1].split("(")[0] if " = " in node.timeline_label else node.node_name
+            times[label] += node.op_end_rel_micros - node.op_start_rel_micros
+            nodes += 1
+    return nodes, times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--top", type=int, default=6)
+    args = parser.parse_args(argv)
+    config = Config(layers=args.layers)
+    inputs = np.random.RandomState(0).randn(config.batch, config.steps, config.input).astype(np.float32)
+    for fast in (False, True):
+        run_once, sess, rnn = stateful(config, inputs, fast=fast)
+        for _ in range(5):
+            run_once()
+        with sess.graph.as_default():
+            nodes, times = traced_op_times(sess, [rnn.outputs, rnn.keep])
+        print(f"{'fast path' if fast else 'plain dynamic_rnn'} + keep, {config.name}: {nodes} nodes, "
+              f"{sum(times.values()) / 1e3:.1f} ms of op time")
+        for label, micros in times.most_common(args.top):
+            print(f"    {label:32s} {micros / 1e3:7.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
