@@ -19,7 +19,8 @@ import tensorflow as tf
 from tfstate._checks import check_structure, require_graph_mode
 
 STATE_VARIABLES = "tfstate_state_variables"
-"""Graph collection holding every RNNState variable (they are also in LOCAL_VARIABLES)."""
+"""Graph collection of every RNNState's variables (also in LOCAL_VARIABLES), with the row count
+that a batch_size=None state keeps beside them."""
 
 _STATES_BY_GRAPH = weakref.WeakKeyDictionary()  # graph -> its RNNStates (not a collection: those get exported)
 
@@ -247,7 +248,7 @@ class RNNState:
             return []
         self._row_count = tf.compat.v1.Variable(
             0, dtype=tf.int32, trainable=False, use_resource=True, name="rows",
-            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
         self._stored_rows = self._row_count.read_value()
         return [self._row_count]
 
