@@ -37,8 +37,7 @@ def main():
         tf.compat.v1.set_random_seed(0)
         x = tf.compat.v1.placeholder(tf.float32, [None, None, FEATURES], name="x")
         cell = tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS) for _ in range(LAYERS)])
-        # A fixed batch, as in the TF1 recipe (batch_size=None would let it change at each reset,
-        # and then the first run must be a reset: step=0).
+        # A fixed batch, as in the TF1 recipe (the default, batch_size=None, lets it change at step 0).
         rnn = tfstate.stateful_dynamic_rnn(cell, x, batch_size=BATCH)
         predictions = tfstate.layers.dense(rnn.outputs, 1, name="head")
         # The oracle: the same cell (same weights) over the whole stream, from zeros, no state kept.
