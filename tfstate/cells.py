@@ -61,11 +61,11 @@ class RNNCell:
     """Base of all tfstate cells: TF1's `RNNCell` protocol with TF1's variable scoping.
 
     Variables live under the class name in snake case (`lstm_cell`, `gru_cell`, ...) unless `name` is
-    given. tfstate's cells implement `state_size`, `output_size`, `_build(input_depth, dtype)` (weights
-    made with `_add_variable`) and `_step(inputs, state)`. A TF1-style subclass works as it did in
-    TF1: it defines `state_size`, `output_size`, `call(inputs, state)` and optionally
-    `build(inputs_shape)` (with `add_variable` / `add_weight`), or calls `tf.compat.v1.get_variable`
-    inside `call`; either way its variables live in the scope captured on the first call.
+    given. Every cell implements `state_size`, `output_size` and TF1's `call(inputs, state)`;
+    tfstate's cells make their weights in `_build(input_depth, dtype)` (with `_add_variable`).
+    A TF1-style subclass works as it did in TF1: besides `call`, it may define `build(inputs_shape)`
+    (with `add_variable` / `add_weight`) or call `tf.compat.v1.get_variable` inside `call`; either
+    way its variables live in the scope captured on the first call.
     """
 
     _default_name = None  # None: the class name in snake case, as TF1 layers name themselves
@@ -131,17 +131,14 @@ class RNNCell:
             with self._first_scope(scope) as captured:
                 self._scope = captured
                 self._create_variables(inputs)
-                return self._step(inputs, state)
+                return self.call(inputs, state)
         with tf.compat.v1.variable_scope(self._scope, reuse=True):
-            return self._step(inputs, state)
+            return self.call(inputs, state)
 
     def call(self, inputs, state):
-        """One step of a TF1-style subclass: returns `(output, new_state)`."""
+        """One step: returns `(output, new_state)` (every cell defines it, as in TF1)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define call(inputs, state) returning (output, new_state), as in TF1.")
-
-    def _step(self, inputs, state):
-        return self.call(inputs, state)
 
     def _build(self, input_depth, dtype):
         """Creates a tfstate cell's weights; cells whose parts own the weights leave it as it is."""
@@ -220,7 +217,7 @@ class BasicRNNCell(RNNCell):
         self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
         self._bias = self._add_variable("bias", [self._num_units], dtype, tf.compat.v1.zeros_initializer())
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         output = self._activation(_linear(inputs, state, self._kernel, self._bias))
         return output, output
 
@@ -260,7 +257,7 @@ class GRUCell(RNNCell):
         self._candidate_bias = self._add_variable(
             "candidate/bias", [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer())
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         gates = tf.sigmoid(_linear(inputs, state, self._gate_kernel, self._gate_bias))
         r, u = tf.split(gates, 2, axis=1)
         candidate = self._activation(_linear(inputs, r * state, self._candidate_kernel, self._candidate_bias))
@@ -298,7 +295,7 @@ class BasicLSTMCell(RNNCell):
         self._kernel = self._add_variable("kernel", [input_depth + units, 4 * units], dtype)
         self._bias = self._add_variable("bias", [4 * units], dtype, tf.compat.v1.zeros_initializer())
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         if self._state_is_tuple:
             c, h = state
         else:
@@ -362,7 +359,7 @@ class LSTMCell(RNNCell):
         if self._num_proj is not None:
             self._proj_kernel = self._add_variable("projection/kernel", [units, self._num_proj], dtype, init)
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         if self._state_is_tuple:
             c_prev, m_prev = state
         else:
@@ -445,7 +442,7 @@ class MultiRNNCell(RNNCell):
         with tf.name_scope(type(self).__name__ + "ZeroState"):
             return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         layer_input, new_states, column = inputs, [], 0
         for index, cell in enumerate(self._cells):
             with tf.compat.v1.variable_scope(f"cell_{index}"):

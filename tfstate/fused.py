@@ -143,7 +143,7 @@ class _FusedLSTM(RNNCell):
         return (tf.convert_to_tensor(self._w_i_diag), tf.convert_to_tensor(self._w_f_diag),
                 tf.convert_to_tensor(self._w_o_diag))
 
-    def _step(self, inputs, state):
+    def call(self, inputs, state):
         # One step is a oneDNN matmul plus fused-by-Grappler gate ops; measured faster than TF's
         # LSTMBlockCell kernel (Eigen matmul) in tfstate.generate, so that kernel is used only
         # with implementation="block".
