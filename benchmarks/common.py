@@ -39,11 +39,12 @@ class Settings:
     warmup: int = 5  # untimed runs per variant (after the first, which compiles)
     rounds: int = 10  # rounds; each times every variant `runs` times, in turn
     runs: int = 5
+    settle_s: float = 0.05  # idle time before each block of runs (lets the last variant's spinning threads sleep)
 
 
 QUICK_CONFIGS = [Config(layers=1, batch=4, input=8, hidden=16, steps=5, gen_steps=10),
                  Config(layers=2, batch=4, input=8, hidden=16, steps=5, gen_steps=10)]
-QUICK_SETTINGS = Settings(warmup=1, rounds=2, runs=2)
+QUICK_SETTINGS = Settings(warmup=1, rounds=2, runs=2, settle_s=0.0)
 FULL_CONFIGS = [Config(layers=1), Config(layers=2)]
 FULL_SETTINGS = Settings()
 
@@ -52,7 +53,9 @@ def time_alternating(variants, settings):
     """Times `{name: run_once}` in rounds, alternating variants; returns {name: [seconds per run]}.
 
     Alternating A, B, C, A, B, C, ... spreads machine noise (other processes, clock changes) over
-    all variants instead of charging it to whichever ran at the time.
+    all variants instead of charging it to whichever ran at the time. Each block starts after
+    `settle_s` idle and one untimed run: PyTorch's OpenMP threads spin for a while after a call,
+    and measured 25-35% slower TensorFlow runs right after a PyTorch block without the pause.
     """
     for run_once in variants.values():
         for _ in range(settings.warmup + 1):
@@ -60,6 +63,8 @@ def time_alternating(variants, settings):
     times = {name: [] for name in variants}
     for _ in range(settings.rounds):
         for name, run_once in variants.items():
+            time.sleep(settings.settle_s)
+            run_once()
             for _ in range(settings.runs):
                 start = time.perf_counter()
                 run_once()

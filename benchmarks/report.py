@@ -51,6 +51,9 @@ def markdown(results):
         for framework, entry in entries:
             for name, stats in entry.get("streaming", {}).items():
                 lines.append(_row(framework, name, stats, "chunks/s"))
+        reasons = {entry["native"] for _, entry in entries if entry.get("native", "used") != "used"}
+        for reason in sorted(reasons):
+            lines += ["", f"No compiled-kernel row: {reason}."]
         lines += ["", f"Generation: {config.gen_steps} steps, each output through a dense layer back to the input.",
                   "", "| process | variant | ms/run (median) | min–max | throughput | vs baseline |",
                   "|---|---|---|---|---|---|"]

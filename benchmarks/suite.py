@@ -15,6 +15,20 @@ from benchmarks import common  # noqa: E402
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
 GEN_XLA = "tfstate.generate (LSTMBlockCell, jit_compile=True)"
+FAST_XLA = "tfstate fast path (LSTMBlockCell, XLA) + keep"
+FAST_NATIVE = "tfstate fast path (LSTMBlockCell, compiled kernel) + keep"
+
+
+def _add_fast_paths(config, inputs, add, stream, result):
+    """Adds the fast path on XLA and, where it can be built here, on the compiled kernel."""
+    import tensorflow as tf
+
+    from benchmarks import tf_graph
+    from tfstate import native
+    add(stream, FAST_XLA, tf_graph.stateful(config, inputs, fast=True, implementation="xla")[:2])
+    result["native"] = native.unsupported_reason(config.hidden, tf.float32) or "used"
+    if result["native"] == "used":
+        add(stream, FAST_NATIVE, tf_graph.stateful(config, inputs, fast=True, implementation="native")[:2])
 
 
 def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
@@ -38,7 +52,7 @@ def tf_variants(config, settings, result):
     add(stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
     add(stream, "tfstate keep (state in variables)", tf_graph.stateful(config, inputs)[:2])
     add(stream, "feed_dict round trip", tf_graph.feed_dict_round_trip(config, inputs))
-    add(stream, "tfstate fast path (LSTMBlockCell, XLA) + keep", tf_graph.stateful(config, inputs, fast=True)[:2])
+    _add_fast_paths(config, inputs, add, stream, result)
     result["streaming"] = _streaming(config, settings, stream)
     gen = {}
     add(gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
@@ -76,8 +90,15 @@ def torch_variants(config, settings, result):
 
     from benchmarks import tf_graph
     inputs = common.random_inputs(config)
-    baseline, sess = tf_graph.dynamic_rnn_zero_state(config, inputs)
-    fast, fast_sess, _ = tf_graph.stateful(config, inputs, fast=True)
+    sessions = []
+
+    def add(variants, name, made):
+        variants[name] = made[0]
+        sessions.append(made[1])
+
+    stream = {}
+    add(stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
+    _add_fast_paths(config, inputs, add, stream, result)
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(config.input, config.hidden, num_layers=config.layers, batch_first=True).eval()
     x = torch.from_numpy(inputs)
@@ -88,8 +109,7 @@ def torch_variants(config, settings, result):
             outputs, carried[0] = lstm(x, carried[0])
         return outputs.numpy()
 
-    stream = {STREAM_BASELINE: baseline, "tfstate fast path (LSTMBlockCell, XLA) + keep": fast,
-              "PyTorch nn.LSTM, carrying (h, c)": torch_chunk}
+    stream["PyTorch nn.LSTM, carrying (h, c)"] = torch_chunk
     result["streaming"] = _streaming(config, settings, stream)
 
     gen_feed, gen_sess = tf_graph.generate_feed_loop(config)
@@ -114,7 +134,7 @@ def torch_variants(config, settings, result):
     result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
     result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
                        "mkldnn": torch.backends.mkldnn.is_available()}
-    for s in (sess, fast_sess, gen_sess, gen_fast_sess, gen_xla_sess):
+    for s in sessions + [gen_sess, gen_fast_sess, gen_xla_sess]:
         s.close()
 
 

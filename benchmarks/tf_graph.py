@@ -12,8 +12,11 @@ from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 v1 = tf.compat.v1
 
 
-def _cell(config, fast):
-    make = (lambda: LSTMBlockCell(config.hidden)) if fast else (lambda: tfstate.LSTMCell(config.hidden))
+def _cell(config, fast, implementation="auto"):
+    if fast:
+        make = lambda: LSTMBlockCell(config.hidden, implementation=implementation)  # noqa: E731
+    else:
+        make = lambda: tfstate.LSTMCell(config.hidden)  # noqa: E731
     if config.layers == 1:
         return make()
     cells = [make() for _ in range(config.layers)]
@@ -57,12 +60,12 @@ def feed_dict_round_trip(config, inputs):
     return run_once, sess
 
 
-def stateful(config, inputs, fast=False):
+def stateful(config, inputs, fast=False, implementation="auto"):
     """tfstate: `stateful_dynamic_rnn`, fetching outputs and the keep op (state stays in variables)."""
     graph = tf.Graph()
     with graph.as_default():
         x = tf.constant(inputs)
-        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast), x, batch_size=config.batch)
+        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast, implementation), x, batch_size=config.batch)
     sess = _session(graph)
     fetches = (rnn.outputs, rnn.keep)
     return (lambda: sess.run(fetches)), sess, rnn

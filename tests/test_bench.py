@@ -20,7 +20,9 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     assert results["machine"]["cores"] >= 1
     assert frameworks["tf"]["gemm_flops"] > 0
     tf_config = frameworks["tf"]["configs"][0]
-    assert len(tf_config["streaming"]) == 4 and len(tf_config["generation"]) == 5
+    native_used = tf_config["native"] == "used"
+    assert len(tf_config["streaming"]) == 4 + native_used and len(tf_config["generation"]) == 5
+    assert ("tfstate fast path (LSTMBlockCell, compiled kernel) + keep" in tf_config["streaming"]) == native_used
     assert "tfstate.generate (LSTMBlockCell, jit_compile=True)" in tf_config["generation"]
     assert tf_config["streaming"]["dynamic_rnn + LSTMCell, zero state"]["ratio"] == 1.0
     assert tf_config["op_count"]["before"] == tf_config["op_count"]["after"]
@@ -29,3 +31,4 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     assert "skipped" in torch or "PyTorch nn.LSTM, carrying (h, c)" in torch["configs"][0]["streaming"]
     markdown = markdown_path.read_text()
     assert "| tf | tfstate fast path" in markdown and "compute bound" in markdown
+    assert native_used or f"No compiled-kernel row: {tf_config['native']}." in markdown

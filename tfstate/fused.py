@@ -23,17 +23,27 @@ A fused cell is used two ways:
         c, h = gates(xw[t] + h @ kernel[depth:], c)         # one small matmul + fused gates
     (rows past sequence_length keep their state and output zeros, like dynamic_rnn)
 
-compiled as one XLA cluster (`implementation="xla"`, the default when the chunk length is known
-at graph-build time), or with TensorFlow's `BlockLSTM` kernel over the whole chunk
-(`implementation="block"`, the default otherwise). docs/benchmarks.md has the measurements.
+Implementations (the `implementation` argument; "auto" picks the first that applies):
+
+    "native"  tfstate's compiled kernel (`tfstate.native`): float32, units a multiple of 16, a CPU
+              with AVX-512F and a C++ compiler, no GPU visible. The fastest on CPU.
+    "xla"     the loop above as one XLA cluster, statically unrolled; needs the chunk length at
+              graph-build time.
+    "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
+    "loop"    the loop above as a `tf.while_loop` of TF ops (any dtype).
+
+All four compute the same values (to float rounding) and the same gradients: the native kernel's
+gradient recomputes the chunk on the XLA (or loop) path and differentiates that. docs/benchmarks.md
+has the measurements.
 """
 
 import tensorflow as tf
 
+from tfstate import native
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.cells import LSTMStateTuple, MultiRNNCell, RNNCell
 
-_IMPLEMENTATIONS = ("auto", "xla", "block", "loop")
+_IMPLEMENTATIONS = ("auto", "native", "xla", "block", "loop")
 _MAX_STATIC_STEPS = 512  # longer chunks (or unknown lengths) use a loop, not a static unroll
 
 
@@ -100,6 +110,28 @@ def _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forg
         outputs = tf.transpose(outputs, [1, 0, 2])
     return outputs, c, h
 
+
+
+@tf.RegisterGradient("TfstateLstmSequence")
+def _native_sequence_gradient(op, d_outputs, d_c, d_h):
+    """Gradient of the compiled kernel: recompute the chunk on the XLA path (loop path if T is unknown) and differentiate it."""
+    inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths = op.inputs
+    peepholes = (w_i, w_f, w_o) if op.get_attr("use_peephole") else None
+    cell_clip = op.get_attr("cell_clip")
+    settings = dict(time_major=op.get_attr("time_major"), forget_bias=op.get_attr("forget_bias"),
+                    cell_clip=None if cell_clip < 0 else cell_clip)
+
+    def run(inputs, c0, h0, kernel, bias, peepholes, lengths):
+        return _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, **settings)
+
+    steps = inputs.shape[0 if settings["time_major"] else 1]
+    if steps is not None and steps <= _MAX_STATIC_STEPS:
+        run = tf.function(run, jit_compile=True, autograph=False)
+    recomputed = run(inputs, c0, h0, kernel, bias, peepholes, lengths)
+    upstream = [tf.zeros_like(y) if d is None else d for y, d in zip(op.outputs, (d_outputs, d_c, d_h))]
+    wrt = [inputs, c0, h0, kernel, bias] + list(peepholes or ())
+    grads = tf.gradients(list(recomputed), wrt, grad_ys=upstream)
+    return grads + [None] * (9 - len(grads))
 
 class _FusedLSTM(RNNCell):
     """Shared body of the fused cells: TF1 contrib's variables, a one-step kernel and `unroll`."""
@@ -199,6 +231,8 @@ class _FusedLSTM(RNNCell):
     def _resolved_implementation(self, inputs, time_major):
         if self._implementation != "auto":
             return self._implementation
+        if not tf.config.list_physical_devices("GPU") and native.unsupported_reason(self._num_units, inputs.dtype) is None:
+            return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= _MAX_STATIC_STEPS:
             return "xla"
@@ -215,6 +249,9 @@ class _FusedLSTM(RNNCell):
             peepholes = self._peepholes()
             if implementation == "block":
                 outputs, c, h = self._block(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major)
+            elif implementation == "native":
+                outputs, c, h = native.lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major,
+                                                     self._forget_bias, self._cell_clip)
             else:
                 settings = dict(time_major=time_major, forget_bias=self._forget_bias, cell_clip=self._cell_clip)
 

@@ -1,0 +1,158 @@
+"""The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, and falls back cleanly."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfstate
+from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from tfstate import native
+from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+
+pytestmark = pytest.mark.skipif(native.status() is not None, reason=f"no compiled kernel here: {native.status()}")
+
+BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: one full 6-row tile and a 1-row tail
+LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
+
+
+@pytest.fixture
+def fresh_native(monkeypatch):
+    """Lets a test change TFSTATE_* variables and see `native` re-decide; the real state is restored after."""
+    native._load.cache_clear()
+    native.status.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    native._load.cache_clear()
+    native.status.cache_clear()
+
+
+def _run(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False):
+    """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state.
+
+    Returns (outputs, final_state, gradients of a loss w.r.t. inputs and variables, variable values, op types).
+    """
+    with graph_session() as sess:
+        cell = make_cell()
+        batch = inputs.shape[1 if time_major else 0]
+        x = tf.constant(inputs)
+        if hasattr(cell, "unroll"):
+            with tf.compat.v1.variable_scope("rnn"):  # where dynamic_rnn puts its variables
+                outputs, final = cell.unroll(x, cell.zero_state(batch, tf.float32), sequence_length=lengths,
+                                             time_major=time_major)
+        else:
+            outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, time_major=time_major,
+                                                         dtype=tf.float32)
+        types = {op.type for op in sess.graph.get_operations()}
+        variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.reduce_sum(tf.nest.flatten(final)[0] ** 2)
+        grads = tf.gradients(loss, [x] + variables) if gradients else []
+        if values is None:
+            values = randomize_variables(sess, scale=0.2)
+        else:
+            load_variables(sess, values)
+        outputs, final, grads = sess.run((outputs, final, grads))
+        return outputs, final, grads, values, types
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monkeypatch, time_major, lengths, threads):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", threads)
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    outputs, final, grads, values, types = _run(
+        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), lengths, time_major, gradients=True)
+    assert "TfstateLstmSequence" in types
+    assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
+    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True)
+    assert_nested_close((outputs, final), expected[:2])
+    assert_nested_close(grads, expected[2], atol=2e-5)
+
+
+def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    settings = dict(cell_clip=0.3, forget_bias=0.5)
+    outputs, final, grads, values, _ = _run(
+        inputs, lambda: LSTMBlockCell(UNITS, use_peephole=True, implementation="native", **settings), LENGTHS,
+        gradients=True)
+    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS, use_peepholes=True, **settings), LENGTHS, values=values,
+                    gradients=True)
+    assert_nested_close((outputs, final), expected[:2])
+    assert_nested_close(grads, expected[2], atol=2e-5)
+
+
+def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, _, values, types = _run(
+        inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS)
+    assert "TfstateLstmSequence" in types
+    expected = _run(inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]),
+                    LENGTHS, values=values)
+    assert_nested_close((outputs, final), expected[:2])
+
+
+def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_the_same_size(rng):
+    inputs = rng.randn(BATCH, 3 * TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        chunk = tf.compat.v1.placeholder(tf.float32, [BATCH, None, DEPTH])  # unknown length: still native
+        rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(UNITS), chunk, batch_size=BATCH)
+        assert any(op.type == "TfstateLstmSequence" for op in sess.graph.get_operations())
+        sess.run(tf.compat.v1.local_variables_initializer())
+        values = randomize_variables(sess, scale=0.2)
+        ops = len(sess.graph.get_operations())
+        pieces = [sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start:start + size]})[0]
+                  for start, size in [(0, TIME), (TIME, 1), (TIME + 1, 2 * TIME - 1)]]
+        assert len(sess.graph.get_operations()) == ops
+    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)[0]
+    np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5, rtol=0)
+
+
+def test_explicit_native_names_what_it_cannot_run():
+    with graph_session():
+        cell = LSTMBlockCell(5, implementation="native")
+        with pytest.raises(native.NativeUnavailableError, match="multiple of 16; the cell has 5"):
+            cell.unroll(tf.zeros([2, 3, 4]), cell.zero_state(2, tf.float32))
+        cell = LSTMBlockCell(16, implementation="native")
+        with pytest.raises(native.NativeUnavailableError, match="float32; the inputs are float64"):
+            cell.unroll(tf.zeros([2, 3, 4], tf.float64), cell.zero_state(2, tf.float64))
+
+
+def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones():
+    with graph_session() as sess:
+        outputs, _, _ = native.lstm_sequence(
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]), tf.zeros([2, 16]),
+            tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
+            tf.zeros([64]), None, None, False, 1.0, None)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"kernel \[20, 64\]"):
+            sess.run(outputs)
+
+
+def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_native):
+    fresh_native.setenv("TFSTATE_NATIVE", "0")
+    assert native.status() == "TFSTATE_NATIVE=0 is set"
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, _, values, types = _run(inputs, lambda: LSTMBlockCell(UNITS), LENGTHS)
+    assert "TfstateLstmSequence" not in types
+    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values)
+    assert_nested_close((outputs, final), expected[:2])
+
+
+def test_a_failing_compiler_is_reported_not_raised(tmp_path, fresh_native):
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
+    fresh_native.setenv("CXX", "false")  # found on PATH, fails every compile
+    reason = native.status()
+    assert reason.startswith("compiling") and "failed" in reason
+    assert native.unsupported_reason(UNITS, tf.float32) == reason
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left in the cache
+
+
+def test_the_kernel_is_built_once_and_cached(tmp_path, fresh_native):
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
+    native._build(native._compiler(), native._cpu_flags())
+    built = list(tmp_path.iterdir())
+    assert len(built) == 1 and built[0].suffix == ".so"
+    stamp = built[0].stat().st_mtime_ns
+    assert native._build(native._compiler(), native._cpu_flags()) == str(built[0])
+    assert built[0].stat().st_mtime_ns == stamp

@@ -1,0 +1,149 @@
+"""tfstate's compiled LSTM kernel (`lstm_kernel.cc`): built on this machine at first use, cached, optional.
+
+The kernel runs a whole chunk of an LSTM in one TensorFlow op: per step one register-blocked
+`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. It
+needs a C++ compiler, Linux on x86-64 and AVX-512F; it is compiled with `-march=native` against
+the installed TensorFlow (`tf.sysconfig`) and cached under `$TFSTATE_CACHE_DIR` (default
+`~/.cache/tfstate`), keyed by the source, TensorFlow's version, the compiler and the CPU.
+Where it cannot be built the fused cells use their XLA path instead; `status()` says why.
+Set `TFSTATE_NATIVE=0` to never build or use it.
+"""
+
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+
+import tensorflow as tf
+
+from tfstate._files import atomic_writer
+
+_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.cc")
+_UNITS_MULTIPLE = 16  # the kernel works on groups of 16 hidden units (one AVX-512 register)
+_log = logging.getLogger("tfstate")
+
+
+class NativeUnavailableError(RuntimeError):
+    """The compiled kernel cannot be used here (the message says why)."""
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return []
+
+
+def _compiler():
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cache_dir():
+    if os.environ.get("TFSTATE_CACHE_DIR"):
+        return os.environ["TFSTATE_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tfstate")
+
+
+def _build(compiler, flags):
+    """Compiles the kernel (or finds it in the cache); returns the shared library's path."""
+    with open(_SOURCE, "rb") as source:
+        code = source.read()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    command = ["-O3", "-march=native", "-shared", "-fPIC", "-pthread", *tf.sysconfig.get_compile_flags()]
+    link = tf.sysconfig.get_link_flags()
+    key = hashlib.sha256(b"\0".join(
+        [code, tf.__version__.encode(), version.encode(), " ".join(command + link).encode(), " ".join(flags).encode()]))
+    path = os.path.join(_cache_dir(), f"lstm_kernel-{key.hexdigest()[:16]}.so")
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        built = os.path.join(scratch, "lstm_kernel.so")
+        result = subprocess.run([compiler, *command, _SOURCE, "-o", built, *link],
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise NativeUnavailableError(
+                f"compiling {_SOURCE} with {compiler} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+        with open(built, "rb") as library, atomic_writer(path, binary=True, permissions=0o755) as cached:
+            cached.write(library.read())
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _load():
+    """The loaded op module; raises NativeUnavailableError with the reason when there is none."""
+    if os.environ.get("TFSTATE_NATIVE", "1") == "0":
+        raise NativeUnavailableError("TFSTATE_NATIVE=0 is set")
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        raise NativeUnavailableError(f"it needs Linux on x86-64; this is {platform.system()} on {platform.machine()}")
+    flags = _cpu_flags()
+    if "avx512f" not in flags:
+        raise NativeUnavailableError("this CPU has no AVX-512F")
+    compiler = _compiler()
+    if compiler is None:
+        raise NativeUnavailableError("no C++ compiler found (set CXX, or install g++)")
+    path = _build(compiler, flags)
+    try:
+        return tf.load_op_library(path)
+    except (tf.errors.NotFoundError, tf.errors.AlreadyExistsError) as error:
+        raise NativeUnavailableError(f"TensorFlow could not load {path}: {error}") from error
+
+
+@functools.lru_cache(maxsize=None)
+def status():
+    """`None` when the compiled kernel is ready, else the reason it is not (a string). Builds it if needed."""
+    try:
+        _load()
+    except NativeUnavailableError as error:
+        _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
+        return str(error)
+    except (OSError, subprocess.SubprocessError) as error:
+        _log.warning("tfstate: building the compiled LSTM kernel failed (%s); the XLA path is used", error)
+        return f"building it failed: {error}"
+    return None
+
+
+def unsupported_reason(units, dtype):
+    """`None` when the compiled kernel can run an LSTM of `units` units in `dtype`, else why not."""
+    if dtype != tf.float32:
+        return f"it computes in float32; the inputs are {dtype.name}"
+    if units % _UNITS_MULTIPLE != 0:
+        return f"it needs num_units a multiple of {_UNITS_MULTIPLE}; the cell has {units}"
+    return status()
+
+
+def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
+    """The whole chunk through the compiled kernel: `(outputs like inputs, c, h)`.
+
+    Same contract as `tfstate.fused._sequence`: `lengths` is None or `[batch]` int32, `peepholes`
+    None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
+    """
+    units = h0.shape[-1]
+    reason = unsupported_reason(units, inputs.dtype)
+    if reason is not None:
+        raise NativeUnavailableError(f"tfstate's compiled LSTM kernel cannot run this LSTM: {reason}.")
+    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    if lengths is None:
+        lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
+    zeros = tf.zeros([units], tf.float32)
+    w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
+    outputs, c, h = _load().tfstate_lstm_sequence(
+        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias,
+        cell_clip=-1.0 if cell_clip is None else cell_clip, use_peephole=peepholes is not None,
+        time_major=time_major)
+    outputs.set_shape(inputs.shape[:2].concatenate([units]))
+    c.set_shape(c0.shape)
+    h.set_shape(h0.shape)
+    return outputs, c, h
