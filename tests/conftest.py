@@ -47,6 +47,35 @@ def load_variables(sess, values):
         variables[name].load(value, sess)
 
 
+def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False):
+    """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state.
+
+    Variables get `values` (by name) or fresh random ones. Returns (outputs, final_state, gradients of
+    a loss of outputs and final state w.r.t. inputs and variables, variable values, op types).
+    """
+    with graph_session() as sess:
+        cell = make_cell()
+        batch = inputs.shape[1 if time_major else 0]
+        x = tf.constant(inputs)
+        if hasattr(cell, "unroll"):
+            with tf.compat.v1.variable_scope("rnn"):  # where dynamic_rnn puts its variables
+                outputs, final = cell.unroll(x, cell.zero_state(batch, tf.float32), sequence_length=lengths,
+                                             time_major=time_major)
+        else:
+            outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, time_major=time_major,
+                                                         dtype=tf.float32)
+        types = {op.type for op in sess.graph.get_operations()}
+        variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in tf.nest.flatten(final)])
+        grads = tf.gradients(loss, [x] + variables) if gradients else []
+        if values is None:
+            values = randomize_variables(sess, scale=0.2)
+        else:
+            load_variables(sess, values)
+        outputs, final, grads = sess.run((outputs, final, grads))
+        return outputs, final, grads, values, types
+
+
 def assert_nested_close(actual, expected, atol=1e-5):
     tf.nest.assert_same_structure(expected, actual, check_types=False)
     for a, e in zip(tf.nest.flatten(actual), tf.nest.flatten(expected)):

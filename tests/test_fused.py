@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 6, 4, 5
@@ -165,3 +165,45 @@ def test_fused_stack_on_xla_is_one_compiled_call_and_a_mixed_stack_equals_it_too
     expected_outputs, expected_final = _reference(inputs, values, LENGTHS, layers=2)
     assert_nested_close(outputs, expected_outputs)
     assert_nested_close(final, expected_final)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("peepholes", [False, True])
+def test_gradients_equal_tensorflow_autodiff_of_lstm_cell(rng, implementation, peepholes):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    settings = dict(cell_clip=0.3, forget_bias=0.5) if peepholes else {}
+    outputs, final, grads, values, _ = run_rnn(
+        inputs, lambda: LSTMBlockCell(UNITS, use_peephole=peepholes, implementation=implementation, **settings),
+        LENGTHS, gradients=True)
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, use_peepholes=peepholes, **settings), LENGTHS,
+                       values=values, gradients=True)
+    assert_nested_close((outputs, final, grads), expected[:3])
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_fused_stack_gradients_equal_multi_rnn_cell_autodiff(rng, time_major):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    stack = lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, use_peephole=True)])  # noqa: E731
+    outputs, final, grads, values, _ = run_rnn(inputs, stack, LENGTHS, time_major, gradients=True)
+    plain = lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS, use_peepholes=True)])  # noqa: E731
+    expected = run_rnn(inputs, plain, LENGTHS, time_major, values=values, gradients=True)
+    assert_nested_close((outputs, final, grads), expected[:3])
+
+
+def test_training_a_long_chunk_on_the_xla_path_runs_and_lowers_the_loss(rng):
+    # Autodiff of a 50-step static unroll summed the recurrent kernel's 50 gradients in one AddN,
+    # which Grappler's memory optimizer (for gradients this large) rewrote into TemporaryVariable
+    # ops that XLA cannot compile: the first training run failed.
+    inputs = rng.randn(1, 50, 1).astype(np.float32)
+    with graph_session() as sess:
+        rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(512, implementation="xla"), tf.constant(inputs),
+                                           batch_size=1)
+        loss = tf.reduce_mean(tf.square(rnn.outputs - 0.5))
+        train = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        sess.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.local_variables_initializer()])
+        before = sess.run(loss, {rnn.step: 0})
+        for _ in range(5):
+            sess.run(train, {rnn.step: 0})
+        assert sess.run(loss, {rnn.step: 0}) < before

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from tests.conftest import assert_nested_close, graph_session, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
@@ -26,34 +26,6 @@ def fresh_native(monkeypatch):
     native.status.cache_clear()
 
 
-def _run(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False):
-    """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state.
-
-    Returns (outputs, final_state, gradients of a loss w.r.t. inputs and variables, variable values, op types).
-    """
-    with graph_session() as sess:
-        cell = make_cell()
-        batch = inputs.shape[1 if time_major else 0]
-        x = tf.constant(inputs)
-        if hasattr(cell, "unroll"):
-            with tf.compat.v1.variable_scope("rnn"):  # where dynamic_rnn puts its variables
-                outputs, final = cell.unroll(x, cell.zero_state(batch, tf.float32), sequence_length=lengths,
-                                             time_major=time_major)
-        else:
-            outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, time_major=time_major,
-                                                         dtype=tf.float32)
-        types = {op.type for op in sess.graph.get_operations()}
-        variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
-        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.reduce_sum(tf.nest.flatten(final)[0] ** 2)
-        grads = tf.gradients(loss, [x] + variables) if gradients else []
-        if values is None:
-            values = randomize_variables(sess, scale=0.2)
-        else:
-            load_variables(sess, values)
-        outputs, final, grads = sess.run((outputs, final, grads))
-        return outputs, final, grads, values, types
-
-
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("lengths", [None, LENGTHS])
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -62,11 +34,11 @@ def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monke
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     if time_major:
         inputs = inputs.transpose(1, 0, 2)
-    outputs, final, grads, values, types = _run(
+    outputs, final, grads, values, types = run_rnn(
         inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), lengths, time_major, gradients=True)
     assert "TfstateLstmSequence" in types
     assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
-    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True)
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True)
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
 
@@ -74,10 +46,10 @@ def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monke
 def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     settings = dict(cell_clip=0.3, forget_bias=0.5)
-    outputs, final, grads, values, _ = _run(
+    outputs, final, grads, values, _ = run_rnn(
         inputs, lambda: LSTMBlockCell(UNITS, use_peephole=True, implementation="native", **settings), LENGTHS,
         gradients=True)
-    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS, use_peepholes=True, **settings), LENGTHS, values=values,
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, use_peepholes=True, **settings), LENGTHS, values=values,
                     gradients=True)
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
@@ -85,10 +57,10 @@ def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
 
 def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    outputs, final, _, values, types = _run(
+    outputs, final, _, values, types = run_rnn(
         inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS)
     assert "TfstateLstmSequence" in types
-    expected = _run(inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]),
+    expected = run_rnn(inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]),
                     LENGTHS, values=values)
     assert_nested_close((outputs, final), expected[:2])
 
@@ -105,11 +77,11 @@ def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_
         pieces = [sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start:start + size]})[0]
                   for start, size in [(0, TIME), (TIME, 1), (TIME + 1, 2 * TIME - 1)]]
         assert len(sess.graph.get_operations()) == ops
-    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)[0]
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)[0]
     np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5, rtol=0)
 
 
-def test_explicit_native_names_what_it_cannot_run():
+def test_explicit_native_names_what_it_cannotrun_rnn():
     with graph_session():
         cell = LSTMBlockCell(5, implementation="native")
         with pytest.raises(native.NativeUnavailableError, match="multiple of 16; the cell has 5"):
@@ -121,7 +93,7 @@ def test_explicit_native_names_what_it_cannot_run():
 
 def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones():
     with graph_session() as sess:
-        outputs, _, _ = native.lstm_sequence(
+        outputs, _, _, _ = native.lstm_sequence(
             tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]), tf.zeros([2, 16]),
             tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
             tf.zeros([64]), None, None, False, 1.0, None)
@@ -133,9 +105,9 @@ def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_n
     fresh_native.setenv("TFSTATE_NATIVE", "0")
     assert native.status() == "TFSTATE_NATIVE=0 is set"
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    outputs, final, _, values, types = _run(inputs, lambda: LSTMBlockCell(UNITS), LENGTHS)
+    outputs, final, _, values, types = run_rnn(inputs, lambda: LSTMBlockCell(UNITS), LENGTHS)
     assert "TfstateLstmSequence" not in types
-    expected = _run(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values)
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values)
     assert_nested_close((outputs, final), expected[:2])
 
 

@@ -37,6 +37,8 @@ gradient recomputes the chunk on the XLA (or loop) path and differentiates that.
 has the measurements.
 """
 
+import functools
+
 import tensorflow as tf
 
 from tfstate import native
@@ -64,39 +66,57 @@ def _gates(xw, c_prev, h_prev, recurrent_kernel, peepholes, forget_bias, cell_cl
     return c, tf.sigmoid(o) * tf.tanh(c)
 
 
-def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cell_clip):
-    """Runs the recurrence over time-major `xw` [T, B, 4H]; returns (h for every step [T, B, H], c, h)."""
-    steps = xw.shape[0]
+def _scan(step, count, carry, emitted_shapes, dtype, reverse=False):
+    """`carry, emitted = step(t, carry)` for t in range(count) (or reversed); returns (emitted stacked in time order, carry).
 
-    def step(t, c, h):
+    A Python loop, so XLA sees one straight-line program, when `count` is a known int between 1 and
+    _MAX_STATIC_STEPS; otherwise a `tf.while_loop` writing `emitted` (tensors of `emitted_shapes`) to TensorArrays.
+    """
+    if isinstance(count, int) and 0 < count <= _MAX_STATIC_STEPS:
+        emitted = [None] * count
+        for t in (reversed(range(count)) if reverse else range(count)):
+            carry, emitted[t] = step(t, carry)
+        return tuple(tf.stack(column) for column in zip(*emitted)), carry
+    total = tf.convert_to_tensor(count)
+    arrays = tuple(tf.TensorArray(dtype, size=total, element_shape=shape) for shape in emitted_shapes)
+
+    def body(k, carry, arrays):
+        t = total - 1 - k if reverse else k
+        carry, emitted = step(t, carry)
+        return k + 1, carry, tuple(array.write(t, value) for array, value in zip(arrays, emitted))
+
+    _, carry, arrays = tf.while_loop(lambda k, *_: k < total, body, (tf.constant(0), carry, arrays))
+    return tuple(array.stack() for array in arrays), carry
+
+
+def _valid_steps(lengths, steps, dtype):
+    """`[T, B, 1]` mask of the steps each row runs (all ones without lengths)."""
+    if lengths is None:
+        return None
+    return tf.expand_dims(tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype)), -1)
+
+
+def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cell_clip):
+    """Runs the recurrence over time-major `xw` [T, B, 4H]; returns (outputs [T, B, H], cell states [T, B, H], c, h).
+
+    Rows past their length output zeros and carry their state (also into the cell states).
+    """
+    def step(t, state):
+        c, h = state
         new_c, new_h = _gates(xw[t], c, h, recurrent_kernel, peepholes, forget_bias, cell_clip)
         if lengths is None:
-            return new_h, new_c, new_h
+            return (new_c, new_h), (new_h, new_c)
         valid = tf.expand_dims(t < lengths, 1)
-        return (tf.where(valid, new_h, tf.zeros_like(new_h)), tf.where(valid, new_c, c), tf.where(valid, new_h, h))
+        new_c, new_h, output = tf.where(valid, new_c, c), tf.where(valid, new_h, h), tf.where(valid, new_h, 0.0)
+        return (new_c, new_h), (output, new_c)
 
-    if steps is not None and steps <= _MAX_STATIC_STEPS:
-        outputs = []
-        for t in range(steps):
-            output, c, h = step(t, c, h)
-            outputs.append(output)
-        if not outputs:
-            return tf.zeros([0, tf.shape(h)[0], h.shape[1]], h.dtype), c, h
-        return tf.stack(outputs), c, h
-
-    total = tf.shape(xw)[0]
-    array = tf.TensorArray(h.dtype, size=total, element_shape=h.shape)
-
-    def body(t, c, h, array):
-        output, c, h = step(t, c, h)
-        return t + 1, c, h, array.write(t, output)
-
-    _, c, h, array = tf.while_loop(lambda t, *_: t < total, body, (tf.constant(0), c, h, array))
-    return array.stack(), c, h
+    count = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]
+    (outputs, cell_states), (c, h) = _scan(step, count, (c, h), [h.shape, h.shape], h.dtype)
+    return outputs, cell_states, c, h
 
 
 def _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
-    """The hoisted-projection LSTM over a chunk: returns (outputs like the inputs, c, h)."""
+    """The hoisted-projection LSTM over a chunk: returns (outputs, cell states, both like the inputs, c, h)."""
     depth = inputs.shape[-1]
     units = h0.shape[-1]
     if not time_major:
@@ -105,33 +125,110 @@ def _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forg
     xw = tf.matmul(tf.reshape(inputs, [-1, depth]), kernel[:depth]) + bias
     xw = tf.reshape(xw, tf.stack([shape[0], shape[1], 4 * units]))
     xw.set_shape([inputs.shape[0], inputs.shape[1], 4 * units])
-    outputs, c, h = _recurrence(xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip)
+    outputs, cell_states, c, h = _recurrence(xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip)
     if not time_major:
-        outputs = tf.transpose(outputs, [1, 0, 2])
-    return outputs, c, h
+        outputs, cell_states = tf.transpose(outputs, [1, 0, 2]), tf.transpose(cell_states, [1, 0, 2])
+    return outputs, cell_states, c, h
 
 
+def _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
+                       time_major, forget_bias, cell_clip):
+    """Backprop through a chunk from its outputs and cell states (what both fast paths return).
 
-@tf.RegisterGradient("TfstateLstmSequence")
-def _native_sequence_gradient(op, d_outputs, d_c, d_h):
-    """Gradient of the compiled kernel: recompute the chunk on the XLA path (loop path if T is unknown) and differentiate it."""
-    inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths = op.inputs
-    peepholes = (w_i, w_f, w_o) if op.get_attr("use_peephole") else None
-    cell_clip = op.get_attr("cell_clip")
-    settings = dict(time_major=op.get_attr("time_major"), forget_bias=op.get_attr("forget_bias"),
-                    cell_clip=None if cell_clip < 0 else cell_clip)
+    One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]`; a reverse
+    loop carries (dh, dc) with the gate maths and one `[B, 4H] @ [4H, H]` matmul per step; two
+    more large matmuls give the kernel's and the inputs' gradients. Plain TF ops (oneDNN matmuls):
+    compiling the loop with XLA measured 1.5x slower. Returns gradients for (inputs, c0, h0,
+    kernel, bias, *peepholes).
+    """
+    d_outputs, d_c, d_h = upstream
+    if not time_major:
+        inputs, outputs, cell_states, d_outputs = (tf.transpose(t, [1, 0, 2])
+                                                   for t in (inputs, outputs, cell_states, d_outputs))
+    depth, units = inputs.shape[-1], h0.shape[-1]
+    shape = tf.shape(inputs)
+    h_prev = tf.concat([h0[None], outputs[:-1]], 0)  # what step t read, for every step a row runs
+    c_prev = tf.concat([c0[None], cell_states[:-1]], 0)
+    xh = tf.reshape(tf.concat([inputs, h_prev], 2), [-1, depth + units])
+    gates = tf.reshape(tf.nn.bias_add(tf.matmul(xh, kernel), bias), tf.stack([shape[0], shape[1], 4 * units]))
+    valid = _valid_steps(lengths, shape[0], inputs.dtype)
 
-    def run(inputs, c0, h0, kernel, bias, peepholes, lengths):
-        return _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, **settings)
+    def reverse_loop(gates, c_prev, d_outputs, valid, recurrent_kernel_t, peepholes, d_h, d_c):
+        """(dh, dc) from the last step to the first: returns d_gates [T, B, 4H], d_h0, d_c0 and d_peepholes."""
+        w_i, w_f, w_o = peepholes if peepholes is not None else (None, None, None)
 
-    steps = inputs.shape[0 if settings["time_major"] else 1]
-    if steps is not None and steps <= _MAX_STATIC_STEPS:
-        run = tf.function(run, jit_compile=True, autograph=False)
-    recomputed = run(inputs, c0, h0, kernel, bias, peepholes, lengths)
-    upstream = [tf.zeros_like(y) if d is None else d for y, d in zip(op.outputs, (d_outputs, d_c, d_h))]
-    wrt = [inputs, c0, h0, kernel, bias] + list(peepholes or ())
-    grads = tf.gradients(list(recomputed), wrt, grad_ys=upstream)
-    return grads + [None] * (9 - len(grads))
+        def step(t, carry):
+            dh, dc, d_peepholes = carry
+            i, j, f, o = tf.split(gates[t], 4, axis=1)
+            if peepholes is not None:
+                i, f = i + w_i * c_prev[t], f + w_f * c_prev[t]
+            s_i, t_j, s_f = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + forget_bias)
+            c_raw = s_f * c_prev[t] + s_i * t_j
+            c = c_raw if cell_clip is None else tf.clip_by_value(c_raw, -cell_clip, cell_clip)
+            if peepholes is not None:
+                o = o + w_o * c
+            s_o, t_c = tf.sigmoid(o), tf.tanh(c)
+            dh = dh + (d_outputs[t] if valid is None else d_outputs[t] * valid[t])  # padded outputs are constants
+            d_o = dh * t_c * s_o * (1 - s_o)
+            dc_total = dc + dh * s_o * (1 - t_c * t_c) + (d_o * w_o if peepholes is not None else 0.0)
+            if cell_clip is not None:
+                dc_total = dc_total * tf.cast(tf.abs(c_raw) <= cell_clip, c_raw.dtype)
+            d_i = dc_total * t_j * s_i * (1 - s_i)
+            d_j = dc_total * s_i * (1 - t_j * t_j)
+            d_f = dc_total * c_prev[t] * s_f * (1 - s_f)
+            dc_prev = dc_total * s_f + ((d_i * w_i + d_f * w_f) if peepholes is not None else 0.0)
+            d_gates = tf.concat([d_i, d_j, d_f, d_o], 1)
+            if valid is not None:  # rows past their length pass (dh, dc) through untouched
+                d_gates = d_gates * valid[t]
+                dc_prev = tf.where(valid[t] > 0, dc_prev, dc)
+            dh_prev = tf.matmul(d_gates, recurrent_kernel_t)
+            if valid is not None:
+                dh_prev = tf.where(valid[t] > 0, dh_prev, dh)
+            if peepholes is not None:
+                d_i, _, d_f, d_o = tf.split(d_gates, 4, axis=1)
+                d_peepholes = tuple(total + tf.reduce_sum(d * x, 0) for total, d, x in
+                                    zip(d_peepholes, (d_i, d_f, d_o), (c_prev[t], c_prev[t], c)))
+            return (dh_prev, dc_prev, d_peepholes), (d_gates,)
+
+        count = gates.shape[0] if gates.shape[0] is not None else tf.shape(gates)[0]
+        zeros = tuple(tf.zeros([units], gates.dtype) for _ in range(3 if peepholes is not None else 0))
+        (d_gates,), (d_h0, d_c0, d_peepholes) = _scan(
+            step, count, (d_h, d_c, zeros), [tf.TensorShape([None, 4 * units])], gates.dtype, reverse=True)
+        return d_gates, d_h0, d_c0, list(d_peepholes)
+
+    d_gates, d_h0, d_c0, d_peepholes = reverse_loop(gates, c_prev, d_outputs, valid, tf.transpose(kernel[depth:]),
+                                                    peepholes, d_h, d_c)
+    flat = tf.reshape(d_gates, [-1, 4 * units])
+    d_inputs = tf.reshape(tf.matmul(flat, kernel[:depth], transpose_b=True), tf.stack([shape[0], shape[1], depth]))
+    if not time_major:
+        d_inputs = tf.transpose(d_inputs, [1, 0, 2])
+    return [d_inputs, d_c0, d_h0, tf.matmul(xh, flat, transpose_a=True), tf.reduce_sum(flat, 0)] + d_peepholes
+
+
+def _lstm_with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias,
+                        cell_clip):
+    """`forward` (returning outputs, cell states, c, h) as a differentiable `(outputs, c, h)` with `_sequence_gradient`.
+
+    An explicit gradient, not autodiff: autodiff of the static unroll sums the recurrent kernel's
+    T gradients with one AddN, which Grappler rewrites into TemporaryVariable ops XLA cannot
+    compile, and the compiled kernel has no autodiff at all.
+    """
+    settings = dict(time_major=time_major, forget_bias=forget_bias, cell_clip=cell_clip)
+
+    @tf.custom_gradient
+    def sequence(inputs, c0, h0, kernel, bias, *peephole_list):
+        peepholes = tuple(peephole_list) or None
+        outputs, cell_states, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths)
+
+        def gradient(d_outputs, d_c, d_h):
+            upstream = [tf.zeros_like(y) if d is None else d for y, d in zip((outputs, c, h), (d_outputs, d_c, d_h))]
+            return _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
+                                      **settings)
+
+        return (outputs, c, h), gradient
+
+    return sequence(inputs, c0, h0, kernel, bias, *(peepholes or ()))
+
 
 class _FusedLSTM(RNNCell):
     """Shared body of the fused cells: TF1 contrib's variables, a one-step kernel and `unroll`."""
@@ -247,24 +344,30 @@ class _FusedLSTM(RNNCell):
             kernel = tf.convert_to_tensor(self._kernel)
             bias = tf.convert_to_tensor(self._bias)
             peepholes = self._peepholes()
-            if implementation == "block":
-                outputs, c, h = self._block(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major)
-            elif implementation == "native":
-                outputs, c, h = native.lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major,
-                                                     self._forget_bias, self._cell_clip)
+            settings = dict(time_major=time_major, forget_bias=self._forget_bias, cell_clip=self._cell_clip)
+            if implementation == "native":
+                forward = functools.partial(native.lstm_sequence, **settings)
+            elif implementation == "block":
+                forward = functools.partial(self._block, time_major=time_major)
             else:
-                settings = dict(time_major=time_major, forget_bias=self._forget_bias, cell_clip=self._cell_clip)
-
-                def run(inputs, c0, h0, kernel, bias, peepholes, lengths):
+                def forward(inputs, c0, h0, kernel, bias, peepholes, lengths):
                     return _sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, **settings)
 
+            if implementation == "loop":  # plain TF ops: TensorFlow's own autodiff
+                outputs, _, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths)
+            else:
                 if implementation == "xla":
-                    run = tf.function(run, jit_compile=True, autograph=False)
-                outputs, c, h = run(inputs, c0, h0, kernel, bias, peepholes, lengths)
+                    forward = tf.function(forward, jit_compile=True, autograph=False)
+                # explicit gradient; for "block" also because TF's BlockLSTMGrad ignores cell_clip
+                outputs, c, h = _lstm_with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths,
+                                                    **settings)
         return outputs, LSTMStateTuple(c, h)
 
     def _block(self, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major):
-        """TensorFlow's BlockLSTM kernel over the chunk (TF1 contrib's LSTMBlockFusedCell)."""
+        """TensorFlow's BlockLSTM kernel over the chunk: (outputs, cell states, c, h) like `_sequence`.
+
+        Past a row's length its outputs are zeros; its cell states there are not meaningful.
+        """
         if not time_major:
             inputs = tf.transpose(inputs, [1, 0, 2])
         steps = tf.shape(inputs)[0]
@@ -286,8 +389,8 @@ class _FusedLSTM(RNNCell):
             c = tf.gather_nd(tf.concat([c0[None], cs], 0), indices)
             h = tf.gather_nd(tf.concat([h0[None], hs], 0), indices)
         if not time_major:
-            hs = tf.transpose(hs, [1, 0, 2])
-        return hs, c, h
+            hs, cs = tf.transpose(hs, [1, 0, 2]), tf.transpose(cs, [1, 0, 2])
+        return hs, cs, c, h
 
 
 class LSTMBlockCell(_FusedLSTM):
@@ -391,16 +494,52 @@ class FusedMultiRNNCell(MultiRNNCell):
             if sequence_length is not None:
                 lengths = tf.cast(tf.convert_to_tensor(sequence_length), tf.int32)
 
-            def run(inputs, states, weights, lengths):
-                layer_input = inputs if time_major else tf.transpose(inputs, [1, 0, 2])
-                finals = []
-                for (c0, h0), (kernel, bias, peepholes), (_, settings) in zip(states, weights, arguments):
-                    layer_input, c, h = _sequence(layer_input, c0, h0, kernel, bias, peepholes, lengths,
-                                                  time_major=True, **settings)
-                    finals.append((c, h))
-                return (layer_input if time_major else tf.transpose(layer_input, [1, 0, 2])), finals
+            layer_args = [(c0, h0, kernel, bias, peepholes or ())
+                          for (c0, h0), ((kernel, bias, peepholes), _) in zip(initial_state, arguments)]
+            settings = [settings for _, settings in arguments]
 
-            states = [tuple(state) for state in initial_state]
-            weights = [weights for weights, _ in arguments]
-            outputs, finals = tf.function(run, jit_compile=True, autograph=False)(inputs, states, weights, lengths)
+            def forward(inputs, layer_args, lengths):
+                """Every layer's (outputs, cell states, c, h), time-major."""
+                results, layer_input = [], inputs
+                for (c0, h0, kernel, bias, peepholes), layer_settings in zip(layer_args, settings):
+                    results.append(_sequence(layer_input, c0, h0, kernel, bias, peepholes or None, lengths,
+                                             time_major=True, **layer_settings))
+                    layer_input = results[-1][0]
+                return results
+
+            def backward(inputs, layer_args, lengths, results, d_outputs, d_finals):
+                """`_sequence_gradient` layer by layer from the top; gradients in `layer_args`' flat order."""
+                layer_inputs = [inputs] + [outputs for outputs, _, _, _ in results[:-1]]
+                grads = [None] * len(results)
+                for k in reversed(range(len(results))):
+                    c0, h0, kernel, bias, peepholes = layer_args[k]
+                    d_c, d_h = d_finals[k]
+                    layer_grads = _sequence_gradient(
+                        layer_inputs[k], c0, h0, kernel, bias, peepholes or None, lengths, results[k][0],
+                        results[k][1], (d_outputs, d_c, d_h), time_major=True, **settings[k])
+                    d_outputs, grads[k] = layer_grads[0], layer_grads[1:]
+                return d_outputs, [g for layer_grads in grads for g in layer_grads]
+
+            forward = tf.function(forward, jit_compile=True, autograph=False)
+
+            @tf.custom_gradient
+            def stack(inputs, *flat_args):  # explicit gradient: see _lstm_with_gradient
+                inputs = inputs if time_major else tf.transpose(inputs, [1, 0, 2])
+                args = tf.nest.pack_sequence_as(layer_args, flat_args)
+                results = forward(inputs, args, lengths)
+                outputs = results[-1][0] if time_major else tf.transpose(results[-1][0], [1, 0, 2])
+                finals = [(c, h) for _, _, c, h in results]
+
+                def gradient(d_outputs, *d_finals):
+                    d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
+                    if not time_major:
+                        d_outputs = tf.transpose(d_outputs, [1, 0, 2])
+                    d_finals = [tf.zeros_like(y) if d is None else d for y, d in zip(tf.nest.flatten(finals), d_finals)]
+                    d_inputs, d_args = backward(inputs, args, lengths, results, d_outputs,
+                                                tf.nest.pack_sequence_as(finals, d_finals))
+                    return [d_inputs if time_major else tf.transpose(d_inputs, [1, 0, 2])] + d_args
+
+                return (outputs, finals), gradient
+
+            outputs, finals = stack(inputs, *tf.nest.flatten(layer_args))
         return outputs, tuple(LSTMStateTuple(c, h) for c, h in finals)

@@ -1,15 +1,16 @@
 // tfstate's native LSTM recurrence: one TensorFlow op (C kernel API) that runs a whole chunk.
 //
-// TfstateLstmRecurrence(xw [T,B,4H], c0 [B,H], h0 [B,H], w_h [H,4H], wci/wcf/wco [H], lengths [B])
-//   -> hs [T,B,H], c [B,H], h [B,H]
+// TfstateLstmSequence(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
+//                     wci/wcf/wco [H], lengths [B]) -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
 //
-// with xw = x @ W_x + bias already computed (one large matmul, outside), gate order i, j, f, o:
+// TF1's LSTM (LSTMCell / LSTMBlockCell) over the chunk, gate order i, j, f, o:
 //
 //   for t in range(T):
-//     i, j, f, o = split(xw[t] + h @ w_h)
+//     i, j, f, o = split([x[t], h] @ kernel + bias)
 //     c' = sigmoid(f + forget_bias [+ wcf*c]) * c + sigmoid(i [+ wci*c]) * tanh(j), clipped to +-cell_clip
 //     h' = sigmoid(o [+ wco*c']) * tanh(c')
 //     rows with t >= lengths[row] keep (c, h) and output zeros
+//     cs[t] = c (the cell state after step t, which the gradient needs)
 //
 // Built at first use by tfstate/native.py with -march=native (AVX-512F required), so it only
 // ever runs on the machine that compiled it. The hidden units are split across threads in groups
@@ -78,7 +79,7 @@ struct Problem {
   int64_t steps, batch, depth, units;
   const float *x, *kernel, *bias, *wci, *wcf, *wco;
   const int32_t* lengths;
-  float *outputs, *c, *h_even, *h_odd;  // c: the running cell state; h: double-buffered across steps
+  float *outputs, *cs, *c, *h_even, *h_odd;  // c: the running cell state; h: double-buffered across steps
   float* packed;                        // per group: [depth + units][i, j, f, o][16]
   Settings settings;
 
@@ -167,8 +168,10 @@ void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float*
     const int64_t row = row0 + r;
     const int64_t offset = row * H + unit0;
     float* output = p.outputs + p.Offset(t, row, H) + unit0;
+    float* cell_trace = p.cs + p.Offset(t, row, H) + unit0;
     if (t >= p.lengths[row]) {  // past this row's length: keep the state, output zeros
       std::memcpy(h_next + offset, h_prev + offset, kUnits * sizeof(float));
+      std::memcpy(cell_trace, p.c + offset, kUnits * sizeof(float));
       _mm512_storeu_ps(output, _mm512_setzero_ps());
       continue;
     }
@@ -186,6 +189,7 @@ void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float*
     if (s.use_peephole) o = _mm512_fmadd_ps(_mm512_loadu_ps(p.wco + unit0), c, o);
     const __m512 h = _mm512_mul_ps(Sigmoid(o), Tanh(c));
     _mm512_storeu_ps(p.c + offset, c);
+    _mm512_storeu_ps(cell_trace, c);
     _mm512_storeu_ps(h_next + offset, h);
     _mm512_storeu_ps(output, h);
   }
@@ -301,7 +305,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
   TF_Status* status = TF_NewStatus();
   TF_Tensor* in[kNumInputs] = {nullptr};
   for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[3] = {nullptr};
+  TF_Tensor* out[4] = {nullptr};
   float* buffers = nullptr;
   char message[512] = {0};
   if (TF_GetCode(status) != TF_OK) {
@@ -313,9 +317,10 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
     const int64_t D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
     const int64_t output_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), H}, state_dims[2] = {B, H};
     const int64_t state_size = B * H, packed_size = (D + H) * 4 * H;
-    out[0] = TF_AllocateOutput(context, 0, TF_FLOAT, output_dims, 3, T * state_size * sizeof(float), status);
-    for (int i = 1; i < 3 && TF_GetCode(status) == TF_OK; ++i) {
-      out[i] = TF_AllocateOutput(context, i, TF_FLOAT, state_dims, 2, state_size * sizeof(float), status);
+    for (int i = 0; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
+      const bool sequence = i == 0 || i == 3;
+      out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
+                                 (sequence ? T : 1) * state_size * sizeof(float), status);
     }
     if (TF_GetCode(status) == TF_OK) {
       buffers = static_cast<float*>(std::aligned_alloc(64, (packed_size + 2 * state_size) * sizeof(float)));
@@ -339,6 +344,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       p.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
       p.outputs = static_cast<float*>(TF_TensorData(out[0]));
       p.c = static_cast<float*>(TF_TensorData(out[1]));
+      p.cs = static_cast<float*>(TF_TensorData(out[3]));
       p.packed = buffers;
       p.h_even = buffers + packed_size;
       p.h_odd = p.h_even + state_size;
@@ -363,7 +369,7 @@ struct Registration {
                               "wcf: float", "wco: float", "lengths: int32"}) {
       TF_OpDefinitionBuilderAddInput(op, input);
     }
-    for (const char* output : {"outputs: float", "c: float", "h: float"}) {
+    for (const char* output : {"outputs: float", "c: float", "h: float", "cs: float"}) {
       TF_OpDefinitionBuilderAddOutput(op, output);
     }
     for (const char* attr : {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",

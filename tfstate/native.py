@@ -125,7 +125,7 @@ def unsupported_reason(units, dtype):
 
 
 def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
-    """The whole chunk through the compiled kernel: `(outputs like inputs, c, h)`.
+    """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
 
     Same contract as `tfstate.fused._sequence`: `lengths` is None or `[batch]` int32, `peepholes`
     None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
@@ -139,11 +139,12 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
         lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
     zeros = tf.zeros([units], tf.float32)
     w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
-    outputs, c, h = _load().tfstate_lstm_sequence(
+    outputs, c, h, cell_states = _load().tfstate_lstm_sequence(
         inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias,
         cell_clip=-1.0 if cell_clip is None else cell_clip, use_peephole=peepholes is not None,
         time_major=time_major)
-    outputs.set_shape(inputs.shape[:2].concatenate([units]))
+    for sequence in (outputs, cell_states):
+        sequence.set_shape(inputs.shape[:2].concatenate([units]))
     c.set_shape(c0.shape)
     h.set_shape(h0.shape)
-    return outputs, c, h
+    return outputs, cell_states, c, h
