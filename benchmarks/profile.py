@@ -1,4 +1,4 @@
-"""Where a chunk's time goes: one traced run (`RunOptions.FULL_TRACE`) of the plain and the fast path.
+"""Where a chunk's time goes: one traced run (`RunOptions.FULL_TRACE`) of the plain and the fast paths.
 
     python -m benchmarks.profile [--layers N]
 
@@ -17,6 +17,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks.common import Config  # noqa: E402
 from benchmarks.tf_graph import stateful  # noqa: E402
+from tfstate import native  # noqa: E402
 
 
 def traced_op_times(sess, fetches):
@@ -40,14 +41,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = Config(layers=args.layers)
     inputs = np.random.RandomState(0).randn(config.batch, config.steps, config.input).astype(np.float32)
-    for fast in (False, True):
-        run_once, sess, rnn = stateful(config, inputs, fast=fast)
+    paths = [("plain dynamic_rnn", False, "auto"), ("fast path, XLA", True, "xla")]
+    if native.status() is None:
+        paths.append(("fast path, compiled kernel", True, "native"))
+    for name, fast, implementation in paths:
+        run_once, sess, rnn = stateful(config, inputs, fast=fast, implementation=implementation)
         for _ in range(5):
             run_once()
         with sess.graph.as_default():
             nodes, times = traced_op_times(sess, [rnn.outputs, rnn.keep])
-        print(f"{'fast path' if fast else 'plain dynamic_rnn'} + keep, {config.name}: {nodes} nodes, "
-              f"{sum(times.values()) / 1e3:.1f} ms of op time")
+        print(f"{name} + keep, {config.name}: {nodes} nodes, {sum(times.values()) / 1e3:.1f} ms of op time")
         for label, micros in times.most_common(args.top):
             print(f"    {label:32s} {micros / 1e3:7.2f} ms")
 

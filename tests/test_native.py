@@ -128,3 +128,14 @@ def test_the_kernel_is_built_once_and_cached(tmp_path, fresh_native):
     stamp = built[0].stat().st_mtime_ns
     assert native._build(native._compiler(), native._cpu_flags()) == str(built[0])
     assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native):
+    from tfstate.__main__ import main
+    assert main(["native"]) == 0
+    assert "compiled LSTM kernel is ready" in capsys.readouterr().out
+    fresh_native.setenv("TFSTATE_NATIVE", "0")
+    native._load.cache_clear()
+    native.status.cache_clear()
+    assert main(["native"]) == 1
+    assert "is not used: TFSTATE_NATIVE=0 is set" in capsys.readouterr().out

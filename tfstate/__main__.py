@@ -1,4 +1,4 @@
-"""The `tfstate` command line: `tfstate demo`, `tfstate upgrade`, `tfstate bench` (also `python -m tfstate`).
+"""The `tfstate` command line: `tfstate demo`, `upgrade`, `bench`, `native` (also `python -m tfstate`).
 
 Each command lives in its own module, which provides `configure(parser)` (its arguments)
 and `run(args)` (returns the exit status).
@@ -12,6 +12,7 @@ _COMMANDS = {
     "demo": ("tfstate.demo", "train a stateful LSTM on a generated stream, generate, and plot"),
     "upgrade": ("tfstate.upgrade", "rewrite a TF1 RNN script so it runs on current TensorFlow"),
     "bench": ("tfstate.bench", "benchmark tfstate against plain TF1 code, Keras 3 and PyTorch"),
+    "native": ("tfstate.native", "build the compiled LSTM kernel now and say whether it is used"),
 }
 
 

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -93,6 +94,7 @@ struct Problem {
 class Barrier {
  public:
   explicit Barrier(int parties) : parties_(parties) {}
+  void SetParties(int parties) { parties_ = parties; }  // only before anyone waits
   void Wait() {
     const int generation = generation_.load(std::memory_order_acquire);
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) == parties_ - 1) {
@@ -110,7 +112,7 @@ class Barrier {
   }
 
  private:
-  const int parties_;
+  int parties_;
   std::atomic<int> arrived_{0};
   std::atomic<int> generation_{0};
 };
@@ -233,13 +235,28 @@ int ThreadCount(int64_t batch, int64_t depth, int64_t units, int64_t groups) {
 // with the second worker for the cores, and every step's barrier waits for the slower one.
 void Run(const Problem& p) {
   const int64_t groups = p.units / kUnits;
-  const int threads = ThreadCount(p.batch, p.depth, p.units, groups);
-  Barrier barrier(threads);
+  const int wanted = ThreadCount(p.batch, p.depth, p.units, groups);
+  // Workers wait until all are spawned (`parties` > 0), so that if a spawn fails the ones that
+  // did start share all the groups instead of waiting at a barrier for a thread that never came.
+  std::atomic<int> parties{0};
+  Barrier barrier(wanted);
   std::vector<std::thread> workers;
-  for (int index = 0; index < threads; ++index) {
-    workers.emplace_back(RunGroups, std::cref(p), groups * index / threads, groups * (index + 1) / threads,
-                         threads > 1 ? &barrier : nullptr);
+  try {
+    for (int index = 0; index < wanted; ++index) {
+      workers.emplace_back([&p, &parties, &barrier, groups, index] {
+        int count;
+        while ((count = parties.load(std::memory_order_acquire)) == 0) sched_yield();
+        RunGroups(p, groups * index / count, groups * (index + 1) / count, count > 1 ? &barrier : nullptr);
+      });
+    }
+  } catch (const std::system_error&) {  // out of threads: fewer workers
   }
+  if (workers.empty()) {
+    RunGroups(p, 0, groups, nullptr);
+    return;
+  }
+  barrier.SetParties(static_cast<int>(workers.size()));
+  parties.store(static_cast<int>(workers.size()), std::memory_order_release);
   for (auto& worker : workers) worker.join();
 }
 

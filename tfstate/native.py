@@ -6,7 +6,8 @@ needs a C++ compiler, Linux on x86-64 and AVX-512F; it is compiled with `-march=
 the installed TensorFlow (`tf.sysconfig`) and cached under `$TFSTATE_CACHE_DIR` (default
 `~/.cache/tfstate`), keyed by the source, TensorFlow's version, the compiler and the CPU.
 Where it cannot be built the fused cells use their XLA path instead; `status()` says why.
-Set `TFSTATE_NATIVE=0` to never build or use it.
+Set `TFSTATE_NATIVE=0` to never build or use it, `TFSTATE_NATIVE_THREADS=N` to fix its thread
+count (default: one per core, one thread below ~1 MFLOP per step).
 """
 
 import functools
@@ -148,3 +149,19 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     c.set_shape(c0.shape)
     h.set_shape(h0.shape)
     return outputs, cell_states, c, h
+
+
+def configure(parser):
+    """`tfstate native`: builds the compiled kernel now (e.g. while building an image) and says whether it is used."""
+    del parser  # no options
+
+
+def run(args):
+    del args
+    reason = status()
+    if reason is None:
+        print(f"tfstate's compiled LSTM kernel is ready (cache: {_cache_dir()}); the fused cells use it for "
+              f"float32 LSTMs with num_units a multiple of {_UNITS_MULTIPLE}.")
+        return 0
+    print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
+    return 1
