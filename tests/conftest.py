@@ -47,16 +47,21 @@ def load_variables(sess, values):
         variables[name].load(value, sess)
 
 
-def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False):
+def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False, unknown_length=False):
     """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state.
 
-    Variables get `values` (by name) or fresh random ones. Returns (outputs, final_state, gradients of
+    Variables get `values` (by name) or fresh random ones; `unknown_length` hides the time
+    dimension from the graph (as a placeholder of shape [B, None, D] would). Returns (outputs, final_state, gradients of
     a loss of outputs and final state w.r.t. inputs and variables, variable values, op types).
     """
     with graph_session() as sess:
         cell = make_cell()
         batch = inputs.shape[1 if time_major else 0]
         x = tf.constant(inputs)
+        if unknown_length:
+            shape = list(inputs.shape)
+            shape[0 if time_major else 1] = None
+            x = tf.compat.v1.placeholder_with_default(x, shape)
         if hasattr(cell, "unroll"):
             with tf.compat.v1.variable_scope("rnn"):  # where dynamic_rnn puts its variables
                 outputs, final = cell.unroll(x, cell.zero_state(batch, tf.float32), sequence_length=lengths,

@@ -207,3 +207,13 @@ def test_training_a_long_chunk_on_the_xla_path_runs_and_lowers_the_loss(rng):
         for _ in range(5):
             sess.run(train, {rnn.step: 0})
         assert sess.run(loss, {rnn.step: 0}) < before
+
+
+
+@pytest.mark.parametrize("implementation", ["block", "loop"])
+def test_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng, implementation):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)  # fed with an unknown length: while_loops, no unroll
+    outputs, final, grads, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation=implementation),
+                                               LENGTHS, gradients=True, unknown_length=True)
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert_nested_close((outputs, final, grads), expected[:3])

@@ -43,6 +43,15 @@ def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monke
     assert_nested_close(grads, expected[2], atol=2e-5)
 
 
+def test_native_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)  # the backward loop is a while_loop
+    outputs, final, grads, values, types = run_rnn(
+        inputs, lambda: LSTMBlockCell(UNITS), LENGTHS, gradients=True, unknown_length=True)
+    assert "TfstateLstmSequence" in types
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert_nested_close((outputs, final, grads), expected[:3], atol=2e-5)
+
+
 def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     settings = dict(cell_clip=0.3, forget_bias=0.5)
