@@ -19,16 +19,32 @@ FAST_XLA = "tfstate fast path (LSTMBlockCell, XLA) + keep"
 FAST_NATIVE = "tfstate fast path (LSTMBlockCell, compiled kernel) + keep"
 
 
-def _add_fast_paths(config, inputs, add, stream, result):
-    """Adds the fast path on XLA and, where it can be built here, on the compiled kernel."""
-    import tensorflow as tf
+class _Workloads:
+    """Named `run_once` callables by table, and the TF sessions behind them (closed together)."""
 
-    from benchmarks import tf_graph
-    from tfstate import native
-    add(stream, FAST_XLA, tf_graph.stateful(config, inputs, fast=True, implementation="xla")[:2])
-    result["native"] = native.unsupported_reason(config.hidden, tf.float32) or "used"
-    if result["native"] == "used":
-        add(stream, FAST_NATIVE, tf_graph.stateful(config, inputs, fast=True, implementation="native")[:2])
+    def __init__(self):
+        self.stream, self.gen, self._sessions = {}, {}, []
+
+    def add(self, table, name, made):
+        """Adds `made` = (run_once, session) to `table` under `name`."""
+        table[name] = made[0]
+        self._sessions.append(made[1])
+
+    def add_fast_paths(self, config, inputs, result):
+        """The streaming fast path on XLA and, where it can be built here, on the compiled kernel."""
+        import tensorflow as tf
+
+        from benchmarks import tf_graph
+        from tfstate import native
+        self.add(self.stream, FAST_XLA, tf_graph.stateful(config, inputs, fast=True, implementation="xla")[:2])
+        result["native"] = native.unsupported_reason(config.hidden, tf.float32) or "used"
+        if result["native"] == "used":
+            self.add(self.stream, FAST_NATIVE,
+                     tf_graph.stateful(config, inputs, fast=True, implementation="native")[:2])
+
+    def close(self):
+        for sess in self._sessions:
+            sess.close()
 
 
 def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
@@ -42,28 +58,20 @@ def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
 def tf_variants(config, settings, result):
     from benchmarks import tf_graph
     inputs = common.random_inputs(config)
-    sessions = []
-
-    def add(variants, name, made):
-        variants[name] = made[0]
-        sessions.append(made[1])
-
-    stream = {}
-    add(stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
-    add(stream, "tfstate keep (state in variables)", tf_graph.stateful(config, inputs)[:2])
-    add(stream, "feed_dict round trip", tf_graph.feed_dict_round_trip(config, inputs))
-    _add_fast_paths(config, inputs, add, stream, result)
-    result["streaming"] = _streaming(config, settings, stream)
-    gen = {}
-    add(gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
-    add(gen, "per-step session.run, state in variables", tf_graph.generate_step_variables(config))
-    add(gen, "tfstate.generate (LSTMCell)", tf_graph.generate_in_graph(config))
-    add(gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
-    add(gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
-    result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
+    work = _Workloads()
+    work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
+    work.add(work.stream, "tfstate keep (state in variables)", tf_graph.stateful(config, inputs)[:2])
+    work.add(work.stream, "feed_dict round trip", tf_graph.feed_dict_round_trip(config, inputs))
+    work.add_fast_paths(config, inputs, result)
+    result["streaming"] = _streaming(config, settings, work.stream)
+    work.add(work.gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
+    work.add(work.gen, "per-step session.run, state in variables", tf_graph.generate_step_variables(config))
+    work.add(work.gen, "tfstate.generate (LSTMCell)", tf_graph.generate_in_graph(config))
+    work.add(work.gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
+    work.add(work.gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
+    result["generation"] = _streaming(config, settings, work.gen, baseline=GEN_BASELINE)
     result["op_count"] = tf_graph.op_count_check(config, inputs, repeats=settings.rounds * 10)
-    for sess in sessions:
-        sess.close()
+    work.close()
 
 
 def keras_variants(config, settings, result):
@@ -90,15 +98,9 @@ def torch_variants(config, settings, result):
 
     from benchmarks import tf_graph
     inputs = common.random_inputs(config)
-    sessions = []
-
-    def add(variants, name, made):
-        variants[name] = made[0]
-        sessions.append(made[1])
-
-    stream = {}
-    add(stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
-    _add_fast_paths(config, inputs, add, stream, result)
+    work = _Workloads()
+    work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
+    work.add_fast_paths(config, inputs, result)
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(config.input, config.hidden, num_layers=config.layers, batch_first=True).eval()
     x = torch.from_numpy(inputs)
@@ -109,12 +111,12 @@ def torch_variants(config, settings, result):
             outputs, carried[0] = lstm(x, carried[0])
         return outputs.numpy()
 
-    stream["PyTorch nn.LSTM, carrying (h, c)"] = torch_chunk
-    result["streaming"] = _streaming(config, settings, stream)
+    work.stream["PyTorch nn.LSTM, carrying (h, c)"] = torch_chunk
+    result["streaming"] = _streaming(config, settings, work.stream)
 
-    gen_feed, gen_sess = tf_graph.generate_feed_loop(config)
-    gen_fast, gen_fast_sess = tf_graph.generate_in_graph(config, fast=True)
-    gen_xla, gen_xla_sess = tf_graph.generate_in_graph(config, fast=True, jit_compile=True)
+    work.add(work.gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
+    work.add(work.gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
+    work.add(work.gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
     cells = [torch.nn.LSTMCell(config.input if k == 0 else config.hidden, config.hidden) for k in range(config.layers)]
     to_input = torch.nn.Linear(config.hidden, config.input)
     x0 = torch.from_numpy(common.random_inputs(config)[:, 0])
@@ -129,13 +131,11 @@ def torch_variants(config, settings, result):
                     layer_input = states[k][0]
                 current = torch.tanh(to_input(layer_input))
 
-    gen = {GEN_BASELINE: gen_feed, "tfstate.generate (LSTMBlockCell)": gen_fast, GEN_XLA: gen_xla,
-           "PyTorch per-step LSTMCell loop": torch_generate}
-    result["generation"] = _streaming(config, settings, gen, baseline=GEN_BASELINE)
+    work.gen["PyTorch per-step LSTMCell loop"] = torch_generate
+    result["generation"] = _streaming(config, settings, work.gen, baseline=GEN_BASELINE)
     result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
                        "mkldnn": torch.backends.mkldnn.is_available()}
-    for s in sessions + [gen_sess, gen_fast_sess, gen_xla_sess]:
-        s.close()
+    work.close()
 
 
 def main(argv):
