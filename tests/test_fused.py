@@ -217,3 +217,26 @@ def test_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng, implem
                                                LENGTHS, gradients=True, unknown_length=True)
     expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
     assert_nested_close((outputs, final, grads), expected[:3])
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_a_chunk_of_zero_steps_returns_the_initial_state_with_zero_gradients_through_it(rng, implementation):
+    inputs = rng.randn(BATCH, 0, DEPTH).astype(np.float32)
+    for unknown_length in (False, True) if implementation != "xla" else (False,):  # xla needs T at build time
+        outputs, final, grads, values, _ = run_rnn(
+            inputs, lambda: LSTMBlockCell(UNITS, implementation=implementation), gradients=True,
+            unknown_length=unknown_length)
+        expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True)
+        assert outputs.shape == (BATCH, 0, UNITS)
+        assert_nested_close((outputs, final, grads), expected[:3])
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_cell_clip_zero_means_no_clipping_as_in_tf1_contrib(rng, implementation):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    clipped_at_zero = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, cell_clip=0.0, implementation=implementation),
+                              LENGTHS, gradients=True)
+    unclipped = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation=implementation), LENGTHS,
+                        values=clipped_at_zero[3], gradients=True)
+    assert_nested_close(clipped_at_zero[:3], unclipped[:3])
+    assert np.abs(clipped_at_zero[1].c).max() > 0.1

@@ -1,5 +1,9 @@
 """The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, and falls back cleanly."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +13,10 @@ from tests.conftest import assert_nested_close, graph_session, randomize_variabl
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
-pytestmark = pytest.mark.skipif(native.status() is not None, reason=f"no compiled kernel here: {native.status()}")
+needs_kernel = pytest.mark.skipif(native.status() is not None, reason=f"no compiled kernel here: {native.status()}")
+needs_auto_kernel = pytest.mark.skipif(
+    native.status() is not None or bool(tf.config.list_physical_devices("GPU")),
+    reason="implementation='auto' picks the compiled kernel only where it is built and no GPU is visible")
 
 BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: one full 6-row tile and a 1-row tail
 LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
@@ -26,6 +33,7 @@ def fresh_native(monkeypatch):
     native.status.cache_clear()
 
 
+@needs_kernel
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("lengths", [None, LENGTHS])
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -43,15 +51,17 @@ def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monke
     assert_nested_close(grads, expected[2], atol=2e-5)
 
 
+@needs_kernel
 def test_native_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)  # the backward loop is a while_loop
     outputs, final, grads, values, types = run_rnn(
-        inputs, lambda: LSTMBlockCell(UNITS), LENGTHS, gradients=True, unknown_length=True)
+        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), LENGTHS, gradients=True, unknown_length=True)
     assert "TfstateLstmSequence" in types
     expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
     assert_nested_close((outputs, final, grads), expected[:3], atol=2e-5)
 
 
+@needs_kernel
 def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     settings = dict(cell_clip=0.3, forget_bias=0.5)
@@ -64,6 +74,7 @@ def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
     assert_nested_close(grads, expected[2], atol=2e-5)
 
 
+@needs_auto_kernel
 def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     outputs, final, _, values, types = run_rnn(
@@ -74,11 +85,12 @@ def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
     assert_nested_close((outputs, final), expected[:2])
 
 
+@needs_kernel
 def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_the_same_size(rng):
     inputs = rng.randn(BATCH, 3 * TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
         chunk = tf.compat.v1.placeholder(tf.float32, [BATCH, None, DEPTH])  # unknown length: still native
-        rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(UNITS), chunk, batch_size=BATCH)
+        rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), chunk, batch_size=BATCH)
         assert any(op.type == "TfstateLstmSequence" for op in sess.graph.get_operations())
         sess.run(tf.compat.v1.local_variables_initializer())
         values = randomize_variables(sess, scale=0.2)
@@ -90,7 +102,7 @@ def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_
     np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5, rtol=0)
 
 
-def test_explicit_native_names_what_it_cannotrun_rnn():
+def test_explicit_native_names_what_it_cannot_run():
     with graph_session():
         cell = LSTMBlockCell(5, implementation="native")
         with pytest.raises(native.NativeUnavailableError, match="multiple of 16; the cell has 5"):
@@ -100,6 +112,7 @@ def test_explicit_native_names_what_it_cannotrun_rnn():
             cell.unroll(tf.zeros([2, 3, 4], tf.float64), cell.zero_state(2, tf.float64))
 
 
+@needs_kernel
 def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones():
     with graph_session() as sess:
         outputs, _, _, _ = native.lstm_sequence(
@@ -120,15 +133,22 @@ def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_n
     assert_nested_close((outputs, final), expected[:2])
 
 
-def test_a_failing_compiler_is_reported_not_raised(tmp_path, fresh_native):
-    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
-    fresh_native.setenv("CXX", "false")  # found on PATH, fails every compile
+@needs_kernel
+def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, fresh_native):
+    compiler = tmp_path / "fake-c++"  # writes half an output file, then fails
+    compiler.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'
+                        'echo "fake-c++: error: out of luck" >&2; exit 1\n')
+    compiler.chmod(0o755)
+    cache = tmp_path / "cache"
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(cache))
+    fresh_native.setenv("CXX", str(compiler))
     reason = native.status()
-    assert reason.startswith("compiling") and "failed" in reason
+    assert reason.startswith("compiling") and "out of luck" in reason
     assert native.unsupported_reason(UNITS, tf.float32) == reason
-    assert list(tmp_path.iterdir()) == []  # nothing half-written left in the cache
+    assert not cache.exists() or list(cache.iterdir()) == []
 
 
+@needs_kernel
 def test_the_kernel_is_built_once_and_cached(tmp_path, fresh_native):
     fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
     native._build(native._compiler(), native._cpu_flags())
@@ -139,6 +159,7 @@ def test_the_kernel_is_built_once_and_cached(tmp_path, fresh_native):
     assert built[0].stat().st_mtime_ns == stamp
 
 
+@needs_kernel
 def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native):
     from tfstate.__main__ import main
     assert main(["native"]) == 0
@@ -148,3 +169,48 @@ def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native)
     native.status.cache_clear()
     assert main(["native"]) == 1
     assert "is not used: TFSTATE_NATIVE=0 is set" in capsys.readouterr().out
+
+
+@needs_kernel
+def test_a_corrupt_cached_kernel_is_rebuilt(tmp_path, fresh_native):
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
+    built = native._build(native._compiler(), native._cpu_flags())
+    size = os.path.getsize(built)
+    with open(built, "wb"):
+        pass  # truncated to nothing, as a crash mid-write could once leave it
+    # a fresh process: this one has loaded the kernel from the usual cache already
+    process = subprocess.run([sys.executable, "-c", "from tfstate import native; print(native.status())"],
+                             capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert process.stdout.strip() == "None", process.stderr[-2000:]
+    assert os.path.getsize(built) == size
+
+
+@needs_kernel
+def test_zero_steps_and_zero_rows_leave_the_state_as_it_was(rng):
+    for shape in [(3, 0, DEPTH), (0, 4, DEPTH)]:
+        inputs = rng.randn(*shape).astype(np.float32)
+        outputs, final, grads, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"),
+                                                   gradients=True)
+        expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True)
+        assert outputs.shape == shape[:2] + (UNITS,)
+        assert_nested_close((outputs, final, grads), expected[:3])
+
+
+@needs_kernel
+def test_nan_inputs_give_nan_outputs_as_tensorflow_does(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    inputs[1, 2, 0] = np.nan
+    for settings in ({}, {"cell_clip": 0.5}):
+        actual = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native", **settings))
+        expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, **settings), values=actual[3])
+        np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
+        assert np.isnan(actual[0][1, 2:]).all() and not np.isnan(actual[0][[0, 2, 3, 4, 5, 6]]).any()
+
+
+@needs_kernel
+def test_a_long_chunk_on_two_threads_equals_lstm_cell(rng, monkeypatch):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # 64 steps: the per-step barrier is reused 64 times
+    inputs = rng.randn(BATCH, 64, DEPTH).astype(np.float32)
+    outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"))
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)
+    assert_nested_close((outputs, final), expected[:2])

@@ -32,9 +32,9 @@ Implementations (the `implementation` argument; "auto" picks the first that appl
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
     "loop"    the loop above as a `tf.while_loop` of TF ops (any dtype).
 
-All four compute the same values (to float rounding) and the same gradients: the native kernel's
-gradient recomputes the chunk on the XLA (or loop) path and differentiates that. docs/benchmarks.md
-has the measurements.
+All four compute the same values (to float rounding) and the same gradients. "native", "xla" and
+"block" share one explicit gradient (`_sequence_gradient`, from the outputs and cell states the
+forward returns); "loop" uses TensorFlow's autodiff. docs/benchmarks.md has the measurements.
 """
 
 import functools
@@ -66,19 +66,22 @@ def _gates(xw, c_prev, h_prev, recurrent_kernel, peepholes, forget_bias, cell_cl
     return c, tf.sigmoid(o) * tf.tanh(c)
 
 
-def _scan(step, count, carry, emitted_shapes, dtype, reverse=False):
+def _scan(step, count, carry, emitted_like, reverse=False):
     """`carry, emitted = step(t, carry)` for t in range(count) (or reversed); returns (emitted stacked in time order, carry).
 
-    A Python loop, so XLA sees one straight-line program, when `count` is a known int between 1 and
-    _MAX_STATIC_STEPS; otherwise a `tf.while_loop` writing `emitted` (tensors of `emitted_shapes`) to TensorArrays.
+    A Python loop, so XLA sees one straight-line program, when `count` is a known int up to
+    _MAX_STATIC_STEPS; otherwise a `tf.while_loop` writing `emitted` (tensors shaped like the
+    `emitted_like` tensors) to TensorArrays.
     """
-    if isinstance(count, int) and 0 < count <= _MAX_STATIC_STEPS:
+    if count == 0:  # XLA cannot compile a while_loop over zero-length arrays
+        return tuple(tf.zeros_like(like)[tf.newaxis][:0] for like in emitted_like), carry
+    if isinstance(count, int) and count <= _MAX_STATIC_STEPS:
         emitted = [None] * count
         for t in (reversed(range(count)) if reverse else range(count)):
             carry, emitted[t] = step(t, carry)
         return tuple(tf.stack(column) for column in zip(*emitted)), carry
     total = tf.convert_to_tensor(count)
-    arrays = tuple(tf.TensorArray(dtype, size=total, element_shape=shape) for shape in emitted_shapes)
+    arrays = tuple(tf.TensorArray(like.dtype, size=total, element_shape=like.shape) for like in emitted_like)
 
     def body(k, carry, arrays):
         t = total - 1 - k if reverse else k
@@ -111,7 +114,7 @@ def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cel
         return (new_c, new_h), (output, new_c)
 
     count = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]
-    (outputs, cell_states), (c, h) = _scan(step, count, (c, h), [h.shape, h.shape], h.dtype)
+    (outputs, cell_states), (c, h) = _scan(step, count, (c, h), [h, h])
     return outputs, cell_states, c, h
 
 
@@ -147,8 +150,8 @@ def _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs
                                                    for t in (inputs, outputs, cell_states, d_outputs))
     depth, units = inputs.shape[-1], h0.shape[-1]
     shape = tf.shape(inputs)
-    h_prev = tf.concat([h0[None], outputs[:-1]], 0)  # what step t read, for every step a row runs
-    c_prev = tf.concat([c0[None], cell_states[:-1]], 0)
+    h_prev = tf.concat([h0[None], outputs], 0)[:-1]  # what step t read, for every step a row runs
+    c_prev = tf.concat([c0[None], cell_states], 0)[:-1]
     xh = tf.reshape(tf.concat([inputs, h_prev], 2), [-1, depth + units])
     gates = tf.reshape(tf.nn.bias_add(tf.matmul(xh, kernel), bias), tf.stack([shape[0], shape[1], 4 * units]))
     valid = _valid_steps(lengths, shape[0], inputs.dtype)
@@ -192,8 +195,8 @@ def _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs
 
         count = gates.shape[0] if gates.shape[0] is not None else tf.shape(gates)[0]
         zeros = tuple(tf.zeros([units], gates.dtype) for _ in range(3 if peepholes is not None else 0))
-        (d_gates,), (d_h0, d_c0, d_peepholes) = _scan(
-            step, count, (d_h, d_c, zeros), [tf.TensorShape([None, 4 * units])], gates.dtype, reverse=True)
+        (d_gates,), (d_h0, d_c0, d_peepholes) = _scan(step, count, (d_h, d_c, zeros), [tf.tile(d_h, [1, 4])],
+                                                      reverse=True)
         return d_gates, d_h0, d_c0, list(d_peepholes)
 
     d_gates, d_h0, d_c0, d_peepholes = reverse_loop(gates, c_prev, d_outputs, valid, tf.transpose(kernel[depth:]),
@@ -241,7 +244,8 @@ class _FusedLSTM(RNNCell):
                 f"{type(self).__name__}(implementation={implementation!r}) is not one of {_IMPLEMENTATIONS}.")
         self._num_units = num_units
         self._forget_bias = float(forget_bias)
-        self._cell_clip = None if cell_clip is None or cell_clip < 0 else float(cell_clip)
+        # as in TF1 contrib's kernels, only a positive cell_clip clips
+        self._cell_clip = None if cell_clip is None or cell_clip <= 0 else float(cell_clip)
         self._use_peephole = use_peephole
         self._implementation = implementation
 
@@ -378,8 +382,8 @@ class _FusedLSTM(RNNCell):
             seq_len_max=max_len, x=inputs, cs_prev=c0, h_prev=h0, w=kernel, wci=peep[0], wcf=peep[1],
             wco=peep[2], b=bias, forget_bias=self._forget_bias,
             cell_clip=-1.0 if self._cell_clip is None else self._cell_clip, use_peephole=self._use_peephole)
-        if lengths is None:
-            c, h = cs[-1], hs[-1]
+        if lengths is None:  # the last step's state; the initial one for a chunk of no steps
+            c, h = tf.concat([c0[None], cs], 0)[-1], tf.concat([h0[None], hs], 0)[-1]
         else:
             mask = tf.expand_dims(tf.transpose(tf.sequence_mask(lengths, steps, dtype=inputs.dtype)), -1)
             hs = hs * mask
@@ -397,7 +401,7 @@ class LSTMBlockCell(_FusedLSTM):
     """TF1 contrib's `LSTMBlockCell`: an LSTM step in one kernel, variables under `lstm_cell/`.
 
     Weights are interchangeable with `tfstate.LSTMCell` (same scope, same names, same layout).
-    `cell_clip=None` (or negative) means no clipping. See the module docstring for `unroll`.
+    `cell_clip=None`, zero or negative means no clipping (as in TF1 contrib). See the module docstring for `unroll`.
     """
 
     _default_name = "lstm_cell"

@@ -43,7 +43,8 @@ constexpr int kRows = 6;             // batch rows per register tile (6 rows x 4
 
 inline __m512 Exp(__m512 x) {
   // Cephes-style expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n by scalef.
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+  // max/min return their second operand for NaN, so NaN stays NaN (as in TensorFlow's own ops).
+  x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-88.0f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -103,7 +104,7 @@ class Barrier {
       return;
     }
     for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 20000) {
+      if (spins < 2000) {  // ~50 us; then let a descheduled partner (or anything else) run
         _mm_pause();
       } else {
         sched_yield();
@@ -186,7 +187,7 @@ void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float*
     __m512 c = _mm512_fmadd_ps(Sigmoid(_mm512_add_ps(f, _mm512_set1_ps(s.forget_bias))), c_prev,
                                _mm512_mul_ps(Sigmoid(i), Tanh(acc[r][1])));
     if (s.cell_clip >= 0.0f) {
-      c = _mm512_min_ps(_mm512_max_ps(c, _mm512_set1_ps(-s.cell_clip)), _mm512_set1_ps(s.cell_clip));
+      c = _mm512_min_ps(_mm512_set1_ps(s.cell_clip), _mm512_max_ps(_mm512_set1_ps(-s.cell_clip), c));
     }
     if (s.use_peephole) o = _mm512_fmadd_ps(_mm512_loadu_ps(p.wco + unit0), c, o);
     const __m512 h = _mm512_mul_ps(Sigmoid(o), Tanh(c));
@@ -219,15 +220,36 @@ void RunGroups(const Problem& p, int64_t first_group, int64_t end_group, Barrier
   }
 }
 
+// Worker threads of all calls running now, so that concurrent calls (a bidirectional RNN, two
+// towers) share the cores instead of each spinning at barriers with one per core.
+std::atomic<int> busy_threads{0};
+
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// How many threads this call runs; counted in busy_threads until the call releases them.
 int ThreadCount(int64_t batch, int64_t depth, int64_t units, int64_t groups) {
   if (const char* env = std::getenv("TFSTATE_NATIVE_THREADS")) {
-    const int wanted = std::atoi(env);
-    if (wanted > 0) return static_cast<int>(std::min<int64_t>(wanted, groups));
+    const int wanted = static_cast<int>(std::min<int64_t>(std::atoi(env), groups));
+    if (wanted > 0) {
+      busy_threads.fetch_add(wanted, std::memory_order_relaxed);
+      return wanted;
+    }
   }
   // Below ~1 MFLOP per step a barrier per step costs more than a second thread saves.
-  if (2 * batch * (depth + units) * 4 * units < (1 << 20)) return 1;
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<int>(std::min<int64_t>(cores, groups));
+  if (2 * batch * (depth + units) * 4 * units < (1 << 20)) {
+    busy_threads.fetch_add(1, std::memory_order_relaxed);
+    return 1;
+  }
+  const int cores = UsableCores();
+  int busy = busy_threads.load(std::memory_order_relaxed), take;
+  do {  // claim up to one thread per core not already working for another call (at least one)
+    take = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(cores - busy, groups)));
+  } while (!busy_threads.compare_exchange_weak(busy, busy + take, std::memory_order_relaxed));
+  return take;
 }
 
 // Runs the recurrence on `threads` fresh threads while the calling thread waits. Computing on
@@ -236,11 +258,16 @@ int ThreadCount(int64_t batch, int64_t depth, int64_t units, int64_t groups) {
 void Run(const Problem& p) {
   const int64_t groups = p.units / kUnits;
   const int wanted = ThreadCount(p.batch, p.depth, p.units, groups);
+  struct Release {  // gives the claimed threads back however this returns
+    int count;
+    ~Release() { busy_threads.fetch_sub(count, std::memory_order_relaxed); }
+  } release{wanted};
   // Workers wait until all are spawned (`parties` > 0), so that if a spawn fails the ones that
   // did start share all the groups instead of waiting at a barrier for a thread that never came.
   std::atomic<int> parties{0};
   Barrier barrier(wanted);
   std::vector<std::thread> workers;
+  workers.reserve(wanted);
   try {
     for (int index = 0; index < wanted; ++index) {
       workers.emplace_back([&p, &parties, &barrier, groups, index] {
@@ -253,11 +280,12 @@ void Run(const Problem& p) {
   }
   if (workers.empty()) {
     RunGroups(p, 0, groups, nullptr);
-    return;
+  } else {
+    const int count = static_cast<int>(workers.size());
+    barrier.SetParties(count);
+    parties.store(count, std::memory_order_release);
+    for (auto& worker : workers) worker.join();
   }
-  barrier.SetParties(static_cast<int>(workers.size()));
-  parties.store(static_cast<int>(workers.size()), std::memory_order_release);
-  for (auto& worker : workers) worker.join();
 }
 
 void Fail(TF_OpKernelContext* context, const char* message) {
@@ -366,10 +394,21 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       p.h_even = buffers + packed_size;
       p.h_odd = p.h_even + state_size;
       p.settings = settings;
-      std::memcpy(p.c, TF_TensorData(in[kC0]), state_size * sizeof(float));
-      std::memcpy(p.h_even, TF_TensorData(in[kH0]), state_size * sizeof(float));
-      if (T > 0 && B > 0) Run(p);
-      std::memcpy(TF_TensorData(out[2]), T % 2 == 0 ? p.h_even : p.h_odd, state_size * sizeof(float));
+      if (state_size > 0) {
+        std::memcpy(p.c, TF_TensorData(in[kC0]), state_size * sizeof(float));
+        std::memcpy(p.h_even, TF_TensorData(in[kH0]), state_size * sizeof(float));
+      }
+      bool ran = true;
+      try {
+        if (T > 0 && state_size > 0) Run(p);
+      } catch (const std::exception& error) {  // never let an exception cross the C API
+        std::snprintf(message, sizeof(message), "TfstateLstmSequence failed: %s", error.what());
+        Fail(context, message);
+        ran = false;
+      }
+      if (ran && state_size > 0) {
+        std::memcpy(TF_TensorData(out[2]), T % 2 == 0 ? p.h_even : p.h_odd, state_size * sizeof(float));
+      }
     }
   }
   std::free(buffers);

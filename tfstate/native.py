@@ -4,7 +4,8 @@ The kernel runs a whole chunk of an LSTM in one TensorFlow op: per step one regi
 `[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. It
 needs a C++ compiler, Linux on x86-64 and AVX-512F; it is compiled with `-march=native` against
 the installed TensorFlow (`tf.sysconfig`) and cached under `$TFSTATE_CACHE_DIR` (default
-`~/.cache/tfstate`), keyed by the source, TensorFlow's version, the compiler and the CPU.
+`~/.cache/tfstate`; a per-user temp folder where that is not writable), keyed by the source,
+TensorFlow's version, the compiler and the CPU. A cached file that does not load is rebuilt.
 Where it cannot be built the fused cells use their XLA path instead; `status()` says why.
 Set `TFSTATE_NATIVE=0` to never build or use it, `TFSTATE_NATIVE_THREADS=N` to fix its thread
 count (default: one per core, one thread below ~1 MFLOP per step).
@@ -50,11 +51,14 @@ def _compiler():
     return None
 
 
-def _cache_dir():
+def _cache_dirs():
+    """Where built kernels are kept: `$TFSTATE_CACHE_DIR` (or `~/.cache/tfstate`), else a per-user temp folder."""
     if os.environ.get("TFSTATE_CACHE_DIR"):
-        return os.environ["TFSTATE_CACHE_DIR"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tfstate")
+        yield os.environ["TFSTATE_CACHE_DIR"]
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        yield os.path.join(base, "tfstate")
+    yield os.path.join(tempfile.gettempdir(), f"tfstate-{os.getuid()}")
 
 
 def _build(compiler, flags):
@@ -66,10 +70,11 @@ def _build(compiler, flags):
     link = tf.sysconfig.get_link_flags()
     key = hashlib.sha256(b"\0".join(
         [code, tf.__version__.encode(), version.encode(), " ".join(command + link).encode(), " ".join(flags).encode()]))
-    path = os.path.join(_cache_dir(), f"lstm_kernel-{key.hexdigest()[:16]}.so")
-    if os.path.exists(path):
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    name = f"lstm_kernel-{key.hexdigest()[:16]}.so"
+    for directory in _cache_dirs():
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            return path
     with tempfile.TemporaryDirectory() as scratch:
         built = os.path.join(scratch, "lstm_kernel.so")
         result = subprocess.run([compiler, *command, _SOURCE, "-o", built, *link],
@@ -77,9 +82,31 @@ def _build(compiler, flags):
         if result.returncode != 0:
             raise NativeUnavailableError(
                 f"compiling {_SOURCE} with {compiler} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
-        with open(built, "rb") as library, atomic_writer(path, binary=True, permissions=0o755) as cached:
-            cached.write(library.read())
-    return path
+        with open(built, "rb") as library:
+            binary = library.read()
+    errors = []
+    for directory in _cache_dirs():
+        path = os.path.join(directory, name)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with atomic_writer(path, binary=True, permissions=0o755) as cached:
+                cached.write(binary)
+            return path
+        except OSError as error:  # not writable: try the next place
+            errors.append(f"{directory}: {error}")
+    raise NativeUnavailableError(f"no writable cache folder for the built kernel ({'; '.join(errors)})")
+
+
+def _load_library(path):
+    """The op module in `path`, or None when the file is unusable (then it is deleted, to be rebuilt)."""
+    try:
+        module = tf.load_op_library(path)
+    except tf.errors.OpError:
+        module = None
+    if module is None or not hasattr(module, "tfstate_lstm_sequence"):
+        os.remove(path)
+        return None
+    return module
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,11 +122,12 @@ def _load():
     compiler = _compiler()
     if compiler is None:
         raise NativeUnavailableError("no C++ compiler found (set CXX, or install g++)")
-    path = _build(compiler, flags)
-    try:
-        return tf.load_op_library(path)
-    except (tf.errors.NotFoundError, tf.errors.AlreadyExistsError) as error:
-        raise NativeUnavailableError(f"TensorFlow could not load {path}: {error}") from error
+    for _ in range(2):  # a cached file that does not load is deleted and built again, once
+        path = _build(compiler, flags)
+        module = _load_library(path)
+        if module is not None:
+            return module
+    raise NativeUnavailableError(f"TensorFlow could not load the kernel it built ({path})")
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,7 +138,7 @@ def status():
     except NativeUnavailableError as error:
         _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
         return str(error)
-    except (OSError, subprocess.SubprocessError) as error:
+    except Exception as error:  # noqa: BLE001 - any failure to build or load means: use the XLA path
         _log.warning("tfstate: building the compiled LSTM kernel failed (%s); the XLA path is used", error)
         return f"building it failed: {error}"
     return None
@@ -160,8 +188,8 @@ def run(args):
     del args
     reason = status()
     if reason is None:
-        print(f"tfstate's compiled LSTM kernel is ready (cache: {_cache_dir()}); the fused cells use it for "
-              f"float32 LSTMs with num_units a multiple of {_UNITS_MULTIPLE}.")
+        print(f"tfstate's compiled LSTM kernel is ready ({_build(_compiler(), _cpu_flags())}); the fused cells use "
+              f"it for float32 LSTMs with num_units a multiple of {_UNITS_MULTIPLE}.")
         return 0
     print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
     return 1
