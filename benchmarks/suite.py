@@ -37,7 +37,7 @@ class _Workloads:
         from benchmarks import tf_graph
         from tfstate import native
         self.add(self.stream, FAST_XLA, tf_graph.stateful(config, inputs, fast=True, implementation="xla")[:2])
-        result["native"] = native.unsupported_reason(config.hidden, tf.float32) or "used"
+        result["native"] = native.unsupported_reason(tf.float32) or "used"
         if result["native"] == "used":
             self.add(self.stream, FAST_NATIVE,
                      tf_graph.stateful(config, inputs, fast=True, implementation="native")[:2])

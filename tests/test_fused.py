@@ -152,7 +152,8 @@ def test_unknown_implementation_is_rejected():
 def test_fused_stack_on_xla_is_one_compiled_call_and_a_mixed_stack_equals_it_too(rng, second):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
-        cell = FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, implementation=second)])
+        cell = FusedMultiRNNCell([LSTMBlockCell(UNITS, implementation="xla"),
+                                  LSTMBlockCell(UNITS, implementation=second)])
         with tf.compat.v1.variable_scope("rnn"):
             outputs, final = cell.unroll(tf.constant(inputs), cell.zero_state(BATCH, tf.float32),
                                          sequence_length=LENGTHS)
@@ -181,11 +182,12 @@ def test_gradients_equal_tensorflow_autodiff_of_lstm_cell(rng, implementation, p
 
 
 @pytest.mark.parametrize("time_major", [False, True])
-def test_fused_stack_gradients_equal_multi_rnn_cell_autodiff(rng, time_major):
+def test_fused_stack_on_xla_gradients_equal_multi_rnn_cell_autodiff(rng, time_major):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     if time_major:
         inputs = inputs.transpose(1, 0, 2)
-    stack = lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, use_peephole=True)])  # noqa: E731
+    stack = lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS, implementation="xla"),  # noqa: E731
+                                       LSTMBlockCell(UNITS, use_peephole=True, implementation="xla")])
     outputs, final, grads, values, _ = run_rnn(inputs, stack, LENGTHS, time_major, gradients=True)
     plain = lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS, use_peepholes=True)])  # noqa: E731
     expected = run_rnn(inputs, plain, LENGTHS, time_major, values=values, gradients=True)

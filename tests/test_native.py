@@ -104,12 +104,25 @@ def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_
 
 def test_explicit_native_names_what_it_cannot_run():
     with graph_session():
-        cell = LSTMBlockCell(5, implementation="native")
-        with pytest.raises(native.NativeUnavailableError, match="multiple of 16; the cell has 5"):
-            cell.unroll(tf.zeros([2, 3, 4]), cell.zero_state(2, tf.float32))
         cell = LSTMBlockCell(16, implementation="native")
         with pytest.raises(native.NativeUnavailableError, match="float32; the inputs are float64"):
             cell.unroll(tf.zeros([2, 3, 4], tf.float64), cell.zero_state(2, tf.float64))
+
+
+@needs_kernel
+@pytest.mark.parametrize("units", [5, 20, 200])  # partial last groups of 16 units (200: PTB's small model)
+def test_native_with_units_not_a_multiple_of_16_equals_lstm_cell(rng, monkeypatch, units):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    settings = dict(cell_clip=0.3, forget_bias=0.5)
+    outputs, final, grads, values, types = run_rnn(
+        inputs, lambda: LSTMBlockCell(units, use_peephole=True, implementation="native", **settings), LENGTHS,
+        gradients=True)
+    assert "TfstateLstmSequence" in types
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(units, use_peepholes=True, **settings), LENGTHS,
+                       values=values, gradients=True)
+    assert_nested_close((outputs, final), expected[:2])
+    assert_nested_close(grads, expected[2], atol=5e-5)
 
 
 @needs_kernel
@@ -144,7 +157,7 @@ def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, 
     fresh_native.setenv("CXX", str(compiler))
     reason = native.status()
     assert reason.startswith("compiling") and "out of luck" in reason
-    assert native.unsupported_reason(UNITS, tf.float32) == reason
+    assert native.unsupported_reason(tf.float32) == reason
     assert not cache.exists() or list(cache.iterdir()) == []
 
 

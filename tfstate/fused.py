@@ -25,8 +25,8 @@ A fused cell is used two ways:
 
 Implementations (the `implementation` argument; "auto" picks the first that applies):
 
-    "native"  tfstate's compiled kernel (`tfstate.native`): float32, units a multiple of 16, a CPU
-              with AVX-512F and a C++ compiler, no GPU visible. The fastest on CPU.
+    "native"  tfstate's compiled kernel (`tfstate.native`): float32, a CPU with AVX-512F and a C++
+              compiler, no GPU visible. The fastest on CPU.
     "xla"     the loop above as one XLA cluster, statically unrolled; needs the chunk length at
               graph-build time.
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
@@ -332,7 +332,7 @@ class _FusedLSTM(RNNCell):
     def _resolved_implementation(self, inputs, time_major):
         if self._implementation != "auto":
             return self._implementation
-        if not tf.config.list_physical_devices("GPU") and native.unsupported_reason(self._num_units, inputs.dtype) is None:
+        if not tf.config.list_physical_devices("GPU") and native.unsupported_reason(inputs.dtype) is None:
             return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= _MAX_STATIC_STEPS:

@@ -37,7 +37,7 @@
 
 namespace {
 
-constexpr int kUnits = 16;           // hidden units per group: one zmm per gate
+constexpr int kUnits = 16;           // hidden units per group: one zmm per gate (the last group may be partial)
 constexpr int kPanel = 4 * kUnits;   // packed columns per group: i, j, f, o of 16 units
 constexpr int kRows = 6;             // batch rows per register tile (6 rows x 4 gates = 24 accumulators)
 
@@ -118,13 +118,20 @@ class Barrier {
   std::atomic<int> generation_{0};
 };
 
+int64_t GroupWidth(const Problem& p, int64_t group) { return std::min<int64_t>(kUnits, p.units - group * kUnits); }
+
+__mmask16 GroupMask(const Problem& p, int64_t group) {
+  return static_cast<__mmask16>((1u << GroupWidth(p, group)) - 1u);
+}
+
 void Pack(const Problem& p, int64_t group) {
-  const int64_t H = p.units, rows = p.depth + p.units;
+  const int64_t H = p.units, rows = p.depth + p.units, width = GroupWidth(p, group);
   float* panel = p.packed + group * rows * kPanel;
   for (int64_t k = 0; k < rows; ++k) {
     for (int gate = 0; gate < 4; ++gate) {
-      std::memcpy(panel + k * kPanel + gate * kUnits, p.kernel + k * 4 * H + gate * H + group * kUnits,
-                  kUnits * sizeof(float));
+      float* column = panel + k * kPanel + gate * kUnits;
+      std::memcpy(column, p.kernel + k * 4 * H + gate * H + group * kUnits, width * sizeof(float));
+      std::fill(column + width, column + kUnits, 0.0f);  // a partial group's missing units
     }
   }
 }
@@ -151,7 +158,8 @@ inline void Accumulate(const float* const* a, int64_t K, const float* panel, __m
 template <int MR>
 void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float* h_prev, float* h_next) {
   const int64_t D = p.depth, H = p.units;
-  const int64_t unit0 = group * kUnits;
+  const int64_t unit0 = group * kUnits, width = GroupWidth(p, group);
+  const __mmask16 m = GroupMask(p, group);  // the group's units (all 16 but in a partial last group)
   const float* panel = p.packed + group * (D + H) * kPanel;
   __m512 acc[MR][4];
   const float* xs[MR];
@@ -161,7 +169,7 @@ void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float*
     xs[r] = p.x + p.Offset(t, row0 + r, D);
     hs[r] = h_prev + (row0 + r) * H;
 #pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_loadu_ps(p.bias + q * H + unit0);
+    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_maskz_loadu_ps(m, p.bias + q * H + unit0);
   }
   Accumulate<MR>(xs, D, panel, acc);
   Accumulate<MR>(hs, H, panel + D * kPanel, acc);
@@ -173,28 +181,28 @@ void Tile(const Problem& p, int64_t t, int64_t row0, int64_t group, const float*
     float* output = p.outputs + p.Offset(t, row, H) + unit0;
     float* cell_trace = p.cs + p.Offset(t, row, H) + unit0;
     if (t >= p.lengths[row]) {  // past this row's length: keep the state, output zeros
-      std::memcpy(h_next + offset, h_prev + offset, kUnits * sizeof(float));
-      std::memcpy(cell_trace, p.c + offset, kUnits * sizeof(float));
-      _mm512_storeu_ps(output, _mm512_setzero_ps());
+      std::memcpy(h_next + offset, h_prev + offset, width * sizeof(float));
+      std::memcpy(cell_trace, p.c + offset, width * sizeof(float));
+      _mm512_mask_storeu_ps(output, m, _mm512_setzero_ps());
       continue;
     }
-    const __m512 c_prev = _mm512_loadu_ps(p.c + offset);
+    const __m512 c_prev = _mm512_maskz_loadu_ps(m, p.c + offset);
     __m512 i = acc[r][0], f = acc[r][2], o = acc[r][3];
     if (s.use_peephole) {
-      i = _mm512_fmadd_ps(_mm512_loadu_ps(p.wci + unit0), c_prev, i);
-      f = _mm512_fmadd_ps(_mm512_loadu_ps(p.wcf + unit0), c_prev, f);
+      i = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p.wci + unit0), c_prev, i);
+      f = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p.wcf + unit0), c_prev, f);
     }
     __m512 c = _mm512_fmadd_ps(Sigmoid(_mm512_add_ps(f, _mm512_set1_ps(s.forget_bias))), c_prev,
                                _mm512_mul_ps(Sigmoid(i), Tanh(acc[r][1])));
     if (s.cell_clip >= 0.0f) {
       c = _mm512_min_ps(_mm512_set1_ps(s.cell_clip), _mm512_max_ps(_mm512_set1_ps(-s.cell_clip), c));
     }
-    if (s.use_peephole) o = _mm512_fmadd_ps(_mm512_loadu_ps(p.wco + unit0), c, o);
+    if (s.use_peephole) o = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p.wco + unit0), c, o);
     const __m512 h = _mm512_mul_ps(Sigmoid(o), Tanh(c));
-    _mm512_storeu_ps(p.c + offset, c);
-    _mm512_storeu_ps(cell_trace, c);
-    _mm512_storeu_ps(h_next + offset, h);
-    _mm512_storeu_ps(output, h);
+    _mm512_mask_storeu_ps(p.c + offset, m, c);
+    _mm512_mask_storeu_ps(cell_trace, m, c);
+    _mm512_mask_storeu_ps(h_next + offset, m, h);
+    _mm512_mask_storeu_ps(output, m, h);
   }
 }
 
@@ -256,7 +264,7 @@ int ThreadCount(int64_t batch, int64_t depth, int64_t units, int64_t groups) {
 // TensorFlow's own inter-op thread measured 2-3x slower: TF's idle pool threads then compete
 // with the second worker for the cores, and every step's barrier waits for the slower one.
 void Run(const Problem& p) {
-  const int64_t groups = p.units / kUnits;
+  const int64_t groups = (p.units + kUnits - 1) / kUnits;
   const int wanted = ThreadCount(p.batch, p.depth, p.units, groups);
   struct Release {  // gives the claimed threads back however this returns
     int count;
@@ -328,7 +336,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
     return false;
   }
   const int64_t B = TF_Dim(in[kX], time_major ? 1 : 0), D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
-  const bool ok = H % kUnits == 0 && TF_Dim(in[kC0], 0) == B && TF_NumDims(in[kH0]) == 2 &&
+  const bool ok = TF_Dim(in[kC0], 0) == B && TF_NumDims(in[kH0]) == 2 &&
                   TF_Dim(in[kH0], 0) == B && TF_Dim(in[kH0], 1) == H && TF_NumDims(in[kKernel]) == 2 &&
                   TF_Dim(in[kKernel], 0) == D + H && TF_Dim(in[kKernel], 1) == 4 * H &&
                   TF_NumDims(in[kBias]) == 1 && TF_Dim(in[kBias], 0) == 4 * H && TF_NumDims(in[kWci]) == 1 &&
@@ -337,9 +345,9 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                   TF_Dim(in[kLengths], 0) == B;
   if (!ok) {
     std::snprintf(message, size,
-                  "TfstateLstmSequence with batch %lld, depth %lld and %lld units (a multiple of %d) needs "
+                  "TfstateLstmSequence with batch %lld, depth %lld and %lld units needs "
                   "c0, h0 [%lld, %lld], kernel [%lld, %lld], bias [%lld], peepholes [%lld], lengths [%lld].",
-                  (long long)B, (long long)D, (long long)H, kUnits, (long long)B, (long long)H,
+                  (long long)B, (long long)D, (long long)H, (long long)B, (long long)H,
                   (long long)(D + H), (long long)(4 * H), (long long)(4 * H), (long long)H, (long long)B);
   }
   return ok;
@@ -361,14 +369,15 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
     const int64_t T = TF_Dim(in[kX], settings.time_major ? 0 : 1), B = TF_Dim(in[kX], settings.time_major ? 1 : 0);
     const int64_t D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
     const int64_t output_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), H}, state_dims[2] = {B, H};
-    const int64_t state_size = B * H, packed_size = (D + H) * 4 * H;
+    const int64_t state_size = B * H, packed_size = (H + kUnits - 1) / kUnits * kPanel * (D + H);
     for (int i = 0; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
       const bool sequence = i == 0 || i == 3;
       out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
                                  (sequence ? T : 1) * state_size * sizeof(float), status);
     }
     if (TF_GetCode(status) == TF_OK) {
-      buffers = static_cast<float*>(std::aligned_alloc(64, (packed_size + 2 * state_size) * sizeof(float)));
+      const size_t bytes = (packed_size + 2 * state_size) * sizeof(float);
+      buffers = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));  // a multiple of 64
     }
     if (TF_GetCode(status) != TF_OK) {
       TF_OpKernelContext_Failure(context, status);

@@ -25,7 +25,6 @@ import tensorflow as tf
 from tfstate._files import atomic_writer
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.cc")
-_UNITS_MULTIPLE = 16  # the kernel works on groups of 16 hidden units (one AVX-512 register)
 _log = logging.getLogger("tfstate")
 
 
@@ -144,12 +143,13 @@ def status():
     return None
 
 
-def unsupported_reason(units, dtype):
-    """`None` when the compiled kernel can run an LSTM of `units` units in `dtype`, else why not."""
+def unsupported_reason(dtype):
+    """`None` when the compiled kernel can run an LSTM in `dtype` here, else why not.
+
+    Any number of units works; multiples of 16 use the vector registers fully.
+    """
     if dtype != tf.float32:
         return f"it computes in float32; the inputs are {dtype.name}"
-    if units % _UNITS_MULTIPLE != 0:
-        return f"it needs num_units a multiple of {_UNITS_MULTIPLE}; the cell has {units}"
     return status()
 
 
@@ -160,7 +160,7 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
     """
     units = h0.shape[-1]
-    reason = unsupported_reason(units, inputs.dtype)
+    reason = unsupported_reason(inputs.dtype)
     if reason is not None:
         raise NativeUnavailableError(f"tfstate's compiled LSTM kernel cannot run this LSTM: {reason}.")
     steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
@@ -189,7 +189,7 @@ def run(args):
     reason = status()
     if reason is None:
         print(f"tfstate's compiled LSTM kernel is ready ({_build(_compiler(), _cpu_flags())}); the fused cells use "
-              f"it for float32 LSTMs with num_units a multiple of {_UNITS_MULTIPLE}.")
+              f"it for float32 LSTMs.")
         return 0
     print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
     return 1
