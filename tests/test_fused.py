@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import tfstate
 from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables, run_rnn
-from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell
+from tfstate.fused import FusedMultiRNNCell, GRUBlockCell, GRUBlockCellV2, LSTMBlockCell, LSTMBlockFusedCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 6, 4, 5
 LENGTHS = np.array([6, 2, 0], np.int32)
@@ -242,3 +242,39 @@ def test_cell_clip_zero_means_no_clipping_as_in_tf1_contrib(rng, implementation)
                         values=clipped_at_zero[3], gradients=True)
     assert_nested_close(clipped_at_zero[:3], unclipped[:3])
     assert np.abs(clipped_at_zero[1].c).max() > 0.1
+
+
+def test_gru_block_cell_v2_equals_tf1_legacy_gru_cell_with_the_same_variables(rng):
+    legacy_cells = pytest.importorskip("tf_keras.src.layers.rnn.legacy_cells")
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, grads, values, _ = run_rnn(inputs, lambda: GRUBlockCellV2(UNITS), LENGTHS, gradients=True)
+    assert sorted(values) == [f"rnn/gru_cell/{name}:0" for name in
+                              ["candidate/bias", "candidate/kernel", "gates/bias", "gates/kernel"]]
+    expected = run_rnn(inputs, lambda: legacy_cells.GRUCell(UNITS), LENGTHS, values=values)
+    assert_nested_close((outputs, final), expected[:2])
+    autodiff = run_rnn(inputs, lambda: tfstate.GRUCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert_nested_close(grads, autodiff[2])  # the gradient tfstate registers for the GRUBlockCell op
+
+
+def test_gru_block_cell_has_tf1_contrib_variable_names_and_the_same_maths(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, _, values, _ = run_rnn(inputs, lambda: GRUBlockCell(cell_size=UNITS), LENGTHS)
+    assert sorted(values) == [f"rnn/gru_cell/{name}:0" for name in ["b_c", "b_ru", "w_c", "w_ru"]]
+    new_names = {"w_ru": "gates/kernel", "b_ru": "gates/bias", "w_c": "candidate/kernel", "b_c": "candidate/bias"}
+    renamed = {f"rnn/gru_cell/{new_names[name.split('/')[-1][:-2]]}:0": value for name, value in values.items()}
+    expected = run_rnn(inputs, lambda: tfstate.GRUCell(UNITS), LENGTHS, values=renamed)
+    assert_nested_close((outputs, final), expected[:2])
+
+
+def test_gru_block_cell_step_is_tensorflows_fused_kernel():
+    with graph_session() as sess:
+        GRUBlockCellV2(4)(tf.zeros([2, 3]), tf.zeros([2, 4]))
+        assert "GRUBlockCell" in {op.type for op in sess.graph.get_operations()}
+
+
+def test_gru_block_cells_name_what_they_cannot_do():
+    with pytest.raises(ValueError, match="exactly one of num_units and cell_size"):
+        GRUBlockCellV2(4, cell_size=4)
+    with graph_session():
+        with pytest.raises(ValueError, match="float32 only; the inputs are float64"):
+            GRUBlockCellV2(4)(tf.zeros([2, 3], tf.float64), tf.zeros([2, 4], tf.float64))

@@ -1,4 +1,4 @@
-"""Fused LSTM cells: TF1 contrib's `LSTMBlockCell` / `LSTMBlockFusedCell`, with a fast sequence path.
+"""Fused cells: TF1 contrib's `LSTMBlockCell` / `LSTMBlockFusedCell` with a fast sequence path, and `GRUBlockCell(V2)`.
 
 Same maths and checkpoint layout as `tfstate.LSTMCell` (and TF1's `tf.contrib.rnn` cells):
 
@@ -441,6 +441,95 @@ class LSTMBlockFusedCell(_FusedLSTM):
             zeros = tf.zeros(tf.stack([tf.shape(inputs)[1], self._num_units]), dtype=dtype)
             initial_state = LSTMStateTuple(zeros, zeros)
         return self.unroll(inputs, initial_state, sequence_length=sequence_length, time_major=True)
+
+
+def _gru_block_cell_gradient(op, d_r, d_u, d_c, d_h):
+    """Backprop through one `GRUBlockCell` step (TensorFlow registers none for the op; TF1 contrib did).
+
+    Forward: r, u = sigmoid([x, h] @ w_ru + b_ru); c = tanh([x, r * h] @ w_c + b_c);
+    new_h = u * h + (1 - u) * c. The op also outputs r, u and c; their gradients are added in.
+    """
+    x, h, w_ru, w_c, _, _ = op.inputs
+    r, u, c, _ = op.outputs
+    zeros = tf.zeros_like(h)
+    d_r, d_u, d_c, d_h = (zeros if d is None else d for d in (d_r, d_u, d_c, d_h))
+    d_c_bar = (d_h * (1 - u) + d_c) * (1 - c * c)
+    d_x_rh = tf.matmul(d_c_bar, w_c, transpose_b=True)
+    depth = tf.shape(x)[1]
+    d_x, d_rh = tf.split(d_x_rh, [depth, -1], axis=1)
+    d_r_bar = (d_rh * h + d_r) * r * (1 - r)
+    d_u_bar = (d_h * (h - c) + d_u) * u * (1 - u)
+    d_ru_bar = tf.concat([d_r_bar, d_u_bar], 1)
+    d_x_h = tf.matmul(d_ru_bar, w_ru, transpose_b=True)
+    d_x_gates, d_h_gates = tf.split(d_x_h, [depth, -1], axis=1)
+    return (d_x + d_x_gates, d_h * u + d_rh * r + d_h_gates,
+            tf.matmul(tf.concat([x, h], 1), d_ru_bar, transpose_a=True),
+            tf.matmul(tf.concat([x, r * h], 1), d_c_bar, transpose_a=True),
+            tf.reduce_sum(d_ru_bar, 0), tf.reduce_sum(d_c_bar, 0))
+
+
+try:
+    tf.RegisterGradient("GRUBlockCell")(_gru_block_cell_gradient)
+except KeyError:  # a TensorFlow that registers its own
+    pass
+
+
+class GRUBlockCellV2(RNNCell):
+    """TF1 contrib's `GRUBlockCellV2`: a GRU step in TensorFlow's fused `GRUBlockCell` kernel.
+
+    Same maths and variables as `tfstate.GRUCell` (`gru_cell/gates/kernel`, `gates/bias`,
+    `candidate/kernel`, `candidate/bias`), so checkpoints are interchangeable:
+
+        r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
+        new_h = u * h + (1 - u) * tanh([x, r * h] @ candidate/kernel + candidate/bias)
+
+    float32 only, as in TF1. `cell_size` is TF1's deprecated spelling of `num_units`.
+    """
+
+    _default_name = "gru_cell"
+    _variable_names = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
+
+    def __init__(self, num_units=None, cell_size=None, reuse=None, name="gru_cell", dtype=None):
+        super().__init__(reuse=reuse, name=name, dtype=dtype)
+        if (num_units is None) == (cell_size is None):
+            raise ValueError(f"{type(self).__name__} needs exactly one of num_units and cell_size (TF1's old name); "
+                             f"got num_units={num_units}, cell_size={cell_size}.")
+        self._num_units = num_units if num_units is not None else cell_size
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _build(self, input_depth, dtype):
+        if dtype != tf.float32:
+            raise ValueError(f"{type(self).__name__} runs TensorFlow's GRUBlockCell kernel, which is float32 only; "
+                             f"the inputs are {dtype.name}. Use tfstate.GRUCell for other dtypes.")
+        units = self._num_units
+        gate_kernel, gate_bias, candidate_kernel, candidate_bias = self._variable_names
+        self._gate_kernel = self._add_variable(gate_kernel, [input_depth + units, 2 * units], dtype)
+        self._gate_bias = self._add_variable(gate_bias, [2 * units], dtype, tf.compat.v1.constant_initializer(1.0))
+        self._candidate_kernel = self._add_variable(candidate_kernel, [input_depth + units, units], dtype)
+        self._candidate_bias = self._add_variable(candidate_bias, [units], dtype, tf.compat.v1.zeros_initializer())
+
+    def call(self, inputs, state):
+        _, _, _, new_h = tf.raw_ops.GRUBlockCell(x=inputs, h_prev=state, w_ru=self._gate_kernel,
+                                                 w_c=self._candidate_kernel, b_ru=self._gate_bias,
+                                                 b_c=self._candidate_bias)
+        return new_h, new_h
+
+
+class GRUBlockCell(GRUBlockCellV2):
+    """TF1 contrib's `GRUBlockCell`: `GRUBlockCellV2` under its older variable names.
+
+    Variables `gru_cell/w_ru`, `b_ru`, `w_c`, `b_c` (what TF1 checkpoints of this cell hold), with
+    the same shapes and meaning as `gates/kernel`, `gates/bias`, `candidate/kernel`, `candidate/bias`.
+    """
+
+    _variable_names = ("w_ru", "b_ru", "w_c", "b_c")
 
 
 class FusedMultiRNNCell(MultiRNNCell):

@@ -15,10 +15,16 @@ from tfstate.cells import (  # noqa: F401
     ResidualWrapper,
     RNNCell,
 )
-from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell  # noqa: F401
+from tfstate.fused import (  # noqa: F401
+    FusedMultiRNNCell,
+    GRUBlockCell,
+    GRUBlockCellV2,
+    LSTMBlockCell,
+    LSTMBlockFusedCell,
+)
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
     "MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper",
-    "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell",
+    "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell", "GRUBlockCell", "GRUBlockCellV2",
 ]
