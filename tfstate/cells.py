@@ -230,6 +230,8 @@ class GRUCell(RNNCell):
         new_h = u * h + (1 - u) * c
     """
 
+    _variable_names = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
+
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
@@ -248,14 +250,15 @@ class GRUCell(RNNCell):
 
     def _build(self, input_depth, dtype):
         units = self._num_units
+        gate_kernel, gate_bias, candidate_kernel, candidate_bias = self._variable_names
         self._gate_kernel = self._add_variable(
-            "gates/kernel", [input_depth + units, 2 * units], dtype, self._kernel_initializer)
+            gate_kernel, [input_depth + units, 2 * units], dtype, self._kernel_initializer)
         self._gate_bias = self._add_variable(
-            "gates/bias", [2 * units], dtype, self._bias_initializer or tf.compat.v1.constant_initializer(1.0))
+            gate_bias, [2 * units], dtype, self._bias_initializer or tf.compat.v1.constant_initializer(1.0))
         self._candidate_kernel = self._add_variable(
-            "candidate/kernel", [input_depth + units, units], dtype, self._kernel_initializer)
+            candidate_kernel, [input_depth + units, units], dtype, self._kernel_initializer)
         self._candidate_bias = self._add_variable(
-            "candidate/bias", [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer())
+            candidate_bias, [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer())
 
     def call(self, inputs, state):
         gates = tf.sigmoid(_linear(inputs, state, self._gate_kernel, self._gate_bias))

@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from tfstate import native
 from tfstate._checks import check_state, require_graph_mode
-from tfstate.cells import LSTMStateTuple, MultiRNNCell, RNNCell
+from tfstate.cells import GRUCell, LSTMStateTuple, MultiRNNCell, RNNCell
 
 _IMPLEMENTATIONS = ("auto", "native", "xla", "block", "loop")
 _MAX_STATIC_STEPS = 512  # longer chunks (or unknown lengths) use a loop, not a static unroll
@@ -474,7 +474,7 @@ except KeyError:  # a TensorFlow that registers its own
     pass
 
 
-class GRUBlockCellV2(RNNCell):
+class GRUBlockCellV2(GRUCell):
     """TF1 contrib's `GRUBlockCellV2`: a GRU step in TensorFlow's fused `GRUBlockCell` kernel.
 
     Same maths and variables as `tfstate.GRUCell` (`gru_cell/gates/kernel`, `gates/bias`,
@@ -487,33 +487,18 @@ class GRUBlockCellV2(RNNCell):
     """
 
     _default_name = "gru_cell"
-    _variable_names = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
 
     def __init__(self, num_units=None, cell_size=None, reuse=None, name="gru_cell", dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
         if (num_units is None) == (cell_size is None):
             raise ValueError(f"{type(self).__name__} needs exactly one of num_units and cell_size (TF1's old name); "
                              f"got num_units={num_units}, cell_size={cell_size}.")
-        self._num_units = num_units if num_units is not None else cell_size
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
+        super().__init__(num_units if num_units is not None else cell_size, reuse=reuse, name=name, dtype=dtype)
 
     def _build(self, input_depth, dtype):
         if dtype != tf.float32:
             raise ValueError(f"{type(self).__name__} runs TensorFlow's GRUBlockCell kernel, which is float32 only; "
                              f"the inputs are {dtype.name}. Use tfstate.GRUCell for other dtypes.")
-        units = self._num_units
-        gate_kernel, gate_bias, candidate_kernel, candidate_bias = self._variable_names
-        self._gate_kernel = self._add_variable(gate_kernel, [input_depth + units, 2 * units], dtype)
-        self._gate_bias = self._add_variable(gate_bias, [2 * units], dtype, tf.compat.v1.constant_initializer(1.0))
-        self._candidate_kernel = self._add_variable(candidate_kernel, [input_depth + units, units], dtype)
-        self._candidate_bias = self._add_variable(candidate_bias, [units], dtype, tf.compat.v1.zeros_initializer())
+        super()._build(input_depth, dtype)
 
     def call(self, inputs, state):
         _, _, _, new_h = tf.raw_ops.GRUBlockCell(x=inputs, h_prev=state, w_ru=self._gate_kernel,
