@@ -61,6 +61,13 @@ def markdown(results):
             for name, stats in entry.get("generation", {}).items():
                 scaled = dict(stats, per_s=stats["per_s"] * config.gen_steps)
                 lines.append(_row(framework, name, scaled, "steps/s"))
+        if any("training" in entry for _, entry in entries):
+            lines += ["", f"Training: one SGD step on a {config.steps}-step chunk (forward, backward, update), "
+                      "state kept.", "", "| process | variant | ms/step (median) | min–max | throughput | vs baseline |",
+                      "|---|---|---|---|---|---|"]
+            for framework, entry in entries:
+                for name, stats in entry.get("training", {}).items():
+                    lines.append(_row(framework, name, stats, "steps/s"))
         for framework, entry in entries:
             if "op_count" in entry:
                 ops = entry["op_count"]

@@ -5,6 +5,7 @@ process also times the TF1 baseline (and the torch process tfstate's fast path),
 its own variants, so the ratios it reports compare runs made under the same conditions.
 """
 
+import functools
 import os
 import sys
 
@@ -15,6 +16,7 @@ from benchmarks import common  # noqa: E402
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
 GEN_XLA = "tfstate.generate (LSTMBlockCell, jit_compile=True)"
+TRAIN_BASELINE = "dynamic_rnn + LSTMCell, SGD step + keep"
 FAST_XLA = "tfstate fast path (LSTMBlockCell, XLA) + keep"
 FAST_NATIVE = "tfstate fast path (LSTMBlockCell, compiled kernel) + keep"
 
@@ -23,24 +25,25 @@ class _Workloads:
     """Named `run_once` callables by table, and the TF sessions behind them (closed together)."""
 
     def __init__(self):
-        self.stream, self.gen, self._sessions = {}, {}, []
+        self.stream, self.gen, self.train, self._sessions = {}, {}, {}, []
 
     def add(self, table, name, made):
         """Adds `made` = (run_once, session) to `table` under `name`."""
         table[name] = made[0]
         self._sessions.append(made[1])
 
-    def add_fast_paths(self, config, inputs, result):
-        """The streaming fast path on XLA and, where it can be built here, on the compiled kernel."""
+    def add_fast_paths(self, config, inputs, result, table=None, make=None):
+        """The fast path on XLA and, where it can be built here, on the compiled kernel (streaming by default)."""
         import tensorflow as tf
 
         from benchmarks import tf_graph
         from tfstate import native
-        self.add(self.stream, FAST_XLA, tf_graph.stateful(config, inputs, fast=True, implementation="xla")[:2])
+        table = self.stream if table is None else table
+        make = make or (lambda **kwargs: tf_graph.stateful(config, inputs, **kwargs)[:2])
+        self.add(table, FAST_XLA, make(fast=True, implementation="xla"))
         result["native"] = native.unsupported_reason(tf.float32) or "used"
         if result["native"] == "used":
-            self.add(self.stream, FAST_NATIVE,
-                     tf_graph.stateful(config, inputs, fast=True, implementation="native")[:2])
+            self.add(table, FAST_NATIVE, make(fast=True, implementation="native"))
 
     def close(self):
         for sess in self._sessions:
@@ -70,6 +73,10 @@ def tf_variants(config, settings, result):
     work.add(work.gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
     work.add(work.gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
     result["generation"] = _streaming(config, settings, work.gen, baseline=GEN_BASELINE)
+    train = functools.partial(tf_graph.training_step, config, inputs)
+    work.add(work.train, TRAIN_BASELINE, train())
+    work.add_fast_paths(config, inputs, result, work.train, train)
+    result["training"] = _streaming(config, settings, work.train, baseline=TRAIN_BASELINE)
     result["op_count"] = tf_graph.op_count_check(config, inputs, repeats=settings.rounds * 10)
     work.close()
 

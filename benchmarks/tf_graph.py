@@ -71,6 +71,18 @@ def stateful(config, inputs, fast=False, implementation="auto"):
     return (lambda: sess.run(fetches)), sess, rnn
 
 
+def training_step(config, inputs, fast=False, implementation="auto"):
+    """One SGD step on a chunk (forward, backward, update) with the state kept: truncated backprop."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.constant(inputs)
+        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast, implementation), x, batch_size=config.batch)
+        loss = tf.reduce_mean(tf.square(rnn.outputs))
+        train = v1.train.GradientDescentOptimizer(1e-3).minimize(loss)
+    sess = _session(graph)
+    return (lambda: sess.run((train, rnn.keep))), sess
+
+
 def op_count_check(config, inputs, repeats):
     """Runs keep, reset, the step flag and row resets `repeats` times; returns the op counts before/after."""
     run_once, sess, rnn = stateful(config, inputs)

@@ -26,9 +26,11 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     assert "tfstate.generate (LSTMBlockCell, jit_compile=True)" in tf_config["generation"]
     assert tf_config["streaming"]["dynamic_rnn + LSTMCell, zero state"]["ratio"] == 1.0
     assert tf_config["op_count"]["before"] == tf_config["op_count"]["after"]
+    assert len(tf_config["training"]) == 2 + native_used
+    assert tf_config["training"]["dynamic_rnn + LSTMCell, SGD step + keep"]["ratio"] == 1.0
     assert "Keras 3 LSTM(stateful=True)" in frameworks["keras"]["configs"][0]["streaming"]
     torch = frameworks["torch"]
     assert "skipped" in torch or "PyTorch nn.LSTM, carrying (h, c)" in torch["configs"][0]["streaming"]
     markdown = markdown_path.read_text()
-    assert "| tf | tfstate fast path" in markdown and "compute bound" in markdown
+    assert "| tf | tfstate fast path" in markdown and "compute bound" in markdown and "Training: one SGD step" in markdown
     assert native_used or f"No compiled-kernel row: {tf_config['native']}." in markdown
