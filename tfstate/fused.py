@@ -155,57 +155,59 @@ def _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs
     xh = tf.reshape(tf.concat([inputs, h_prev], 2), [-1, depth + units])
     gates = tf.reshape(tf.nn.bias_add(tf.matmul(xh, kernel), bias), tf.stack([shape[0], shape[1], 4 * units]))
     valid = _valid_steps(lengths, shape[0], inputs.dtype)
+    # every step's activations at once (large elementwise ops), so the loop below only chains them
+    i, j, f, o = tf.split(gates, 4, axis=2)
+    w_i, w_f, w_o = peepholes if peepholes is not None else (None, None, None)
+    if peepholes is not None:
+        i, f = i + w_i * c_prev, f + w_f * c_prev
+    s_i, t_j, s_f = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + forget_bias)
+    c_raw = s_f * c_prev + s_i * t_j
+    c = c_raw if cell_clip is None else tf.clip_by_value(c_raw, -cell_clip, cell_clip)
+    if peepholes is not None:
+        o = o + w_o * c
+    s_o, t_c = tf.sigmoid(o), tf.tanh(c)
+    factors = {"o": t_c * s_o * (1 - s_o), "c": s_o * (1 - t_c * t_c), "i": t_j * s_i * (1 - s_i),
+               "j": s_i * (1 - t_j * t_j), "f": c_prev * s_f * (1 - s_f), "forget": s_f}
+    if cell_clip is not None:
+        factors["clip"] = tf.cast(tf.abs(c_raw) <= cell_clip, c_raw.dtype)
+    if valid is not None:
+        factors["valid"] = valid
+    d_outputs = d_outputs if valid is None else d_outputs * valid  # padded outputs are constants
+    # a materialized copy: Grappler would fold a plain transpose into each step's MatMul as
+    # transpose_b, which oneDNN runs ~3x slower at this shape (measured)
+    recurrent_kernel_t = tf.raw_ops.Snapshot(input=tf.transpose(kernel[depth:]))
 
-    def reverse_loop(gates, c_prev, d_outputs, valid, recurrent_kernel_t, peepholes, d_h, d_c):
-        """(dh, dc) from the last step to the first: returns d_gates [T, B, 4H], d_h0, d_c0 and d_peepholes."""
-        w_i, w_f, w_o = peepholes if peepholes is not None else (None, None, None)
+    def step(t, carry):
+        dh, dc = carry
+        a = {name: factor[t] for name, factor in factors.items()}
+        dh = dh + d_outputs[t]
+        d_o = dh * a["o"]
+        dc_total = dc + dh * a["c"] + (d_o * w_o if peepholes is not None else 0.0)
+        if cell_clip is not None:
+            dc_total = dc_total * a["clip"]
+        d_i, d_j, d_f = dc_total * a["i"], dc_total * a["j"], dc_total * a["f"]
+        dc_prev = dc_total * a["forget"] + ((d_i * w_i + d_f * w_f) if peepholes is not None else 0.0)
+        d_gates = tf.concat([d_i, d_j, d_f, d_o], 1)
+        if valid is not None:  # rows past their length pass (dh, dc) through untouched
+            d_gates = d_gates * a["valid"]
+            dc_prev = tf.where(a["valid"] > 0, dc_prev, dc)
+        dh_prev = tf.matmul(d_gates, recurrent_kernel_t)
+        if valid is not None:
+            dh_prev = tf.where(a["valid"] > 0, dh_prev, dh)
+        return (dh_prev, dc_prev), (d_gates,)
 
-        def step(t, carry):
-            dh, dc, d_peepholes = carry
-            i, j, f, o = tf.split(gates[t], 4, axis=1)
-            if peepholes is not None:
-                i, f = i + w_i * c_prev[t], f + w_f * c_prev[t]
-            s_i, t_j, s_f = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + forget_bias)
-            c_raw = s_f * c_prev[t] + s_i * t_j
-            c = c_raw if cell_clip is None else tf.clip_by_value(c_raw, -cell_clip, cell_clip)
-            if peepholes is not None:
-                o = o + w_o * c
-            s_o, t_c = tf.sigmoid(o), tf.tanh(c)
-            dh = dh + (d_outputs[t] if valid is None else d_outputs[t] * valid[t])  # padded outputs are constants
-            d_o = dh * t_c * s_o * (1 - s_o)
-            dc_total = dc + dh * s_o * (1 - t_c * t_c) + (d_o * w_o if peepholes is not None else 0.0)
-            if cell_clip is not None:
-                dc_total = dc_total * tf.cast(tf.abs(c_raw) <= cell_clip, c_raw.dtype)
-            d_i = dc_total * t_j * s_i * (1 - s_i)
-            d_j = dc_total * s_i * (1 - t_j * t_j)
-            d_f = dc_total * c_prev[t] * s_f * (1 - s_f)
-            dc_prev = dc_total * s_f + ((d_i * w_i + d_f * w_f) if peepholes is not None else 0.0)
-            d_gates = tf.concat([d_i, d_j, d_f, d_o], 1)
-            if valid is not None:  # rows past their length pass (dh, dc) through untouched
-                d_gates = d_gates * valid[t]
-                dc_prev = tf.where(valid[t] > 0, dc_prev, dc)
-            dh_prev = tf.matmul(d_gates, recurrent_kernel_t)
-            if valid is not None:
-                dh_prev = tf.where(valid[t] > 0, dh_prev, dh)
-            if peepholes is not None:
-                d_i, _, d_f, d_o = tf.split(d_gates, 4, axis=1)
-                d_peepholes = tuple(total + tf.reduce_sum(d * x, 0) for total, d, x in
-                                    zip(d_peepholes, (d_i, d_f, d_o), (c_prev[t], c_prev[t], c)))
-            return (dh_prev, dc_prev, d_peepholes), (d_gates,)
-
-        count = gates.shape[0] if gates.shape[0] is not None else tf.shape(gates)[0]
-        zeros = tuple(tf.zeros([units], gates.dtype) for _ in range(3 if peepholes is not None else 0))
-        (d_gates,), (d_h0, d_c0, d_peepholes) = _scan(step, count, (d_h, d_c, zeros), [tf.tile(d_h, [1, 4])],
-                                                      reverse=True)
-        return d_gates, d_h0, d_c0, list(d_peepholes)
-
-    d_gates, d_h0, d_c0, d_peepholes = reverse_loop(gates, c_prev, d_outputs, valid, tf.transpose(kernel[depth:]),
-                                                    peepholes, d_h, d_c)
+    count = inputs.shape[0] if inputs.shape[0] is not None else shape[0]
+    (d_gates,), (d_h0, d_c0) = _scan(step, count, (d_h, d_c), [tf.tile(d_h, [1, 4])], reverse=True)
     flat = tf.reshape(d_gates, [-1, 4 * units])
     d_inputs = tf.reshape(tf.matmul(flat, kernel[:depth], transpose_b=True), tf.stack([shape[0], shape[1], depth]))
     if not time_major:
         d_inputs = tf.transpose(d_inputs, [1, 0, 2])
-    return [d_inputs, d_c0, d_h0, tf.matmul(xh, flat, transpose_a=True), tf.reduce_sum(flat, 0)] + d_peepholes
+    grads = [d_inputs, d_c0, d_h0, tf.matmul(xh, flat, transpose_a=True), tf.reduce_sum(flat, 0)]
+    if peepholes is not None:
+        d_i, _, d_f, d_o = tf.split(d_gates, 4, axis=2)
+        grads += [tf.reduce_sum(d_i * c_prev, [0, 1]), tf.reduce_sum(d_f * c_prev, [0, 1]),
+                  tf.reduce_sum(d_o * c, [0, 1])]
+    return grads
 
 
 def _lstm_with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias,
