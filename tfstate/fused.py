@@ -16,7 +16,8 @@ A fused cell is used two ways:
     output, state = cell(x_t, state)                        # one step (what tfstate.generate runs)
     outputs, final = cell.unroll(inputs, state, sequence_length, time_major)   # a whole chunk
 
-`unroll` is what `tfstate.stateful_dynamic_rnn` and `dynamic_rnn_with_states` call. It runs
+`unroll` is what `tfstate.stateful_dynamic_rnn` calls (`dynamic_rnn_with_states` steps the cell one
+step at a time, to trace every state). It runs
 
     xw = inputs @ kernel[:depth] + bias                     # one large matmul for all steps
     for t in range(T):                                      # static when T is known
@@ -26,7 +27,7 @@ A fused cell is used two ways:
 Implementations (the `implementation` argument; "auto" picks the first that applies):
 
     "native"  tfstate's compiled kernel (`tfstate.native`): float32, a CPU with AVX-512F and a C++
-              compiler, no GPU visible. The fastest on CPU.
+              compiler, no GPU visible. The fastest forward on CPU (in training, "xla" is as fast).
     "xla"     the loop above as one XLA cluster, statically unrolled; needs the chunk length at
               graph-build time.
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
