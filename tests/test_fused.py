@@ -278,3 +278,37 @@ def test_gru_block_cells_name_what_they_cannot_do():
     with graph_session():
         with pytest.raises(ValueError, match="float32 only; the inputs are float64"):
             GRUBlockCellV2(4)(tf.zeros([2, 3], tf.float64), tf.zeros([2, 4], tf.float64))
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_tfstate_dynamic_rnn_runs_a_fused_cell_whole_and_equals_tf1_dynamic_rnn_stepping_it(rng, time_major):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    if time_major:
+        inputs = inputs.transpose(1, 0, 2)
+    results = []
+    for run in (tfstate.dynamic_rnn, tf.compat.v1.nn.dynamic_rnn):
+        with graph_session() as sess:
+            x = tf.constant(inputs)
+            initial = tfstate.LSTMStateTuple(tf.fill([BATCH, UNITS], 0.3), tf.fill([BATCH, UNITS], -0.2))
+            outputs, final = run(FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), x, LENGTHS,
+                                 (initial, initial), time_major=time_major)
+            grads = tf.gradients(tf.reduce_sum(outputs ** 2), [x] + tf.compat.v1.trainable_variables())
+            types = {op.type for op in sess.graph.get_operations()}
+            values = randomize_variables(sess) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, final, grads)), values, types))
+    (actual, values, types), (expected, _, expected_types) = results
+    assert "while" not in " ".join(types).lower() and "While" in " ".join(expected_types)  # whole chunk vs steps
+    assert sorted(values)[0] == "rnn/multi_rnn_cell/cell_0/lstm_cell/bias:0"  # the names dynamic_rnn gives
+    assert_nested_close(actual, expected)
+
+
+def test_tfstate_dynamic_rnn_hands_other_cells_to_tf1_dynamic_rnn_and_needs_a_dtype_like_it(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    outputs, final, _, values, _ = run_rnn(inputs, lambda: tfstate.GRUCell(UNITS), LENGTHS)
+    with graph_session() as sess:
+        outputs_ours, final_ours = tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.constant(inputs), LENGTHS,
+                                                       dtype=tf.float32, parallel_iterations=4)
+        load_variables(sess, values)
+        assert_nested_close(sess.run((outputs_ours, final_ours)), (outputs, final))
+        with pytest.raises(ValueError, match="needs initial_state or dtype"):
+            tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.constant(inputs))

@@ -29,6 +29,7 @@ def test_upgraded_tf1_stateful_lstm_script_runs_on_current_tensorflow(tmp_path):
     upgraded = out.read_text()
     assert "tf.contrib." not in upgraded.split('"""')[2]  # the code, past the docstring
     assert "tfstate.rnn_cell.MultiRNNCell([tfstate.rnn_cell.LSTMCell(UNITS)" in upgraded
+    assert "tfstate.dynamic_rnn(cell, inputs, initial_state=initial_state)" in upgraded
     assert "import tfstate\ntf.compat.v1.disable_eager_execution()\n" in upgraded
     result = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -68,6 +69,16 @@ def test_tfstate_cell_names_never_become_compat_v1_rnn_cell(module):
     for name in rnn_cell.__all__:
         assert f"= tfstate.rnn_cell.{name}\n" in new_text
     assert not report.not_converted
+
+
+def test_dynamic_rnn_becomes_tfstate_dynamic_rnn_with_its_arguments_as_they_were():
+    new_text, _ = upgrade_source(_source("""
+        import tensorflow as tf
+        a = tf.nn.dynamic_rnn(cell, x, lengths, dtype=tf.float32)
+        b = tf.compat.v1.nn.dynamic_rnn(cell, x, time_major=True, scope="b")
+    """))
+    assert "tfstate.dynamic_rnn(cell, x, lengths, dtype=tf.float32)" in new_text
+    assert 'tfstate.dynamic_rnn(cell, x, time_major=True, scope="b")' in new_text
 
 
 def test_dense_and_fully_connected_become_tfstate_layers():

@@ -1,4 +1,4 @@
-"""stateful_dynamic_rnn: `dynamic_rnn` whose state is kept between `session.run` calls."""
+"""`dynamic_rnn` that takes fused cells' whole-chunk path, and `stateful_dynamic_rnn`, whose state is kept between runs."""
 
 import tensorflow as tf
 
@@ -37,6 +37,32 @@ class StatefulRNN:
         return self.state.initial_state
 
 
+def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
+                swap_memory=False, time_major=False, scope=None):
+    """`tf.compat.v1.nn.dynamic_rnn` (same arguments, same results) that runs a fused cell over the whole chunk.
+
+    A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`) is
+    unrolled by it, inside the same variable scope (`scope`, default "rnn"), so variable names and
+    checkpoints are those `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and
+    `swap_memory` do not apply there. Any other cell, or nested inputs, go to
+    `tf.compat.v1.nn.dynamic_rnn` unchanged. `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
+    """
+    unroll = getattr(cell, "unroll", None)
+    if unroll is None or tf.nest.is_nested(inputs):
+        return tf.compat.v1.nn.dynamic_rnn(
+            cell, inputs, sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
+            parallel_iterations=parallel_iterations, swap_memory=swap_memory, time_major=time_major, scope=scope)
+    require_graph_mode("tfstate.dynamic_rnn")
+    inputs = tf.convert_to_tensor(inputs)
+    with tf.compat.v1.variable_scope(scope or "rnn"):
+        if initial_state is None:
+            if dtype is None:
+                raise ValueError("tfstate.dynamic_rnn needs initial_state or dtype (as tf.compat.v1.nn.dynamic_rnn "
+                                 "does) to build the zero state.")
+            initial_state = cell.zero_state(tf.shape(inputs)[1 if time_major else 0], dtype)
+        return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major)
+
+
 def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,
                          reset_value=None, scope=None, name="rnn_state"):
     """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
@@ -71,13 +97,6 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
             f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None.")
     state = RNNState(cell, batch_size, dtype=dtype, name=name, reset_value=reset_value,
                      run_batch_size=tf.shape(first_input)[batch_axis])
-    unroll = getattr(cell, "unroll", None)
-    if unroll is not None:
-        with tf.compat.v1.variable_scope(scope or "rnn"):
-            outputs, final_state = unroll(inputs, state.initial_state, sequence_length=sequence_length,
-                                          time_major=time_major)
-    else:
-        outputs, final_state = tf.compat.v1.nn.dynamic_rnn(
-            cell, inputs, sequence_length=sequence_length, initial_state=state.initial_state,
-            time_major=time_major, scope=scope)
+    outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
+                                       initial_state=state.initial_state, time_major=time_major, scope=scope)
     return StatefulRNN(outputs, final_state, state)

@@ -10,6 +10,8 @@ upgrader (`tensorflow.tools.compatibility`: `ast_edits.ASTCodeUpgrader` with the
         (X one of tfstate.rnn_cell.__all__; other names are left alone and reported)
     tf.layers.dense, tf.compat.v1.layers.dense                      ->  tfstate.layers.dense
     tf.contrib.layers.fully_connected                               ->  tfstate.layers.fully_connected
+    tf.nn.dynamic_rnn, tf.compat.v1.nn.dynamic_rnn                  ->  tfstate.dynamic_rnn
+        (the same function, which also runs fused cells over the whole chunk)
     everything else                                                 ->  TensorFlow's rules
                                                                         (tf.Session -> tf.compat.v1.Session, ...)
 
@@ -59,7 +61,9 @@ CHANGED, NOTE, CHECK, NOT_CONVERTED = "changed", "note", "check", "not converted
 _KIND_OF_SEVERITY = {ast_edits.INFO: CHANGED, NOTE: NOTE, ast_edits.WARNING: CHECK, ast_edits.ERROR: NOT_CONVERTED}
 
 _CELL_MODULES = ("tf.contrib.rnn", "tf.nn.rnn_cell", "tf.compat.v1.nn.rnn_cell", "contrib_rnn")
-_LAYERS = {
+_FUNCTIONS = {  # TF1 functions with a tfstate replacement, under their TF1 and tf_upgrade_v2 names
+    "tf.nn.dynamic_rnn": "tfstate.dynamic_rnn",
+    "tf.compat.v1.nn.dynamic_rnn": "tfstate.dynamic_rnn",
     "tf.layers.dense": "tfstate.layers.dense",
     "tf.compat.v1.layers.dense": "tfstate.layers.dense",
     "tf.contrib.layers.fully_connected": "tfstate.layers.fully_connected",
@@ -119,7 +123,7 @@ def _tfstate_name(name):
     module, _, symbol = name.rpartition(".")
     if module in _CELL_MODULES and symbol in rnn_cell.__all__:
         return f"tfstate.rnn_cell.{symbol}"
-    return _LAYERS.get(name)
+    return _FUNCTIONS.get(name)
 
 
 class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
@@ -136,7 +140,7 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
         self._add_tfstate_rules()
 
     def _add_tfstate_rules(self):
-        old_names = list(self.symbol_renames) + list(_LAYERS)
+        old_names = list(self.symbol_renames) + list(_FUNCTIONS)
         old_names += [f"{module}.{symbol}" for module in _CELL_MODULES for symbol in rnn_cell.__all__]
         ours = {}
         for old in old_names:
