@@ -312,3 +312,21 @@ def test_tfstate_dynamic_rnn_hands_other_cells_to_tf1_dynamic_rnn_and_needs_a_dt
         assert_nested_close(sess.run((outputs_ours, final_ours)), (outputs, final))
         with pytest.raises(ValueError, match="needs initial_state or dtype"):
             tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.constant(inputs))
+
+
+def test_tfstate_bidirectional_dynamic_rnn_equals_tf1s_on_fused_cells(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    results = []
+    for run in (tfstate.bidirectional_dynamic_rnn, tf.compat.v1.nn.bidirectional_dynamic_rnn):
+        with graph_session() as sess:
+            x = tf.constant(inputs)
+            outputs, finals = run(LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, use_peephole=True), x, LENGTHS,
+                                  dtype=tf.float32)
+            loss = tf.reduce_sum(outputs[0] * outputs[1]) + tf.reduce_sum(finals[1].c ** 2)
+            grads = tf.gradients(loss, [x] + tf.compat.v1.trainable_variables())
+            steps_one_by_one = "While" in " ".join(op.type for op in sess.graph.get_operations())
+            values = randomize_variables(sess) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, finals, grads)), values, steps_one_by_one))
+    assert [stepped for _, _, stepped in results] == [False, True]
+    assert "bidirectional_rnn/bw/lstm_cell/w_o_diag:0" in results[0][1]
+    assert_nested_close(results[0][0], results[1][0])

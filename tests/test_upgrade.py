@@ -76,9 +76,11 @@ def test_dynamic_rnn_becomes_tfstate_dynamic_rnn_with_its_arguments_as_they_were
         import tensorflow as tf
         a = tf.nn.dynamic_rnn(cell, x, lengths, dtype=tf.float32)
         b = tf.compat.v1.nn.dynamic_rnn(cell, x, time_major=True, scope="b")
+        c = tf.nn.bidirectional_dynamic_rnn(fw, bw, x, dtype=tf.float32)
     """))
     assert "tfstate.dynamic_rnn(cell, x, lengths, dtype=tf.float32)" in new_text
     assert 'tfstate.dynamic_rnn(cell, x, time_major=True, scope="b")' in new_text
+    assert "tfstate.bidirectional_dynamic_rnn(fw, bw, x, dtype=tf.float32)" in new_text
 
 
 def test_dense_and_fully_connected_become_tfstate_layers():

@@ -1,4 +1,4 @@
-"""`dynamic_rnn` that takes fused cells' whole-chunk path, and `stateful_dynamic_rnn`, whose state is kept between runs."""
+"""`dynamic_rnn` / `bidirectional_dynamic_rnn` that take fused cells' whole-chunk path, and `stateful_dynamic_rnn`."""
 
 import tensorflow as tf
 
@@ -61,6 +61,39 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
                                  "does) to build the zero state.")
             initial_state = cell.zero_state(tf.shape(inputs)[1 if time_major else 0], dtype)
         return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major)
+
+
+def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, initial_state_fw=None,
+                              initial_state_bw=None, dtype=None, parallel_iterations=None, swap_memory=False,
+                              time_major=False, scope=None):
+    """`tf.compat.v1.nn.bidirectional_dynamic_rnn` (same arguments, results and variable names) on `dynamic_rnn`.
+
+    The backward direction runs `dynamic_rnn` over the inputs reversed within each row's length,
+    and its outputs are reversed back, as in TF1; fused cells therefore run whole chunks both ways.
+    Returns `((output_fw, output_bw), (state_fw, state_bw))`.
+    """
+    if not (hasattr(cell_fw, "unroll") and hasattr(cell_bw, "unroll")) or tf.nest.is_nested(inputs):
+        return tf.compat.v1.nn.bidirectional_dynamic_rnn(
+            cell_fw, cell_bw, inputs, sequence_length=sequence_length, initial_state_fw=initial_state_fw,
+            initial_state_bw=initial_state_bw, dtype=dtype, parallel_iterations=parallel_iterations,
+            swap_memory=swap_memory, time_major=time_major, scope=scope)
+    inputs = tf.convert_to_tensor(inputs)
+    time_axis, batch_axis = (0, 1) if time_major else (1, 0)
+
+    def reverse(sequence):
+        if sequence_length is None:
+            return tf.reverse(sequence, axis=[time_axis])
+        return tf.reverse_sequence(sequence, tf.cast(sequence_length, tf.int64), seq_axis=time_axis,
+                                   batch_axis=batch_axis)
+
+    with tf.compat.v1.variable_scope(scope or "bidirectional_rnn"):
+        with tf.compat.v1.variable_scope("fw") as fw_scope:
+            output_fw, state_fw = dynamic_rnn(cell_fw, inputs, sequence_length, initial_state_fw, dtype,
+                                              time_major=time_major, scope=fw_scope)
+        with tf.compat.v1.variable_scope("bw") as bw_scope:
+            output_bw, state_bw = dynamic_rnn(cell_bw, reverse(inputs), sequence_length, initial_state_bw, dtype,
+                                              time_major=time_major, scope=bw_scope)
+    return (output_fw, reverse(output_bw)), (state_fw, state_bw)
 
 
 def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,

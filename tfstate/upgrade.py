@@ -11,7 +11,8 @@ upgrader (`tensorflow.tools.compatibility`: `ast_edits.ASTCodeUpgrader` with the
     tf.layers.dense, tf.compat.v1.layers.dense                      ->  tfstate.layers.dense
     tf.contrib.layers.fully_connected                               ->  tfstate.layers.fully_connected
     tf.nn.dynamic_rnn, tf.compat.v1.nn.dynamic_rnn                  ->  tfstate.dynamic_rnn
-        (the same function, which also runs fused cells over the whole chunk)
+    tf.nn.bidirectional_dynamic_rnn (and its compat.v1 name)        ->  tfstate.bidirectional_dynamic_rnn
+        (the same functions, which also run fused cells over the whole chunk)
     everything else                                                 ->  TensorFlow's rules
                                                                         (tf.Session -> tf.compat.v1.Session, ...)
 
@@ -64,6 +65,8 @@ _CELL_MODULES = ("tf.contrib.rnn", "tf.nn.rnn_cell", "tf.compat.v1.nn.rnn_cell",
 _FUNCTIONS = {  # TF1 functions with a tfstate replacement, under their TF1 and tf_upgrade_v2 names
     "tf.nn.dynamic_rnn": "tfstate.dynamic_rnn",
     "tf.compat.v1.nn.dynamic_rnn": "tfstate.dynamic_rnn",
+    "tf.nn.bidirectional_dynamic_rnn": "tfstate.bidirectional_dynamic_rnn",
+    "tf.compat.v1.nn.bidirectional_dynamic_rnn": "tfstate.bidirectional_dynamic_rnn",
     "tf.layers.dense": "tfstate.layers.dense",
     "tf.compat.v1.layers.dense": "tfstate.layers.dense",
     "tf.contrib.layers.fully_connected": "tfstate.layers.fully_connected",
