@@ -94,7 +94,7 @@ def _scan(step, count, carry, emitted_like, reverse=False):
 
 
 def _valid_steps(lengths, steps, dtype):
-    """`[T, B, 1]` mask of the steps each row runs (all ones without lengths)."""
+    """`[T, B, 1]` mask of the steps each row runs (None without lengths: every step runs)."""
     if lengths is None:
         return None
     return tf.expand_dims(tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype)), -1)
@@ -211,6 +211,11 @@ def _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs
     return grads
 
 
+def _zeros_where_none(grads, like):
+    """Upstream gradients with None (an output nothing depends on) replaced by zeros shaped like it."""
+    return [tf.zeros_like(y) if d is None else d for y, d in zip(like, grads)]
+
+
 def _lstm_with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias,
                         cell_clip):
     """`forward` (returning outputs, cell states, c, h) as a differentiable `(outputs, c, h)` with `_sequence_gradient`.
@@ -227,7 +232,7 @@ def _lstm_with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, length
         outputs, cell_states, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths)
 
         def gradient(d_outputs, d_c, d_h):
-            upstream = [tf.zeros_like(y) if d is None else d for y, d in zip((outputs, c, h), (d_outputs, d_c, d_h))]
+            upstream = _zeros_where_none((d_outputs, d_c, d_h), (outputs, c, h))
             return _sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
                                       **settings)
 
@@ -388,8 +393,7 @@ class _FusedLSTM(RNNCell):
         if lengths is None:  # the last step's state; the initial one for a chunk of no steps
             c, h = tf.concat([c0[None], cs], 0)[-1], tf.concat([h0[None], hs], 0)[-1]
         else:
-            mask = tf.expand_dims(tf.transpose(tf.sequence_mask(lengths, steps, dtype=inputs.dtype)), -1)
-            hs = hs * mask
+            hs = hs * _valid_steps(lengths, steps, inputs.dtype)
             # index 0 is the initial state, so a row of length 0 keeps it
             rows = tf.range(tf.shape(lengths)[0])
             indices = tf.stack([lengths, rows], axis=1)
@@ -611,11 +615,10 @@ class FusedMultiRNNCell(MultiRNNCell):
                 outputs = results[-1][0] if time_major else tf.transpose(results[-1][0], [1, 0, 2])
                 finals = [(c, h) for _, _, c, h in results]
 
-                def gradient(d_outputs, *d_finals):
-                    d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
+                def gradient(*upstream):
+                    d_outputs, *d_finals = _zeros_where_none(upstream, [outputs] + tf.nest.flatten(finals))
                     if not time_major:
                         d_outputs = tf.transpose(d_outputs, [1, 0, 2])
-                    d_finals = [tf.zeros_like(y) if d is None else d for y, d in zip(tf.nest.flatten(finals), d_finals)]
                     d_inputs, d_args = backward(inputs, args, lengths, results, d_outputs,
                                                 tf.nest.pack_sequence_as(finals, d_finals))
                     return [d_inputs if time_major else tf.transpose(d_inputs, [1, 0, 2])] + d_args

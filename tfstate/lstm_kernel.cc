@@ -328,7 +328,7 @@ void Delete(void* settings) { delete static_cast<Settings*>(settings); }
 
 enum Input { kX, kC0, kH0, kKernel, kBias, kWci, kWcf, kWco, kLengths, kNumInputs };
 
-// Checks every shape against x's; returns an empty string or what is wrong.
+// Checks every shape against x's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kX]) != 3 || TF_NumDims(in[kC0]) != 2) {
     std::snprintf(message, size, "TfstateLstmSequence needs 3-D x and 2-D c0; got ranks %d and %d.",
