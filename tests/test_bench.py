@@ -1,20 +1,23 @@
 """`tfstate bench --quick` runs every framework's process and writes a report (its speed is not tested)."""
 
 import json
-import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
+    # run from a folder that has a `benchmarks` package of its own: the installed suite must never import it
+    decoy = tmp_path / "benchmarks"
+    decoy.mkdir()
+    for name in ("__init__.py", "run.py", "suite.py"):
+        (decoy / name).write_text("open(__file__ + '.imported', 'w').close()\nraise SystemExit(7)\n")
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
     process = subprocess.run(
         [sys.executable, "-m", "tfstate", "bench", "--quick", "--layers", "1",
          "--json", str(json_path), "--markdown", str(markdown_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
+    assert not list(decoy.glob("*.imported"))
     results = json.loads(json_path.read_text())
     frameworks = results["frameworks"]
     assert results["machine"]["cores"] >= 1

@@ -11,7 +11,7 @@ import sys
 _COMMANDS = {
     "demo": ("tfstate.demo", "train a stateful LSTM on a generated stream, generate, and plot"),
     "upgrade": ("tfstate.upgrade", "rewrite a TF1 RNN script so it runs on current TensorFlow"),
-    "bench": ("tfstate.bench", "benchmark tfstate against plain TF1 code, Keras 3 and PyTorch"),
+    "bench": ("tfstate.benchmarks.run", "benchmark tfstate against plain TF1 code, Keras 3 and PyTorch"),
     "native": ("tfstate.native", "build the compiled LSTM kernel now and say whether it is used"),
 }
 

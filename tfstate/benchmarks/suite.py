@@ -1,4 +1,4 @@
-"""Runs one framework's workloads in this process: `python -m benchmarks.suite FRAMEWORK '<json>'`.
+"""Runs one framework's workloads in this process: `python -m tfstate.benchmarks.suite FRAMEWORK '<json>'`.
 
 FRAMEWORK is `tf` (TF1 graph code and tfstate), `keras` (Keras 3) or `torch` (PyTorch). Every
 process also times the TF1 baseline (and the torch process tfstate's fast path), alternating with
@@ -11,7 +11,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import common  # noqa: E402
+from tfstate.benchmarks import common  # noqa: E402
 
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
@@ -36,7 +36,7 @@ class _Workloads:
         """The fast path on XLA and, where it can be built here, on the compiled kernel (streaming by default)."""
         import tensorflow as tf
 
-        from benchmarks import tf_graph
+        from tfstate.benchmarks import tf_graph
         from tfstate import native
         table = self.stream if table is None else table
         make = make or (lambda **kwargs: tf_graph.stateful(config, inputs, **kwargs)[:2])
@@ -59,7 +59,7 @@ def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
 
 
 def tf_variants(config, settings, result):
-    from benchmarks import tf_graph
+    from tfstate.benchmarks import tf_graph
     inputs = common.random_inputs(config)
     work = _Workloads()
     work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
@@ -86,7 +86,7 @@ def keras_variants(config, settings, result):
     import tensorflow as tf
     import keras
 
-    from benchmarks import tf_graph
+    from tfstate.benchmarks import tf_graph
     inputs = common.random_inputs(config)
     baseline, sess = tf_graph.dynamic_rnn_zero_state(config, inputs)
     layers = [keras.Input(batch_shape=(config.batch, config.steps, config.input))]
@@ -103,7 +103,7 @@ def keras_variants(config, settings, result):
 def torch_variants(config, settings, result):
     import torch
 
-    from benchmarks import tf_graph
+    from tfstate.benchmarks import tf_graph
     inputs = common.random_inputs(config)
     work = _Workloads()
     work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
@@ -153,7 +153,7 @@ def main(argv):
     run = {"tf": tf_variants, "keras": keras_variants, "torch": torch_variants}[framework]
     report = {"framework": framework, "tensorflow": tf.__version__, "configs": []}
     if framework == "tf":
-        from benchmarks import tf_graph
+        from tfstate.benchmarks import tf_graph
         report["gemm_flops"] = tf_graph.gemm_rate()
         report["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}

@@ -1,6 +1,6 @@
 """Markdown rendering of the benchmark results (the tables docs/benchmarks.md holds)."""
 
-from benchmarks.common import Config
+from tfstate.benchmarks.common import Config
 
 
 def _row(framework, name, entry, unit):

@@ -1,8 +1,8 @@
 """The benchmark driver: one subprocess per framework, then one Markdown table and one JSON file.
 
-    python -m benchmarks.run [--quick] [--frameworks tf,keras,torch] [--json PATH] [--markdown PATH]
+    python -m tfstate.benchmarks.run [--quick] [--frameworks tf,keras,torch] [--json PATH] [--markdown PATH]
 
-(also `tfstate bench ...`). Each framework runs in its own process (`benchmarks.suite`), so
+(also `tfstate bench ...`). Each framework runs in its own process (`tfstate.benchmarks.suite`), so
 thread pools and allocators of one never slow another; each process times the TF1 baseline
 alongside its own variants, and ratios are taken against that in-process baseline.
 """
@@ -16,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 
-from benchmarks import common, report
+import tfstate
+from tfstate.benchmarks import common, report
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tfstate.__file__)))
+
 FRAMEWORKS = ("tf", "keras", "torch")
 
 
@@ -35,9 +37,12 @@ def _run_framework(framework, configs, settings, timeout):
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "result.json")
         args = json.dumps({"configs": [c.__dict__ for c in configs], "settings": settings.__dict__, "output": output})
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])))
+        # The suite imports the tfstate this process runs (installed, or a checkout on PYTHONPATH), from
+        # the scratch folder: `-m` puts the working directory first on sys.path, and a package that
+        # happens to sit in the caller's folder must never be imported.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        process = subprocess.run([sys.executable, "-m", "benchmarks.suite", framework, args], cwd=_ROOT, env=env,
+        process = subprocess.run([sys.executable, "-m", "tfstate.benchmarks.suite", framework, args], cwd=folder, env=env,
                                  capture_output=True, text=True, timeout=timeout)
         if process.returncode != 0 or not os.path.exists(output):
             tail = "\n".join(process.stderr.strip().splitlines()[-15:])
@@ -81,7 +86,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tfstate.benchmarks.run", description=__doc__.splitlines()[0])
     configure(parser)
     return run(parser.parse_args(argv))
 

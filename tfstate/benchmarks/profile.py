@@ -1,6 +1,6 @@
 """Where a chunk's time goes: one traced run (`RunOptions.FULL_TRACE`) of the plain and the fast paths.
 
-    python -m benchmarks.profile [--layers N]
+    python -m tfstate.benchmarks.profile [--layers N]
 
 Prints, per path, the wall time of the traced run, the number of nodes executed, and the op
 types that took the most time (summed over the run, loop iterations included).
@@ -15,8 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import Config  # noqa: E402
-from benchmarks.tf_graph import stateful  # noqa: E402
+from tfstate.benchmarks.common import Config  # noqa: E402
+from tfstate.benchmarks.tf_graph import stateful  # noqa: E402
 from tfstate import native  # noqa: E402
 
 
