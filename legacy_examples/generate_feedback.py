@@ -6,7 +6,7 @@ HORIZON steps, each step's input being the previous step's prediction:
 
     per-step loop (the TF1 recipe):           in-graph (tfstate.generate):
         value, state = first, carried             outputs, _ = generate(cell, first, HORIZON, head,
-        for k in range(HORIZON):                                        initial_state=rnn.initial_state)
+        for k in range(HORIZON):                                        initial_state=rnn)
             value, state = sess.run(              values = head(outputs)         # one session.run
                 [head(cell(x1, s))], {x1: value, s: state})
 
@@ -57,7 +57,7 @@ def main():
         step_value = head(step_output)
 
         # in-graph: all steps in one run, from the state rnn carries (same weights)
-        generated, _ = tfstate.generate(cell, x1, HORIZON, head, initial_state=rnn.initial_state)
+        generated, _ = tfstate.generate(cell, x1, HORIZON, head, initial_state=rnn)
         generated_values = head(generated)
 
         with tf.compat.v1.Session(graph=graph) as sess:

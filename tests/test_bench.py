@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+from tfstate.benchmarks.suite import (FAST_NATIVE, FAST_XLA, GEN_BASELINE, GEN_XLA, KEEP_SESSION, KERAS_STATEFUL,
+                                     STREAM_BASELINE, TORCH_LSTM, TRAIN_BASELINE)
+
 
 def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     # run from a folder that has a `benchmarks` package of its own: the installed suite must never import it
@@ -24,16 +27,17 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
     assert frameworks["tf"]["gemm_flops"] > 0
     tf_config = frameworks["tf"]["configs"][0]
     native_used = tf_config["native"] == "used"
-    assert len(tf_config["streaming"]) == 4 + native_used and len(tf_config["generation"]) == 5
-    assert ("tfstate fast path (LSTMBlockCell, compiled kernel) + keep" in tf_config["streaming"]) == native_used
-    assert "tfstate.generate (LSTMBlockCell, jit_compile=True)" in tf_config["generation"]
-    assert tf_config["streaming"]["dynamic_rnn + LSTMCell, zero state"]["ratio"] == 1.0
+    assert len(tf_config["streaming"]) == 5 + native_used and len(tf_config["generation"]) == 5
+    assert (FAST_NATIVE in tf_config["streaming"]) == native_used
+    assert KEEP_SESSION in tf_config["streaming"] and GEN_XLA in tf_config["generation"]
+    assert tf_config["streaming"][STREAM_BASELINE]["ratio"] == 1.0
+    assert tf_config["generation"][GEN_BASELINE]["ratio"] == 1.0
     assert tf_config["op_count"]["before"] == tf_config["op_count"]["after"]
     assert len(tf_config["training"]) == 2 + native_used
-    assert tf_config["training"]["dynamic_rnn + LSTMCell, SGD step + keep"]["ratio"] == 1.0
-    assert "Keras 3 LSTM(stateful=True)" in frameworks["keras"]["configs"][0]["streaming"]
+    assert tf_config["training"][TRAIN_BASELINE]["ratio"] == 1.0
+    assert KERAS_STATEFUL in frameworks["keras"]["configs"][0]["streaming"]
     torch = frameworks["torch"]
-    assert "skipped" in torch or "PyTorch nn.LSTM, carrying (h, c)" in torch["configs"][0]["streaming"]
+    assert "skipped" in torch or TORCH_LSTM in torch["configs"][0]["streaming"]
     markdown = markdown_path.read_text()
-    assert "| tf | tfstate fast path" in markdown and "compute bound" in markdown and "Training: one SGD step" in markdown
+    assert f"| tf | {FAST_XLA}" in markdown and "compute bound" in markdown and "Training: one SGD step" in markdown
     assert native_used or f"No compiled-kernel row: {tf_config['native']}." in markdown

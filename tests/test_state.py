@@ -1,9 +1,13 @@
 """RNNState, stateful_dynamic_rnn and StatefulSession against one long dynamic_rnn and fresh starts."""
 
+import io
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -161,7 +165,7 @@ def test_global_variables_initializer_leaves_the_state_alone(rng):
         assert not set(variables) & set(tf.compat.v1.global_variables())
         assert set(variables) <= set(tf.compat.v1.local_variables())
         collected = {v.op.name for v in tf.compat.v1.get_collection(tfstate.STATE_VARIABLES)}
-        assert collected == {v.op.name for v in variables} | {"rnn_state/rows"}
+        assert collected == {v.op.name for v in variables} | {"rnn_state/rows", "rnn_state/writes"}
         assert not set(variables) & set(tf.compat.v1.trainable_variables())
     assert_nested_close(after, before, atol=0)
     assert any(np.abs(part).max() > 0 for part in tf.nest.flatten(before))
@@ -260,34 +264,116 @@ def test_save_and_load_state_round_trip(tmp_path, rng):
     assert not [name for name in os.listdir(tmp_path) if name != "state.npz"]  # no temporary left behind
 
 
-def test_bad_state_files_are_clear_errors_and_leave_the_state_alone(tmp_path, rng):
+def _npy_bytes(array, shape=None):
+    """An .npy file's bytes for `array`, its header declaring `shape` when given (to forge a header)."""
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+              "shape": tuple(shape or array.shape)}
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, header)
+    return stream.getvalue() + array.tobytes()
+
+
+def _write_zip(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_bad_state_files_are_clear_errors_read_nothing_unchecked_and_leave_the_state_alone(
+        tmp_path, rng, monkeypatch):
     with graph_session() as sess:
         model = Model(sess)
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
         good = str(tmp_path / "good.npz")
         model.stateful.save_state(good)
         before = model.read()
-        truncated = tmp_path / "truncated.npz"
-        truncated.write_bytes(open(good, "rb").read()[:100])
-        foreign = str(tmp_path / "foreign.npz")
-        np.savez(foreign, weights=np.zeros(3))
-        with np.load(good) as data:
-            arrays = dict(data)
-        missing = str(tmp_path / "missing.npz")
-        np.savez(missing, **{k: v for k, v in arrays.items() if k != "0/cell_1/h"})
-        wrong_shape = str(tmp_path / "wrong_shape.npz")
-        np.savez(wrong_shape, **dict(arrays, **{"0/cell_1/h": np.zeros([3, 7], np.float32)}))
+        with zipfile.ZipFile(good) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        assert sorted(members) == ["__tfstate_format__.npy", "rnn_state/cell_0/c.npy", "rnn_state/cell_0/h.npy",
+                                   "rnn_state/cell_1/c.npy", "rnn_state/cell_1/h.npy"]
+        files = {}
+
+        def forged(name, changes=(), drop=(), compression=zipfile.ZIP_STORED):
+            files[name] = str(tmp_path / name)
+            _write_zip(files[name], {**{k: v for k, v in members.items() if k not in drop}, **dict(changes)},
+                       compression)
+            return files[name]
+
+        (tmp_path / "truncated.npz").write_bytes(open(good, "rb").read()[:100])
+        np.save(tmp_path / "plain.npy", np.zeros([3, 4], np.float32))
+        np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
+        h = "rnn_state/cell_1/h.npy"
+        # a small file that would inflate to 256 MiB, under a name the state does not have
+        bomb = forged("bomb.npz", {"bomb.npy": _npy_bytes(np.zeros([64, 2 ** 20], np.float32))},
+                      compression=zipfile.ZIP_DEFLATED)
+        assert os.path.getsize(bomb) < 2 ** 20
         cases = [
-            (str(truncated), r"truncated.npz is not a readable tfstate state file"),
-            (foreign, r"foreign.npz is not a tfstate state file"),
-            (missing, r"does not match this session's state: missing \['0/cell_1/h'\], unexpected \[\]"),
-            (wrong_shape, r"part 'cell_1/h' has shape \[batch, 4\]; got \[3, 7\]"),
-            (str(tmp_path / "absent.npz"), r"absent.npz is not a readable tfstate state file"),
+            (str(tmp_path / "truncated.npz"), r"truncated.npz is not a tfstate state file \(an .npz archive\)"),
+            (str(tmp_path / "plain.npy"), r"plain.npy is not a tfstate state file \(an .npz archive\)"),
+            (str(tmp_path / "absent.npz"), r"absent.npz: no such file"),
+            (str(tmp_path / "foreign.npz"), r"foreign.npz is not a tfstate state file: it has no '__tfstate_format__'"),
+            (forged("malformed.npz", {"__tfstate_format__.npy": _npy_bytes(np.zeros(3))}),
+             r"the '__tfstate_format__' entry must be a short string; got float64 of shape \[3\]"),
+            (forged("other.npz", {"__tfstate_format__.npy": _npy_bytes(np.array("tfstate-state-v9"))}),
+             r"is a 'tfstate-state-v9' file; this reads 'tfstate-state-v2' or 'tfstate-state-v1'"),
+            (forged("missing.npz", drop=[h]), r"does not match the state it is loaded into: "
+                                              r"missing \['rnn_state/cell_1/h'\], unexpected \[\]"),
+            (bomb, r"unexpected \['bomb'\]"),
+            (forged("wrong_shape.npz", {h: _npy_bytes(np.zeros([3, 7], np.float32))}),
+             r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares float32 of "
+             r"shape \[3, 7\]"),
+            (forged("wrong_dtype.npz", {h: _npy_bytes(np.zeros([3, 4], np.int32))}),
+             r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares int32"),
+            (forged("huge.npz", {h: _npy_bytes(np.zeros([3, 4], np.float32), shape=[10 ** 12, 4])}),
+             r"'rnn_state/cell_1/h' declares shape \[1000000000000, 4\] \(16000000000000 bytes\) but holds 48 "
+             r"bytes; the file is damaged"),
+            (forged("rows.npz", {h: _npy_bytes(np.zeros([2, 4], np.float32))}),
+             r"parts must all have the same batch size; got \[2, 3\]"),
         ]
+        opened = []
+        real_open = zipfile.ZipFile.open
+        monkeypatch.setattr(zipfile.ZipFile, "open",
+                            lambda self, name, *args, **kwargs: opened.append(getattr(name, "filename", name))
+                            or real_open(self, name, *args, **kwargs))
         for path, message in cases:
             with pytest.raises(ValueError, match=message):
                 model.stateful.load_state(path)
             assert_nested_close(model.read(), before, atol=0)
+        assert "bomb.npy" not in opened  # rejected by name before a byte of it was inflated
+
+
+def test_saved_state_is_keyed_by_state_name_so_rnns_given_in_another_order_get_their_own(tmp_path, rng):
+    stream = _stream(rng)
+    path = str(tmp_path / "two.npz")
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        first = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(3), x, scope="first", name="first_state")
+        second = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(3), x, scope="second", name="second_state")
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess)
+        tfstate.StatefulSession(sess, first, second).run([first.outputs, second.outputs], {x: stream}, step=0)
+        saved = first.state.read(sess), second.state.read(sess)
+        assert np.abs(saved[0] - saved[1]).max() > 1e-3
+        tfstate.StatefulSession(sess, first, second).save_state(path)
+        swapped = tfstate.StatefulSession(sess, second, first)
+        swapped.reset()
+        swapped.load_state(path)
+        np.testing.assert_array_equal(first.state.read(sess), saved[0])
+        np.testing.assert_array_equal(second.state.read(sess), saved[1])
+        before = second.state.read(sess)
+        with pytest.raises(ValueError, match=r"missing \[\], unexpected \['first_state/state'\]"):
+            tfstate.StatefulSession(sess, second).load_state(path)  # a file of another model
+        np.testing.assert_array_equal(second.state.read(sess), before)
+
+
+def test_a_version_1_state_file_loads_by_position(tmp_path, rng):
+    with graph_session() as sess:
+        model = Model(sess, CELLS["gru"])
+        values = rng.randn(BATCH, 5).astype(np.float32)
+        path = str(tmp_path / "v1.npz")
+        np.savez(path, __tfstate_format__=np.array("tfstate-state-v1"), **{"0/state": values})
+        model.stateful.load_state(path)
+        np.testing.assert_array_equal(model.read(), values)
 
 
 def test_reset_value_from_features_is_where_resets_start(rng):
@@ -325,7 +411,8 @@ def test_two_stateful_rnns_in_one_graph_do_not_collide(rng):
         decoder_before = decoder.state.read(sess)
         sess.run(encoder.reset)  # a separate reset schedule
         encoder_after, decoder_after = both.get_state()
-    assert names == ["rnn_state/state", "rnn_state/rows", "rnn_state_1/state", "rnn_state_1/rows"]
+    assert names == ["rnn_state/state", "rnn_state/writes", "rnn_state/rows",
+                     "rnn_state_1/state", "rnn_state_1/writes", "rnn_state_1/rows"]
     np.testing.assert_array_equal(encoder_after, 0)
     np.testing.assert_array_equal(decoder_after, decoder_before)
     assert np.abs(decoder_before).max() > 0
@@ -409,3 +496,189 @@ def test_inputs_of_static_batch_carry_from_a_never_set_state_like_one_long_run(g
         tfstate.StatefulSession(sess, rnn)  # initializes the state
         chunks = [sess.run([rnn.outputs, rnn.keep], {start: t})[0] for t in (0, 4, 8)]
         assert_nested_close(np.concatenate(chunks, axis=1), sess.run(whole))
+
+
+class CountingCell(tfstate.RNNCell):
+    """A TF1-style custom cell whose state counts its steps twice (c and h): a torn state has c != h."""
+
+    @property
+    def state_size(self):
+        return tfstate.LSTMStateTuple(1, 1)
+
+    @property
+    def output_size(self):
+        return 1
+
+    def call(self, inputs, state):
+        c, h = state
+        step = 1 + inputs  # the inputs are zeros; adding them makes the run wait for them
+        return c + step, tfstate.LSTMStateTuple(c + step, h + step)
+
+
+def _counting_rnn(x, **kwargs):
+    return tfstate.stateful_dynamic_rnn(CountingCell(), x, **kwargs)
+
+
+def _in_threads(count, target):
+    errors = []
+
+    def guarded(index):
+        try:
+            target(index)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    assert not errors, errors
+
+
+def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_never_tear(tmp_path):
+    steps, runs = 5, 200
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
+        rnn = _counting_rnn(x, batch_size=1)
+        stateful = tfstate.StatefulSession(sess, rnn)
+        chunk = {x: np.zeros([1, steps, 1], np.float32)}
+        torn = []
+
+        def keeper(index):
+            for _ in range(runs):
+                outputs, _ = sess.run([rnn.outputs, rnn.keep], chunk)
+                # each run started from a whole state: its outputs count on from one value
+                np.testing.assert_array_equal(np.diff(outputs[0, :, 0]), 1)
+
+        def watcher(index):
+            for k in range(runs):
+                if index == 0:
+                    state = rnn.state.read(sess)
+                else:
+                    path = str(tmp_path / f"state{index}.npz")
+                    stateful.save_state(path)
+                    with np.load(path) as saved:
+                        state = tfstate.LSTMStateTuple(saved["rnn_state/c"], saved["rnn_state/h"])
+                if not np.array_equal(state.c, state.h):
+                    torn.append(state)
+
+        _in_threads(6, lambda index: keeper(index) if index < 4 else watcher(index - 4))
+        final = rnn.state.read(sess)
+        assert final.c[0, 0] == final.h[0, 0] == 4 * runs * steps
+        assert not torn
+
+        def resetter(index):
+            for k in range(runs):
+                if index == 0:
+                    sess.run(rnn.reset)
+                else:
+                    sess.run([rnn.outputs, rnn.keep], chunk)
+                    state = rnn.state.read(sess)
+                    if not np.array_equal(state.c, state.h):
+                        torn.append(state)
+
+        _in_threads(3, resetter)
+        assert not torn
+
+
+def test_stateful_session_threads_on_one_state_count_exactly():
+    steps, runs = 3, 50
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
+        rnn = _counting_rnn(x, batch_size=1)
+        stateful = tfstate.StatefulSession(sess, rnn)
+        chunk = {x: np.zeros([1, steps, 1], np.float32)}
+        _in_threads(4, lambda index: [stateful.run(rnn.outputs, chunk) for _ in range(runs)])
+        final = rnn.state.read(sess)
+    assert final.c[0, 0] == final.h[0, 0] == 4 * runs * steps
+
+
+def test_a_run_holding_one_state_blocks_runs_on_that_state_only():
+    with graph_session() as sess:
+        queue = tf.queue.FIFOQueue(1, tf.float32, shapes=[[1, 2, 1]])
+        feed = tf.compat.v1.placeholder(tf.float32, [1, 2, 1])
+        enqueue = queue.enqueue(feed)
+        blocked = _counting_rnn(queue.dequeue(), batch_size=1, name="blocked")  # waits for the queue
+        free = _counting_rnn(tf.zeros([1, 2, 1]), batch_size=1, name="free")
+        tfstate.StatefulSession(sess, blocked, free)
+        finished = []
+        holder = threading.Thread(target=lambda: finished.append(sess.run([blocked.outputs, blocked.keep])))
+        holder.start()
+        time.sleep(0.5)  # the holder has taken blocked's lock and waits for its input
+        waiter = threading.Thread(target=lambda: finished.append(sess.run(blocked.state.initial_state)))
+        waiter.start()
+        for _ in range(20):  # another state's runs go on meanwhile
+            sess.run([free.outputs, free.keep])
+        time.sleep(0.3)
+        assert not finished, "a run on the locked state did not wait"
+        sess.run(enqueue, {feed: np.zeros([1, 2, 1], np.float32)})
+        holder.join(timeout=30)
+        waiter.join(timeout=30)
+        assert len(finished) == 2
+        assert free.state.read(sess).c[0, 0] == 40
+        np.testing.assert_array_equal(tf.nest.flatten(finished[1]), [[[2.0]], [[2.0]]])  # it saw the kept state
+
+
+@pytest.mark.parametrize("failure", ["check_numerics", "failing_fetch"])
+def test_a_failed_stateful_session_run_leaves_the_state_as_it_was(failure, rng):
+    stream = _stream(rng)
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)
+        before = model.read()
+        scale = tf.compat.v1.placeholder_with_default(1.0, [])
+        if failure == "check_numerics":
+            fetch = tf.debugging.check_numerics(tf.reduce_sum(model.rnn.outputs) * scale, "loss")
+            feed = {scale: np.nan}
+        else:  # an op after the RNN that fails
+            fetch = tf.debugging.assert_less(tf.reduce_max(model.rnn.outputs), -scale * 100)
+            feed = {}
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            model.stateful.run([model.rnn.outputs, fetch], {**model.feed(stream[:, 4:8]), **feed})
+        assert_nested_close(model.read(), before, atol=0)
+        expected, expected_final = model.oracle(stream[:, 4:8], before)
+        assert_nested_close(model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8])), expected)
+        assert_nested_close(model.read(), expected_final)
+
+
+def test_a_raw_keep_between_a_stateful_session_runs_two_steps_is_reported_not_lost(rng):
+    class InterleavingSession:
+        """Runs a raw keep right after StatefulSession's first run, as another thread could."""
+
+        def __init__(self, sess, raw):
+            self.sess, self.raw, self.armed = sess, raw, False
+
+        def run(self, *args, **kwargs):
+            result = self.sess.run(*args, **kwargs)
+            if self.armed:
+                self.armed = False
+                self.sess.run(*self.raw)
+            return result
+
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [1, 2, 1])
+        rnn = _counting_rnn(x, batch_size=1)
+        chunk = {x: np.zeros([1, 2, 1], np.float32)}
+        interleaving = InterleavingSession(sess, ([rnn.outputs, rnn.keep], chunk))
+        stateful = tfstate.StatefulSession(interleaving, rnn)
+        interleaving.armed = True
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"was written by another run"):
+            stateful.run(rnn.outputs, chunk)
+        assert rnn.state.read(sess).c[0, 0] == 2  # the raw run's update, not lost
+
+
+def test_step_must_be_an_int_and_saving_into_a_missing_folder_names_the_file(rng, tmp_path):
+    with graph_session() as sess:
+        model = Model(sess)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
+        before = model.read()
+        for step in (0.7, "0", True):
+            with pytest.raises(ValueError, match=r"step must be an int \(0 starts from the reset value\) or None; "
+                                                 rf"got {step!r}"):
+                model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=step)
+        assert_nested_close(model.read(), before, atol=0)
+        model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=np.int64(0))
+        with pytest.raises(FileNotFoundError, match=r"cannot write .*missing/state.npz: no such folder"):
+            model.stateful.save_state(str(tmp_path / "missing" / "state.npz"))

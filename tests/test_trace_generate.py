@@ -126,7 +126,7 @@ def test_generate_continues_a_carried_stream_and_takes_num_steps_at_run_time(rng
         gen = Generator(sess)
         steps = tf.compat.v1.placeholder(tf.int32, [])
         outputs, final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                          initial_state=gen.train.initial_state)
+                                          initial_state=gen.train)
         keep_generated = gen.train.state.keep(final)
         gen.stateful.run(gen.train.outputs, {gen.x: rng.randn(BATCH, 5, DEPTH)}, step=0)
         carried = gen.stateful.get_state()[0]
@@ -175,9 +175,9 @@ def test_compiled_generate_equals_the_plain_loop_and_continues_a_carried_stream(
         compiled, compiled_final = tfstate.generate(gen.cell, gen.first, 9, gen.next_input, jit_compile=True)
         steps = tf.compat.v1.placeholder(tf.int32, [])
         carried, carried_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                                  initial_state=gen.train.initial_state)
+                                                  initial_state=gen.train)
         carried_xla, carried_xla_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                                          initial_state=gen.train.initial_state, jit_compile=True,
+                                                          initial_state=gen.train, jit_compile=True,
                                                           max_steps=12)
         gen.stateful.run(gen.train.outputs, {gen.x: rng.randn(BATCH, 5, DEPTH)}, step=0)
         got, expected = sess.run([(compiled, compiled_final), (gen.outputs, gen.final)], {gen.first: first})

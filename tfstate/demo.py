@@ -83,7 +83,7 @@ def run(args):
         first = tf.compat.v1.placeholder(tf.float32, [None, 1], name="first")
         horizon = tf.compat.v1.placeholder(tf.int32, [], name="horizon")
         head = lambda output: tfstate.layers.dense(output, 1, name="head", reuse=True)  # noqa: E731
-        generated_outputs, _ = tfstate.generate(cell, first, horizon, head, initial_state=rnn.initial_state)
+        generated_outputs, _ = tfstate.generate(cell, first, horizon, head, initial_state=rnn)
         generated = head(generated_outputs)  # the LSTM outputs through the same head: the generated values
         _, traced_states, _ = tfstate.dynamic_rnn_with_states(cell, x, dtype=tf.float32)
 

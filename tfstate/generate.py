@@ -11,7 +11,7 @@ With `jit_compile=True` the loop (cell steps and `next_input_fn`) is one XLA clu
 import tensorflow as tf
 
 from tfstate._checks import check_state, require_graph_mode
-from tfstate.state import owner_of_initial_state
+from tfstate.state import RNNState
 
 
 def _check_num_steps(num_steps):
@@ -41,10 +41,10 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
       next_input_fn: maps an output `[batch, output_size]` to the next input `[batch, depth]`
         (e.g. a dense layer, or sampling + an embedding lookup). It is called inside the loop, so
         layers in it must reuse weights built before (`reuse=True`, or variables made earlier).
-      initial_state: the state to start from (zeros by default). Given a `StatefulRNN`'s
-        `initial_state`, generation starts from that RNN's carried state (honouring its step flag
-        and reset rows) without feeding the RNN's inputs; keep the result with
-        `rnn.state.keep(final_state)`.
+      initial_state: the state to start from: zeros by default, a nest of tensors like
+        `cell.state_size`, or a `StatefulRNN` / `RNNState` to continue its carried state (for
+        generate's batch, honouring its step flag and reset rows, without feeding the RNN's
+        inputs); keep the result with `rnn.state.keep(final_state)`.
       scope: variable scope for a cell not yet built (default "rnn", as `dynamic_rnn`).
       jit_compile: run steps 1 .. num_steps-1 (each a cell step and `next_input_fn`) as one XLA
         cluster instead of a `tf.while_loop` of TensorFlow ops: same results (float32, to 1e-5),
@@ -72,13 +72,14 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
         with tf.control_dependencies([check]):
             num_steps = tf.identity(num_steps)
     batch = tf.shape(first_input)[0]
+    carried = getattr(initial_state, "state", initial_state)  # a StatefulRNN's RNNState, or the RNNState
     if initial_state is None:
         initial_state = cell.zero_state(batch, first_input.dtype)
+    elif isinstance(carried, RNNState):
+        check_state(cell.state_size, carried.initial_state, f"The state of RNNState '{carried.name}' given to generate")
+        initial_state = carried.initial_state_for(batch)
     else:
         check_state(cell.state_size, initial_state, "generate's initial_state")
-        owner = owner_of_initial_state(initial_state)
-        if owner is not None:
-            initial_state = owner.initial_state_for(batch)
 
     def body(step, previous_output, state, outputs):
         output, state = cell(_next_input(next_input_fn, previous_output, first_input), state)

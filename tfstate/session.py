@@ -1,14 +1,25 @@
-"""StatefulSession: a session wrapper that runs stateful RNNs with keep, reset, step and saved state."""
+"""StatefulSession: a session wrapper that runs stateful RNNs with keep, reset, step and saved state.
 
-import zipfile
+A `run` with keep is all-or-nothing, in two session runs:
+
+    fetched, final states, write counts = sess.run(fetches, final states, write counts)
+    (raises: the state is left as it was)
+    sess.run(assign final states, if each state's write count is unchanged)
+
+and the RNNs' states stay locked (in Python, in creation order) from the first run to the
+second, so two threads running the same session never interleave their runs.
+"""
+
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from tfstate._files import atomic_writer
+from tfstate import _npz
+from tfstate.state import assign_states, hold, read_states
 
-_FORMAT_KEY = "__tfstate_format__"
-_FORMAT = "tfstate-state-v1"
+_FORMAT = "tfstate-state-v2"  # arrays named '<state name>/<part path>'
+_FORMAT_V1 = "tfstate-state-v1"  # arrays named '<RNN's position>/<part path>' (tfstate 0.1)
 
 
 class StatefulSession:
@@ -20,26 +31,37 @@ class StatefulSession:
         stateful.save_state("state.npz")
 
     The RNNs' state variables are initialized on construction if they are not yet.
+    A `run` that raises (a failing fetch, `check_numerics` tripping on NaN) leaves every state as
+    it was. Calls from several threads are serialized per state; `save_state` and `get_state` see
+    every state whole, as of one moment.
     """
 
     def __init__(self, sess, *rnns):
         if not rnns:
             raise ValueError("StatefulSession needs at least one StatefulRNN; got none.")
+        names = [rnn.state.name for rnn in rnns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"StatefulSession got the same StatefulRNN twice (state names {names}).")
         self.sess = sess
         self.rnns = rnns
-        self._keeps = [rnn.keep for rnn in rnns]
-        self._resets = [rnn.reset for rnn in rnns]
-        for rnn in rnns:
-            rnn.state.initialize_if_needed(sess)
+        self._states = [rnn.state for rnn in rnns]
+        self._finals = [rnn.final_state for rnn in rnns]
+        self._keeps = {id(rnn.keep) for rnn in rnns}
+        for state in self._states:
+            state.initialize_if_needed(sess)
 
     def run(self, fetches, feed_dict=None, keep=True, step=None, reset_rows=None, options=None, run_metadata=None):
         """`sess.run(fetches, feed_dict)` that also keeps every RNN's final state (unless keep=False).
 
         `step=0` starts every RNN from its reset value; `reset_rows` (bool per row) resets those rows.
-        The values of the keep ops are not returned: the result is exactly that of `fetches`.
+        The result is exactly that of `fetches`. With keep, the states move only if the whole run
+        succeeded (see the module docstring); a concurrent raw run that keeps one of these states
+        meanwhile makes this call fail instead of losing either update.
         """
         feed = dict(feed_dict or {})
         if step is not None:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise ValueError(f"step must be an int (0 starts from the reset value) or None; got {step!r}.")
             feed.update({rnn.step: step for rnn in self.rnns})
         if reset_rows is not None:
             rows = np.asarray(reset_rows)
@@ -49,57 +71,65 @@ class StatefulSession:
             feed.update({rnn.reset_rows: rows for rnn in self.rnns})
         if not keep:
             return self.sess.run(fetches, feed, options=options, run_metadata=run_metadata)
-        result, _ = self.sess.run((fetches, self._keeps), feed, options=options, run_metadata=run_metadata)
+        if any(id(fetch) in self._keeps for fetch in tf.nest.flatten(fetches)):
+            raise ValueError("StatefulSession.run keeps the state itself; do not fetch the RNNs' keep ops "
+                             "(or pass keep=False to fetch them yourself).")
+        with hold(self._states):
+            result, finals, writes = self.sess.run(
+                (fetches, self._finals, [state.writes for state in self._states]), feed,
+                options=options, run_metadata=run_metadata)
+            assign_states(self.sess, self._states, finals, expected_writes=writes)
         return result
 
     def reset(self):
         """Resets every RNN's state to its reset value."""
-        self.sess.run(self._resets)
+        with hold(self._states):
+            self.sess.run([rnn.reset for rnn in self.rnns])
 
     def get_state(self):
-        """A tuple with one nest of NumPy arrays per RNN, in the order given."""
-        return tuple(rnn.state.read(self.sess) for rnn in self.rnns)
+        """A tuple with one nest of NumPy arrays per RNN, in the order given, read in one run."""
+        with hold(self._states):
+            return tuple(read_states(self.sess, self._states))
 
     def set_state(self, values):
         """Sets every RNN's state from `values` (as `get_state` returns); all checked before any is set."""
         if not isinstance(values, (tuple, list)) or len(values) != len(self.rnns):
             raise ValueError(f"set_state needs a tuple with one state per RNN ({len(self.rnns)}); "
                              f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}.")
-        feed = {}
-        for rnn, value in zip(self.rnns, values):
-            feed.update(rnn.state.check_values(value))
-        self.sess.run([rnn.state.assign_op for rnn in self.rnns], feed)
+        with hold(self._states):
+            assign_states(self.sess, self._states, values)
 
-    def _flat_keys(self):
-        return [f"{index}/{path}" for index, rnn in enumerate(self.rnns) for path in rnn.state.paths]
+    def _keys(self, format_name):
+        """{state: [array name per part]} in a state file of `format_name`."""
+        return {state: [f"{state.name if format_name == _FORMAT else index}/{path}" for path in state.paths]
+                for index, state in enumerate(self._states)}
 
     def save_state(self, path):
-        """Writes every RNN's state to an .npz file, atomically (a crash leaves the old file)."""
-        arrays = {_FORMAT_KEY: np.array(_FORMAT)}
-        flat = [array for state in self.get_state() for array in tf.nest.flatten(state)]
-        arrays.update(zip(self._flat_keys(), flat))
-        with atomic_writer(path, binary=True) as file:
-            np.savez(file, **arrays)
+        """Writes every RNN's state to an .npz file, atomically (a crash leaves the old file).
+
+        Arrays are named by state (`rnn_state/c`, ...), so `load_state` puts each back into the
+        state of the same name, whatever order the RNNs are given in.
+        """
+        keys = self._keys(_FORMAT)
+        arrays = {}
+        for state, value in zip(self._states, self.get_state()):
+            arrays.update(zip(keys[state], tf.nest.flatten(value)))
+        _npz.write_arrays(path, _FORMAT, arrays)
 
     def load_state(self, path):
-        """Sets every RNN's state from a `save_state` file; the file is checked whole before anything is set."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{path} is not a readable tfstate state file ({type(error).__name__}: {error}).") from None
-        if arrays.pop(_FORMAT_KEY, None) != _FORMAT:
-            raise ValueError(f"{path} is not a tfstate state file: no '{_FORMAT_KEY}' = '{_FORMAT}' entry.")
-        expected = self._flat_keys()
-        if sorted(arrays) != sorted(expected):
-            missing = sorted(set(expected) - set(arrays))
-            unexpected = sorted(set(arrays) - set(expected))
-            raise ValueError(f"{path} does not match this session's state: missing {missing}, unexpected {unexpected}.")
-        values, position = [], 0
-        for rnn in self.rnns:
-            count = len(rnn.state.paths)
-            flat = [arrays[key] for key in expected[position:position + count]]
-            values.append(tf.nest.pack_sequence_as(rnn.state.state_size, flat))
-            position += count
-        self.set_state(tuple(values))
+        """Sets every RNN's state from a `save_state` file; the file is checked whole before anything is set.
 
+        Raises:
+          ValueError: the file is unreadable, of another model (other state names or shapes), or damaged;
+            no state is changed.
+        """
+        format_name = _npz.read_format(path, [_FORMAT, _FORMAT_V1])
+        keys = self._keys(format_name)
+        expected = {}
+        for state, names in keys.items():
+            for name, size in zip(names, tf.nest.flatten(state.state_size)):
+                expected[name] = [state.fixed_batch_size] + tf.TensorShape(size).as_list()
+        arrays = _npz.read_arrays(path, format_name, expected)
+        values = [tf.nest.pack_sequence_as(state.state_size, [arrays[name] for name in keys[state]])
+                  for state in self._states]
+        self.set_state(tuple(values))

@@ -1,17 +1,24 @@
-"""RNNState: an RNN's state kept in variables between `session.run` calls.
+"""RNNState: an RNN's state kept in variables between `session.run` calls, safe under threads.
 
 One run of a stateful RNN is, in-graph:
 
+    lock the state                                                 # one lock per state per run
+    stored = read the variables
     if step == 0:   state = reset_value                            # fresh start (any batch size;
                                                                    # also a batch_size=None state never set)
     else:           state = where(reset_rows, reset_value, stored)  # carry, resetting chosen rows
     outputs, final_state = rnn(inputs, state)
     keep: stored = final_state                                     # only when the keep op is fetched
+    unlock: after the keep's writes, or right after the reads when the run does not write
 
+So runs that keep the same state are serialized (no lost update), and a read never sees half of
+another run's write (no torn state); runs on different states do not wait for each other.
 Every op (keep, reset, assign, read) is built once; running them never grows the graph.
 """
 
-import weakref
+import contextlib
+import itertools
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -19,20 +26,10 @@ import tensorflow as tf
 from tfstate._checks import check_structure, require_graph_mode
 
 STATE_VARIABLES = "tfstate_state_variables"
-"""Graph collection of every RNNState's variables (also in LOCAL_VARIABLES), with the row count
-that a batch_size=None state keeps beside them."""
+"""Graph collection of every RNNState's variables (also in LOCAL_VARIABLES), with the bookkeeping
+variables beside them (the write count, and the row count of a batch_size=None state)."""
 
-_STATES_BY_GRAPH = weakref.WeakKeyDictionary()  # graph -> its RNNStates (not a collection: those get exported)
-
-
-def owner_of_initial_state(initial_state):
-    """The RNNState whose `initial_state` is exactly this nest of tensors, or None."""
-    flat = tf.nest.flatten(initial_state)
-    for state in _STATES_BY_GRAPH.get(tf.compat.v1.get_default_graph(), []):
-        owned = tf.nest.flatten(state.initial_state)
-        if len(owned) == len(flat) and all(a is b for a, b in zip(owned, flat)):
-            return state
-    return None
+_creation_order = itertools.count()
 
 
 def state_paths(structure, prefix=""):
@@ -53,8 +50,17 @@ def _width(size):
     return tf.TensorShape(size).as_list()
 
 
+def _bookkeeping_variable(name):
+    return tf.compat.v1.Variable(0, dtype=tf.int64, trainable=False, use_resource=True, name=name,
+                                 collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
+
+
 class RNNState:
     """The state of one RNN, kept in non-trainable resource variables between runs.
+
+    The variables are in LOCAL_VARIABLES, not GLOBAL_VARIABLES, so that re-running
+    `global_variables_initializer()` (which TF1 programs do freely) never wipes a state that was
+    carried or set; `tfstate.STATE_VARIABLES` collects them too.
 
     Args:
       cell_or_state_size: a cell (its `state_size` is used) or a `state_size` nest.
@@ -77,6 +83,15 @@ class RNNState:
       reset_value: the nest a reset starts from, for the batch of the run.
       reset_op: sets the state to `reset_value` (zeros keep the current batch size).
       initializer: initializes the variables (StatefulSession runs it for you).
+      writes: int64 scalar, how many times the state has been written (kept, reset or assigned),
+        read under the run's lock.
+
+    Threads: every op that reads or writes the state takes the state's lock (a `MutexV2`) for the
+    run, once however many of them the run fetches. A run that fetches a keep, reset or assign
+    holds it until its writes are done, so such runs are serialized; a run that only reads holds
+    it while it reads. Runs on different states run in parallel. A raw run that fetches the keep
+    ops of several states locks them in no fixed order, so run such runs from one thread at a
+    time, or through `StatefulSession`, which orders them.
     """
 
     def __init__(self, cell_or_state_size, batch_size, dtype=tf.float32, name="rnn_state", reset_value=None,
@@ -91,15 +106,24 @@ class RNNState:
         self._fixed_batch = None if batch_size is None else int(batch_size)
         self._paths = state_paths(self._state_size)
         self._widths = [_width(size) for size in tf.nest.flatten(self._state_size)]
+        self._order = next(_creation_order)  # `hold` takes states' Python locks in this order
+        self._python_lock = threading.Lock()
         with tf.compat.v1.name_scope(None, default_name=name) as scope:
             self.name = scope.rstrip("/")
             self._flat_variables = [self._make_variable(path, width) for path, width in zip(self._paths, self._widths)]
             self.variables = tf.nest.pack_sequence_as(self._state_size, self._flat_variables)
-            bookkeeping = self._make_row_count()
-            self.initializer = tf.compat.v1.variables_initializer(
-                self._flat_variables + bookkeeping, name="initializer")
+            self._writes = _bookkeeping_variable("writes")  # counts writes: StatefulSession's commit checks it
+            # A batch_size=None state counts its rows in a variable of its own rather than reading its
+            # variables' shape: Grappler infers a variable's shape from the assigns of the run it
+            # optimizes and would fold that shape to the batch being stored, wrongly for a run that
+            # starts from a state of another batch size (or of none).
+            self._row_count = None if self._fixed_batch is not None else _bookkeeping_variable("rows")
+            bookkeeping = [self._writes] + ([self._row_count] if self._row_count is not None else [])
+            self.initializer = tf.compat.v1.variables_initializer(self._flat_variables + bookkeeping,
+                                                                  name="initializer")
             self._is_initialized = tf.reduce_all(
                 tf.stack([v.is_initialized() for v in self._flat_variables + bookkeeping]), name="is_initialized")
+            self._build_locked_reads()
             if run_batch_size is not None:
                 self.batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
             elif self._fixed_batch is not None:
@@ -112,14 +136,37 @@ class RNNState:
             self._given_reset_value = self._check_reset_value(reset_value)
             self.reset_value = self._reset_tensors(self.batch_size)
             self.initial_state = self._build_initial_state(self.batch_size, self.reset_value)
-            _STATES_BY_GRAPH.setdefault(tf.compat.v1.get_default_graph(), []).append(self)
             self.reset_op = self._build_reset_op()
             self._assign_placeholders = [
                 tf.compat.v1.placeholder(self._dtype, [self._fixed_batch] + width, name=f"assign/{path}")
                 for path, width in zip(self._paths, self._widths)]
-            self._assign_op = tf.group(*self._store(self._assign_placeholders), name="assign")
-            self._read = [tf.identity(v.read_value(), name=f"read/{path}")
-                          for v, path in zip(self._flat_variables, self._paths)]
+            self._expected_writes = tf.compat.v1.placeholder_with_default(
+                tf.constant(-1, tf.int64), [], name="assign/expected_writes")
+            self._assign_op = self._write(self._assign_placeholders, "assign", self._writes_check())
+
+    def _build_locked_reads(self):
+        """The run's lock, and every read of the variables made under it (`_stored`, `_stored_rows`, `writes`).
+
+        The lock tensor holds the state's mutex until every op consuming it has run: the reads'
+        own consumer right after them, and each write op's consumer after its writes.
+        """
+        self._mutex = tf.raw_ops.MutexV2(shared_name=f"{self.name}/mutex", name="mutex")
+        self._lock = tf.raw_ops.MutexLock(mutex=self._mutex, name="lock")
+        with tf.control_dependencies([self._lock]):
+            reads = [v.read_value() for v in self._flat_variables] + [self._writes.read_value()]
+            if self._row_count is not None:
+                reads.append(tf.cast(self._row_count.read_value(), tf.int32))
+        with tf.control_dependencies(reads):
+            self._reads_done = tf.raw_ops.ConsumeMutexLock(mutex_lock=self._lock, name="reads_done")
+        with tf.control_dependencies([self._reads_done]):
+            reads = [tf.identity(read, name=f"read/{path}")
+                     for read, path in zip(reads, self._paths + ["writes", "rows"])]
+        self._stored = reads[:len(self._paths)]
+        self.writes = reads[len(self._paths)]
+        if self._row_count is not None:
+            self._stored_rows = reads[-1]
+        else:
+            self._stored_rows = tf.constant(self._fixed_batch, tf.int32)
 
     @property
     def dtype(self):
@@ -133,11 +180,6 @@ class RNNState:
     def paths(self):
         """Names of the state's parts in `tf.nest.flatten` order (`c`, `h`, `cell_1/c`, ...)."""
         return list(self._paths)
-
-    @property
-    def assign_op(self):
-        """The op that assigns the values fed by `check_values`'s feed dict."""
-        return self._assign_op
 
     @property
     def fixed_batch_size(self):
@@ -185,7 +227,7 @@ class RNNState:
         return tf.debugging.Assert(ok, [message], name="check_batch")
 
     def initial_state_for(self, run_batch_size):
-        """The initial state (same step flag and reset rows) for another consumer's batch, e.g. `generate`'s.
+        """The initial state (same step flag, reset rows and lock) for another consumer's batch, e.g. `generate`'s.
 
         Builds new ops: call it at graph-building time, once per consumer.
         """
@@ -199,10 +241,9 @@ class RNNState:
 
         def carried():
             with tf.control_dependencies([] if fixed else [self._batch_check(run_batch)]):
-                stored = [v.read_value() for v in self._flat_variables]
                 rows = tf.reshape(self.reset_rows, [-1, 1])
                 return [tf.where(rows, reset, value)
-                        for reset, value in zip(tf.nest.flatten(reset_value), stored)]
+                        for reset, value in zip(tf.nest.flatten(reset_value), self._stored)]
 
         fixed = self._fixed_batch is not None
         with tf.control_dependencies([self._batch_check(run_batch)] if fixed else []):
@@ -219,10 +260,14 @@ class RNNState:
             first = self._given_reset_value[0]
             has_batch = self._fixed_batch is None and first.shape.rank == 1 + len(self._widths[0])
             values = self._reset_tensors(tf.shape(first)[0] if has_batch else self._stored_rows)
-        return tf.group(*tf.tuple(self._store(tf.nest.flatten(values))), name="reset")
+        return self._write(tf.nest.flatten(values), "reset")
 
     def keep(self, final_state):
-        """An op that stores `final_state` (a nest like the state) as the state: all parts or none."""
+        """An op that stores `final_state` (a nest like the state) as the state: all parts or none.
+
+        A run that does not fetch it leaves the state as it was, so the next run continues from the
+        old state (a peek). The run holds the state's lock from its reads until these writes are done.
+        """
         require_graph_mode("RNNState.keep")
         check_structure(self._state_size, final_state, f"The state kept by RNNState '{self.name}'")
         values = [tf.convert_to_tensor(value) for value in tf.nest.flatten(final_state)]
@@ -232,37 +277,32 @@ class RNNState:
                     f"RNNState '{self.name}' part '{path}' is {self._dtype.name} "
                     f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]; "
                     f"keep got {value.dtype.name} {value.shape}.")
-        return tf.group(*tf.tuple(self._store(values)), name="keep")
+        return self._write(values, "keep")
 
-    def _make_row_count(self):
-        """Sets `_stored_rows`, the rows the state holds; returns the variables that keep it (if any).
+    def _writes_check(self):
+        """An assert op: the state was written `expected_writes` times (skipped when that is fed -1)."""
+        expected = self._expected_writes
+        message = tf.strings.format(
+            f"RNNState '{self.name}' was written by another run while a StatefulSession run was using it "
+            "(write {} expected, found {}); its result was not kept. Run keep ops of a state either through "
+            "one StatefulSession or as raw session runs, not both at once.", (expected + 1, self.writes + 1))
+        return tf.debugging.Assert(tf.logical_or(expected < 0, tf.equal(expected, self.writes)),
+                                   [message], name="check_writes")
 
-        A batch_size=None state counts its rows in a variable of its own rather than reading its
-        variables' shape: Grappler infers a variable's shape from the assigns of the run it
-        optimizes and would fold that shape to the batch being stored, wrongly for a run that
-        starts from a state of another batch size (or of none).
-        """
-        if self._fixed_batch is not None:
-            self._stored_rows = tf.constant(self._fixed_batch, tf.int32)
-            self._row_count = None
-            return []
-        self._row_count = tf.compat.v1.Variable(
-            0, dtype=tf.int32, trainable=False, use_resource=True, name="rows",
-            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
-        self._stored_rows = self._row_count.read_value()
-        return [self._row_count]
+    def _write(self, flat_values, name, *checks):
+        """An op that makes `flat_values` the state under the run's lock (after its reads and `checks`)."""
+        with tf.control_dependencies([self._reads_done, *checks]):
+            assigns = [variable.assign(value, read_value=False)
+                       for variable, value in zip(self._flat_variables, flat_values)]
+            if self._row_count is not None:
+                rows = tf.cast(tf.shape(flat_values[0])[0], tf.int64)
+                assigns.append(self._row_count.assign(rows, read_value=False))
+        with tf.control_dependencies(assigns):
+            counted = self._writes.assign_add(1, read_value=False)
+        with tf.control_dependencies([counted]):
+            return tf.group(tf.raw_ops.ConsumeMutexLock(mutex_lock=self._lock), name=name)
 
-    def _store(self, flat_values):
-        """The assign ops that make `flat_values` the state (and record its row count)."""
-        assigns = [variable.assign(value, read_value=False) for variable, value in zip(self._flat_variables, flat_values)]
-        if self._row_count is not None:
-            # after the values: a static shape would make the count a constant, free to race ahead
-            # of this run's reads of the count
-            with tf.control_dependencies(flat_values[:1]):
-                assigns.append(self._row_count.assign(tf.shape(flat_values[0])[0], read_value=False))
-        return assigns
-
-    def check_values(self, values):
+    def _check_values(self, values):
         """Validates a nest of arrays against the state; returns the feed dict that assigns them.
 
         Raises ValueError naming the part, the expected and the given shape or dtype.
@@ -287,14 +327,52 @@ class RNNState:
         return feed
 
     def assign(self, sess, values):
-        """Sets the state to `values` (a nest of arrays like the state), all parts in one run."""
-        sess.run(self._assign_op, self.check_values(values))
+        """Sets the state to `values` (a nest of arrays like the state), all parts in one run.
+
+        Raises ValueError (naming the part, the expected and the given) before anything is set.
+        """
+        assign_states(sess, [self], [values])
 
     def read(self, sess):
-        """The stored state as a nest of NumPy arrays."""
-        return tf.nest.pack_sequence_as(self._state_size, sess.run(self._read))
+        """The stored state as a nest of NumPy arrays (read under the state's lock: never half of a write)."""
+        return read_states(sess, [self])[0]
 
     def initialize_if_needed(self, sess):
         """Initializes the state variables unless they already are (then the state is left alone)."""
         if not sess.run(self._is_initialized):
             sess.run(self.initializer)
+
+
+def assign_states(sess, states, values, expected_writes=None):
+    """Sets each state to its values in one run; every value is checked before anything is set.
+
+    With `expected_writes` (one count per state, as read by an earlier run), the run fails and sets
+    nothing if another run has written one of the states since.
+    """
+    feed, ops = {}, []
+    for index, (state, value) in enumerate(zip(states, values)):
+        feed.update(state._check_values(value))
+        if expected_writes is not None:
+            feed[state._expected_writes] = expected_writes[index]
+        ops.append(state._assign_op)
+    sess.run(ops, feed)
+
+
+def read_states(sess, states):
+    """Every state as a nest of NumPy arrays, all read in one run (each under its lock)."""
+    stored = sess.run([state._stored for state in states])
+    return [tf.nest.pack_sequence_as(state.state_size, flat) for state, flat in zip(states, stored)]
+
+
+@contextlib.contextmanager
+def hold(states):
+    """Holds the Python-side locks of `states` (in creation order, so two holders never deadlock).
+
+    `StatefulSession` holds them across the runs of one call, which the in-graph lock (one run
+    long) cannot cover.
+    """
+    ordered = sorted(set(states), key=lambda state: state._order)
+    with contextlib.ExitStack() as stack:
+        for state in ordered:
+            stack.enter_context(state._python_lock)
+        yield

@@ -17,6 +17,10 @@ STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
 GEN_XLA = "tfstate.generate (LSTMBlockCell, jit_compile=True)"
 TRAIN_BASELINE = "dynamic_rnn + LSTMCell, SGD step + keep"
+KEEP_RAW = "tfstate keep (state in variables)"
+KEEP_SESSION = "tfstate StatefulSession.run (all-or-nothing keep)"
+KERAS_STATEFUL = "Keras 3 LSTM(stateful=True)"
+TORCH_LSTM = "PyTorch nn.LSTM, carrying (h, c)"
 FAST_XLA = "tfstate fast path (LSTMBlockCell, XLA) + keep"
 FAST_NATIVE = "tfstate fast path (LSTMBlockCell, compiled kernel) + keep"
 
@@ -63,7 +67,8 @@ def tf_variants(config, settings, result):
     inputs = common.random_inputs(config)
     work = _Workloads()
     work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
-    work.add(work.stream, "tfstate keep (state in variables)", tf_graph.stateful(config, inputs)[:2])
+    work.add(work.stream, KEEP_RAW, tf_graph.stateful(config, inputs)[:2])
+    work.add(work.stream, KEEP_SESSION, tf_graph.stateful_session(config, inputs))
     work.add(work.stream, "feed_dict round trip", tf_graph.feed_dict_round_trip(config, inputs))
     work.add_fast_paths(config, inputs, result)
     result["streaming"] = _streaming(config, settings, work.stream)
@@ -94,7 +99,7 @@ def keras_variants(config, settings, result):
     model = keras.Sequential(layers)
     call = tf.function(lambda x: model(x, training=False))
     x = tf.constant(inputs)
-    stream = {STREAM_BASELINE: baseline, "Keras 3 LSTM(stateful=True)": lambda: np.asarray(call(x))}
+    stream = {STREAM_BASELINE: baseline, KERAS_STATEFUL: lambda: np.asarray(call(x))}
     result["streaming"] = _streaming(config, settings, stream)
     result["keras"] = keras.__version__
     sess.close()
@@ -118,7 +123,7 @@ def torch_variants(config, settings, result):
             outputs, carried[0] = lstm(x, carried[0])
         return outputs.numpy()
 
-    work.stream["PyTorch nn.LSTM, carrying (h, c)"] = torch_chunk
+    work.stream[TORCH_LSTM] = torch_chunk
     result["streaming"] = _streaming(config, settings, work.stream)
 
     work.add(work.gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))

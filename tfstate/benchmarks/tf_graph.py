@@ -71,6 +71,13 @@ def stateful(config, inputs, fast=False, implementation="auto"):
     return (lambda: sess.run(fetches)), sess, rnn
 
 
+def stateful_session(config, inputs):
+    """tfstate: `StatefulSession.run`, which keeps the state only if the whole run succeeded (two session runs)."""
+    _, sess, rnn = stateful(config, inputs)
+    session = tfstate.StatefulSession(sess, rnn)
+    return (lambda: session.run(rnn.outputs)), sess
+
+
 def training_step(config, inputs, fast=False, implementation="auto"):
     """One SGD step on a chunk (forward, backward, update) with the state kept: truncated backprop."""
     graph = tf.Graph()
