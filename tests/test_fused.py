@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tfstate
+from tfstate import native
 from tests.conftest import assert_nested_close, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate.fused import FusedMultiRNNCell, GRUBlockCell, GRUBlockCellV2, LSTMBlockCell, LSTMBlockFusedCell
 
@@ -50,6 +51,46 @@ def test_unroll_equals_dynamic_rnn_over_lstm_cell(rng, implementation, time_majo
     expected_outputs, expected_final = _reference(inputs, values, lengths, time_major)
     assert_nested_close(outputs, expected_outputs)
     assert_nested_close(final, expected_final)
+
+
+@pytest.mark.parametrize("implementation, unknown_length", [
+    (implementation, unknown) for implementation in IMPLEMENTATIONS + ["native", "auto"] for unknown in (False, True)
+    if not (implementation == "xla" and unknown)])  # XLA needs the chunk length at graph-build time
+def test_lengths_past_the_chunk_or_negative_follow_dynamic_rnn_on_every_path(rng, implementation, unknown_length):
+    # dynamic_rnn's rule: a length past the chunk runs the whole chunk, a negative one runs no step
+    # (the block path used to abort the process on the first, and fail on the second)
+    if implementation == "native" and native.status() is not None:
+        pytest.skip(f"no compiled kernel here: {native.status()}")
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    lengths = np.array([TIME + 3, 2, -4], np.int32)
+    outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation=implementation),
+                                           lengths, unknown_length=unknown_length)
+    expected_outputs, expected_final = _reference(inputs, values, lengths)
+    assert_nested_close(outputs, expected_outputs)
+    assert_nested_close(final, expected_final)
+    np.testing.assert_array_equal(final.c[2], 0)  # the row of negative length kept its (zero) initial state
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_sequence_length_of_the_wrong_size_is_an_error_naming_it(implementation):
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, TIME, DEPTH])
+        lengths = tf.compat.v1.placeholder(tf.int32, [None])
+        outputs, _ = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation=implementation), x,
+                                         sequence_length=lengths, dtype=tf.float32)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"LSTMBlockCell.unroll: sequence_length must have one entry per batch row \(3\); "
+                                 r"got 2 entries"):
+            sess.run(outputs, {x: np.zeros([BATCH, TIME, DEPTH]), lengths: [1, 2]})
+    with graph_session():
+        with pytest.raises(ValueError, match=r"sequence_length must have one entry per batch row \(3\); got 2"):
+            tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), sequence_length=[1, 2],
+                                dtype=tf.float32)
+        with pytest.raises(ValueError, match=r"sequence_length must be a vector of ints, one per batch row; "
+                                             r"got float32"):
+            tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), sequence_length=[1.0, 2, 3],
+                                dtype=tf.float32)
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)

@@ -93,6 +93,32 @@ def _scan(step, count, carry, emitted_like, reverse=False):
     return tuple(array.stack() for array in arrays), carry
 
 
+def _sequence_lengths(sequence_length, inputs, time_major, who):
+    """`sequence_length` as int32 `[batch]` clipped to `[0, steps]`, or None; checked to be one int per row.
+
+    Clipping is `tf.compat.v1.nn.dynamic_rnn`'s rule on every path: a length past the chunk runs
+    the whole chunk, a negative one runs no step. A length vector of the wrong size is an error
+    naming it (at build time when both sizes are known, else in-graph), as in TF1.
+    """
+    if sequence_length is None:
+        return None
+    lengths = tf.convert_to_tensor(sequence_length)
+    if not lengths.dtype.is_integer or lengths.shape.rank not in (None, 1):
+        raise ValueError(f"{who}: sequence_length must be a vector of ints, one per batch row; "
+                         f"got {lengths.dtype.name} of shape {lengths.shape}.")
+    batch_axis, time_axis = (1, 0) if time_major else (0, 1)
+    rows = inputs.shape[batch_axis]
+    if rows is not None and lengths.shape.rank == 1 and lengths.shape[0] not in (None, rows):
+        raise ValueError(f"{who}: sequence_length must have one entry per batch row ({rows}); "
+                         f"got {lengths.shape[0]} entries.")
+    shape = tf.shape(inputs)
+    check = tf.debugging.Assert(tf.equal(tf.size(lengths), shape[batch_axis]), [tf.strings.format(
+        f"{who}: sequence_length must have one entry per batch row ({{}}); got {{}} entries.",
+        (shape[batch_axis], tf.size(lengths)))])
+    with tf.control_dependencies([check]):
+        return tf.clip_by_value(tf.cast(lengths, tf.int32), 0, shape[time_axis])
+
+
 def _valid_steps(lengths, steps, dtype):
     """`[T, B, 1]` mask of the steps each row runs (None without lengths: every step runs)."""
     if lengths is None:
@@ -333,9 +359,10 @@ class _FusedLSTM(RNNCell):
             raise ValueError(f"{type(self).__name__}.unroll needs 3-D inputs; got shape {inputs.shape}.")
         require_graph_mode(f"{type(self).__name__}.unroll")
         check_state(self.state_size, initial_state, f"The initial state given to {type(self).__name__}.unroll")
+        lengths = _sequence_lengths(sequence_length, inputs, time_major, f"{type(self).__name__}.unroll")
         self._ensure_built(inputs)
         c0, h0 = initial_state
-        return self._unroll(inputs, c0, h0, sequence_length, time_major)
+        return self._unroll(inputs, c0, h0, lengths, time_major)
 
     def _resolved_implementation(self, inputs, time_major):
         if self._implementation != "auto":
@@ -347,12 +374,9 @@ class _FusedLSTM(RNNCell):
             return "xla"
         return "block" if inputs.dtype in (tf.float32, tf.float16) else "loop"
 
-    def _unroll(self, inputs, c0, h0, sequence_length, time_major):
+    def _unroll(self, inputs, c0, h0, lengths, time_major):
         implementation = self._resolved_implementation(inputs, time_major)
         with tf.name_scope(type(self).__name__ + "Unroll"):
-            lengths = None
-            if sequence_length is not None:
-                lengths = tf.cast(tf.convert_to_tensor(sequence_length), tf.int32)
             kernel = tf.convert_to_tensor(self._kernel)
             bias = tf.convert_to_tensor(self._bias)
             peepholes = self._peepholes()
@@ -544,6 +568,7 @@ class FusedMultiRNNCell(MultiRNNCell):
         require_graph_mode("FusedMultiRNNCell.unroll")
         inputs = tf.convert_to_tensor(inputs)
         check_state(self.state_size, initial_state, "The initial state given to FusedMultiRNNCell.unroll")
+        lengths = _sequence_lengths(sequence_length, inputs, time_major, "FusedMultiRNNCell.unroll")
         if self._scope is None:
             with self._first_scope(None) as captured:
                 self._scope = captured
@@ -552,21 +577,21 @@ class FusedMultiRNNCell(MultiRNNCell):
             for cell in self._cells)
         with tf.compat.v1.variable_scope(self._scope):
             if one_cluster:
-                return self._unroll_one_cluster(inputs, initial_state, sequence_length, time_major)
+                return self._unroll_one_cluster(inputs, initial_state, lengths, time_major)
             layer_input, final_states = inputs, []
             for index, (cell, state) in enumerate(zip(self._cells, initial_state)):
                 with tf.compat.v1.variable_scope(f"cell_{index}"):
                     if hasattr(cell, "unroll"):
-                        layer_input, final = cell.unroll(layer_input, state, sequence_length=sequence_length,
+                        layer_input, final = cell.unroll(layer_input, state, sequence_length=lengths,
                                                          time_major=time_major)
                     else:
                         layer_input, final = tf.compat.v1.nn.dynamic_rnn(
-                            cell, layer_input, sequence_length=sequence_length, initial_state=state,
+                            cell, layer_input, sequence_length=lengths, initial_state=state,
                             time_major=time_major)
                 final_states.append(final)
         return layer_input, tuple(final_states)
 
-    def _unroll_one_cluster(self, inputs, initial_state, sequence_length, time_major):
+    def _unroll_one_cluster(self, inputs, initial_state, lengths, time_major):
         """All layers' hoisted projections and static unrolls in one `tf.function(jit_compile=True)`."""
         depth, arguments = inputs.shape[-1], []
         for index, cell in enumerate(self._cells):
@@ -575,10 +600,6 @@ class FusedMultiRNNCell(MultiRNNCell):
             arguments.append(cell._sequence_arguments())
             depth = cell.output_size
         with tf.name_scope("FusedMultiRNNCellUnroll"):
-            lengths = None
-            if sequence_length is not None:
-                lengths = tf.cast(tf.convert_to_tensor(sequence_length), tf.int32)
-
             layer_args = [(c0, h0, kernel, bias, peepholes or ())
                           for (c0, h0), ((kernel, bias, peepholes), _) in zip(initial_state, arguments)]
             settings = [settings for _, settings in arguments]
