@@ -114,5 +114,9 @@ def test_wrappers_name_what_is_wrong_with_their_arguments():
     with pytest.raises(TypeError, match="wraps an RNN cell"):
         R.InputProjectionWrapper("not a cell", 3)
     with graph_session():
+        cell = R.EmbeddingWrapper(R.GRUCell(2), 4, 3)
         with pytest.raises(ValueError, match="integer symbol ids; got inputs of dtype float32"):
-            R.EmbeddingWrapper(R.GRUCell(2), 4, 3)(tf.zeros([1, 3]), tf.zeros([1, 2]))
+            cell(tf.zeros([1, 3]), tf.zeros([1, 2]))
+        assert not cell.built
+        cell(tf.zeros([1], tf.int32), tf.zeros([1, 2]))
+        assert [v.op.name for v in cell.variables][:1] == ["embedding_wrapper/embedding"]

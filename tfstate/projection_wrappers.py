@@ -54,10 +54,14 @@ class EmbeddingWrapper(_WrapperWithWeights):
         self._embedding_size = embedding_size
         self._initializer = initializer
 
-    def call(self, inputs, state):
-        if not inputs.dtype.is_integer:
+    def __call__(self, inputs, state, scope=None):
+        inputs = tf.convert_to_tensor(inputs)
+        if not inputs.dtype.is_integer:  # checked before the first call captures a scope
             raise ValueError(f"EmbeddingWrapper embeds integer symbol ids; got inputs of dtype {inputs.dtype.name} "
                              f"(shape {inputs.shape}). Feed the ids, not their embeddings or one-hot vectors.")
+        return super().__call__(inputs, state, scope)
+
+    def call(self, inputs, state):
         sqrt3 = math.sqrt(3)
         initializer = (self._initializer or tf.compat.v1.get_variable_scope().initializer
                        or tf.compat.v1.random_uniform_initializer(-sqrt3, sqrt3))
