@@ -14,6 +14,7 @@ there; every later call, from any scope, reuses the same weights.
 
 import collections
 import contextlib
+import copy
 import hashlib
 import re
 
@@ -151,13 +152,40 @@ class RNNCell:
             self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
 
     def _first_scope(self, scope):
-        """The variable scope TF1 layers capture on their first call (uniquified default name)."""
+        """The variable scope TF1 layers capture on their first call (uniquified default name).
+
+        Every way a cell builds starts here, so this is also where the cell's configuration (the
+        attributes it has before it builds) is recorded, for `__deepcopy__`.
+        """
+        self._configuration = frozenset(self.__dict__)
         if scope is not None:
             return tf.compat.v1.variable_scope(scope, custom_getter=self._own_variable)
         name = self._name or self._default_name or _snake_case(type(self).__name__)
         if self._reuse:
             return tf.compat.v1.variable_scope(name, reuse=self._reuse, custom_getter=self._own_variable)
         return tf.compat.v1.variable_scope(None, default_name=name, custom_getter=self._own_variable)
+
+    def __deepcopy__(self, memo):
+        """An unbuilt cell with this cell's configuration: what `copy.deepcopy(cell)` gave in TF1 1.0.
+
+        TF1's legacy_seq2seq deep-copies the decoder's cell to make the encoder's; the copy makes
+        weights of its own on its first call (in its own scope, so under reuse it finds the same
+        ones again) instead of copying this cell's variables. The configuration is every attribute
+        the cell had before it built; wrapped cells are copied the same way, tensors in it (a keep
+        probability placeholder) are shared, and a cell repeated in a stack stays one cell.
+        """
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        configuration = getattr(self, "_configuration", self.__dict__.keys())
+        for key in configuration - {"_scope", "_variables"}:
+            value = self.__dict__[key]
+            for part in tf.nest.flatten(value):
+                if isinstance(part, (tf.Tensor, tf.Operation, tf.Variable, tf.Graph)):
+                    memo[id(part)] = part  # graph objects are shared, not copied
+            clone.__dict__[key] = copy.deepcopy(value, memo)
+        clone._scope = None
+        clone._variables = []
+        return clone
 
     def _own_variable(self, getter, *args, **kwargs):
         """Custom getter of the cell's scope: creates variables outside any loop body and records them."""

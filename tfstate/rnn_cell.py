@@ -22,9 +22,15 @@ from tfstate.fused import (  # noqa: F401
     LSTMBlockCell,
     LSTMBlockFusedCell,
 )
+from tfstate.projection_wrappers import (  # noqa: F401
+    EmbeddingWrapper,
+    InputProjectionWrapper,
+    OutputProjectionWrapper,
+)
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
     "MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper",
     "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell", "GRUBlockCell", "GRUBlockCellV2",
+    "EmbeddingWrapper", "InputProjectionWrapper", "OutputProjectionWrapper",
 ]
