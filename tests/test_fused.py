@@ -371,3 +371,13 @@ def test_tfstate_bidirectional_dynamic_rnn_equals_tf1s_on_fused_cells(rng):
     assert [stepped for _, _, stepped in results] == [False, True]
     assert "bidirectional_rnn/bw/lstm_cell/w_o_diag:0" in results[0][1]
     assert_nested_close(results[0][0], results[1][0])
+
+
+def test_fused_cells_say_what_they_need_and_how_to_fix_it():
+    with graph_session():
+        with pytest.raises(ValueError, match=r"LSTMBlockFusedCell called on one step \(inputs of shape \(2, 4\)\) "
+                                             r"needs the state to step from: cell\(x_t, state\)"):
+            LSTMBlockFusedCell(UNITS)(tf.zeros([2, DEPTH]))
+        stack = FusedMultiRNNCell([tfstate.GRUCell(UNITS), tfstate.GRUCell(UNITS)], state_is_tuple=False)
+        with pytest.raises(ValueError, match=r"needs state_is_tuple=True \(the default\); got state_is_tuple=False"):
+            stack.unroll(tf.zeros([2, 3, DEPTH]), tf.zeros([2, 2 * UNITS]))

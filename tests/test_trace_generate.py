@@ -223,7 +223,7 @@ def test_compiled_generate_errors_name_the_missing_static_length():
             tfstate.generate(cell, first, steps, lambda o: o, jit_compile=True)
         with pytest.raises(ValueError, match=r"max_steps applies only with jit_compile=True"):
             tfstate.generate(cell, first, steps, lambda o: o, max_steps=5)
-        with pytest.raises(ValueError, match=r"num_steps=6 > max_steps=5"):
+        with pytest.raises(ValueError, match=r"num_steps=6, more than max_steps=5; raise max_steps"):
             tfstate.generate(cell, first, 6, lambda o: o, jit_compile=True, max_steps=5)
 
 

@@ -463,7 +463,9 @@ class LSTMBlockFusedCell(_FusedLSTM):
         inputs = tf.convert_to_tensor(inputs)
         if inputs.shape.rank != 3:
             if initial_state is None:
-                raise ValueError("LSTMBlockFusedCell called on one step (2-D inputs) needs a state.")
+                raise ValueError(f"LSTMBlockFusedCell called on one step (inputs of shape {inputs.shape}) needs "
+                                 "the state to step from: cell(x_t, state). Pass 3-D time-major inputs "
+                                 "[time, batch, depth] to run a whole sequence from initial_state or zeros.")
             return super().__call__(inputs, initial_state, scope=scope)
         self._ensure_built(inputs, scope)
         if initial_state is None:
@@ -564,7 +566,9 @@ class FusedMultiRNNCell(MultiRNNCell):
 
     def unroll(self, inputs, initial_state, sequence_length=None, time_major=False):
         if not self._state_is_tuple:
-            raise ValueError("FusedMultiRNNCell.unroll needs state_is_tuple=True.")
+            raise ValueError("FusedMultiRNNCell.unroll runs each layer's state as a tuple, so it needs "
+                             "state_is_tuple=True (the default); got state_is_tuple=False. Build the stack with "
+                             "state_is_tuple=True, and use tfstate.state_to_concat where a concatenated state is needed.")
         require_graph_mode("FusedMultiRNNCell.unroll")
         inputs = tf.convert_to_tensor(inputs)
         check_state(self.state_size, initial_state, "The initial state given to FusedMultiRNNCell.unroll")

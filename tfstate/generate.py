@@ -106,7 +106,8 @@ def _static_steps(num_steps, jit_compile, max_steps):
         return None
     if isinstance(num_steps, int):
         if max_steps is not None and num_steps > max_steps:
-            raise ValueError(f"generate got num_steps={num_steps} > max_steps={max_steps}.")
+            raise ValueError(f"generate got num_steps={num_steps}, more than max_steps={max_steps}; "
+                             "raise max_steps or drop it (an int num_steps needs none).")
         return num_steps
     if max_steps is None:
         raise ValueError(
