@@ -602,11 +602,14 @@ def test_a_run_holding_one_state_blocks_runs_on_that_state_only():
         enqueue = queue.enqueue(feed)
         blocked = _counting_rnn(queue.dequeue(), batch_size=1, name="blocked")  # waits for the queue
         free = _counting_rnn(tf.zeros([1, 2, 1]), batch_size=1, name="free")
+        locked = tf.queue.FIFOQueue(1, tf.int64, shapes=[[]])
+        tell_locked = locked.enqueue(blocked.state.writes)  # read under the lock: the run holds it from here
         tfstate.StatefulSession(sess, blocked, free)
         finished = []
-        holder = threading.Thread(target=lambda: finished.append(sess.run([blocked.outputs, blocked.keep])))
+        holder = threading.Thread(
+            target=lambda: finished.append(sess.run([blocked.outputs, blocked.keep, tell_locked])))
         holder.start()
-        time.sleep(0.5)  # the holder has taken blocked's lock and waits for its input
+        sess.run(locked.dequeue())  # the holder has taken blocked's lock, and waits for its input
         waiter = threading.Thread(target=lambda: finished.append(sess.run(blocked.state.initial_state)))
         waiter.start()
         for _ in range(20):  # another state's runs go on meanwhile

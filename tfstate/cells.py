@@ -128,13 +128,31 @@ class RNNCell:
         if not tf.nest.is_nested(inputs):
             inputs = tf.convert_to_tensor(inputs)
         check_state(self.state_size, state, f"The state given to {type(self).__name__}")
+        with self._first_use(scope) as first:
+            if first:
+                self._create_variables(inputs)
+            return self.call(inputs, state)
+
+    @contextlib.contextmanager
+    def _first_use(self, scope=None):
+        """Build once: yields True inside the scope captured by the cell's first use, False inside it later.
+
+        The first use (a call, or a fused cell's `unroll`) captures its variable scope, as TF1
+        layers do (`scope`, or the uniquified default name), and creates the weights there; every
+        later use re-enters that scope with reuse, whatever scope it is made from. A first use that
+        raises leaves the cell unbuilt.
+        """
         if self._scope is None:
             with self._first_scope(scope) as captured:
                 self._scope = captured
-                self._create_variables(inputs)
-                return self.call(inputs, state)
-        with tf.compat.v1.variable_scope(self._scope, reuse=True):
-            return self.call(inputs, state)
+                try:
+                    yield True
+                except BaseException:  # a first use that failed leaves the cell unbuilt
+                    self._scope, self._variables = None, []
+                    raise
+        else:
+            with tf.compat.v1.variable_scope(self._scope, reuse=True):
+                yield False
 
     def call(self, inputs, state):
         """One step: returns `(output, new_state)` (every cell defines it, as in TF1)."""

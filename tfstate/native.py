@@ -156,7 +156,7 @@ def unsupported_reason(dtype):
 def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
     """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
 
-    Same contract as `tfstate.fused._sequence`: `lengths` is None or `[batch]` int32, `peepholes`
+    Same contract as `tfstate.fused.sequence.sequence`: `lengths` is None or `[batch]` int32, `peepholes`
     None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
     """
     units = h0.shape[-1]
