@@ -81,7 +81,8 @@ def _dense_objects(dense_class, x):
     _, looped = tf.compat.v1.while_loop(lambda i, acc: i < 2, lambda i, acc: (i + 1, acc + in_loop(x)),
                                         [0, tf.zeros([6, 2])])
     shared = dense_class(2, name="output_projection", _reuse=True)(x)
-    return inside, outside, second, looped, shared
+    named_twice = [dense_class(1, name="memory_layer")(x) for _ in range(2)]
+    return inside, outside, second, looped, shared, named_twice
 
 
 def test_dense_object_matches_tf1_layers_dense_names_ownership_and_values(rng):
@@ -97,7 +98,8 @@ def test_dense_object_matches_tf1_layers_dense_names_ownership_and_values(rng):
         load_variables(sess, weights)
         actual = sess.run(actual)
     assert names == ["decoder/dense/kernel:0", "decoder/dense/bias:0", "decoder/dense_1/kernel:0",
-                     "output_projection/kernel:0", "output_projection/bias:0"]
+                     "output_projection/kernel:0", "output_projection/bias:0", "memory_layer/kernel:0",
+                     "memory_layer/bias:0", "memory_layer_1/kernel:0", "memory_layer_1/bias:0"]
     assert_nested_close(actual, expected)
     np.testing.assert_allclose(actual[1].reshape(12, 4)[:6], actual[0], atol=1e-6)
 

@@ -169,7 +169,7 @@ class Dense:
         inputs = tf.convert_to_tensor(inputs)
         depth = _input_depth(inputs, "tfstate.layers.Dense")
         if not self.built:
-            with _scope(self._name, "dense", self._reuse) as scope:
+            with _scope(None, self._name or "dense", self._reuse) as scope:
                 self._scope = scope
                 self._build(depth, self._dtype or inputs.dtype.base_dtype)
                 return self._apply(inputs)
