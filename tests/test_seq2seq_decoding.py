@@ -326,3 +326,20 @@ def test_decoding_errors_name_what_was_expected_and_what_was_given(rng):
             seq2seq.dynamic_decode(seq2seq.BasicDecoder(cell, helper, untiled), maximum_iterations=[2, 3])
         with pytest.raises(ValueError, match=r"start_tokens of shape \[batch\]; got shape \(\)"):
             seq2seq.GreedyEmbeddingHelper(embeddings, 0, 1)
+
+
+def test_finalize_reorders_a_tensor_array_in_the_cell_state_by_tf1s_beam_rule():
+    with graph_session() as sess:
+        cell = tfstate.GRUCell(1)
+        decoder = seq2seq.BeamSearchDecoder(cell, np.eye(3, dtype=np.float32), [0], 2, cell.zero_state(2, tf.float32),
+                                            beam_width=2)
+        parent_ids = tf.constant([[[0, 0]], [[1, 0]], [[1, 0]]])  # [time, batch, beam]
+        history = tf.TensorArray(tf.float32, size=3, element_shape=[2, 1]).unstack(
+            [[[10. * t + row] for row in range(2)] for t in range(3)])  # step t, row r holds 10 t + r
+        outputs = seq2seq.BeamSearchDecoderOutput(tf.zeros([3, 1, 2]), tf.zeros([3, 1, 2], tf.int32), parent_ids)
+        state = seq2seq.BeamSearchDecoderState((history, tf.zeros([1, 2, 1])), tf.zeros([1, 2]), tf.zeros([1, 2], bool),
+                                               tf.constant([[3, 1]], tf.int64), ())
+        _, final_state = decoder.finalize(outputs, state, None)
+        reordered = sess.run(final_state.cell_state[0])
+    # beam 0's ancestors occupy rows 0, 1, 0 after steps 2, 1, 0; beam 1 (length 1) has row 1 at step 0, then its own
+    np.testing.assert_array_equal(reordered[:, :, 0], [[0, 1], [11, 11], [20, 21]])

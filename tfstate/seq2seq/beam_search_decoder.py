@@ -221,7 +221,12 @@ class BeamSearchDecoder(Decoder):
         return FinalBeamSearchDecoderOutput(beam_search_decoder_output=outputs, predicted_ids=predicted_ids), final_state
 
     def _sort_array_beams(self, part, parent_ids, lengths):
-        """A TensorArray of `[batch * beam_width, ...]` per step, stacked and reordered to follow the final beams."""
+        """A TensorArray of `[batch * beam_width, ...]` per step, stacked and reordered to follow the final beams.
+
+        TF1's rule, kept as it was: step t of final beam w reads the row of the beam that w's ancestor
+        occupied after step t's selection (an `alignment_history` was written before that selection);
+        steps past a beam's length keep their own row.
+        """
         if not isinstance(part, tf.TensorArray):
             return part
         element_shape = part.element_shape
