@@ -22,8 +22,8 @@ def _np_lstm(x, c, h, kernel, bias):
     return c, np.tanh(c) * _sigmoid(o)
 
 
-def _np_attention(kind, query, memory, w, prefix, memory_layer="memory_layer"):
-    """TF1's alignments and context for one mechanism: masked memory, keys, score, masked softmax."""
+def _np_score(kind, query, memory, w, prefix, memory_layer="memory_layer"):
+    """TF1's score of one mechanism (-inf past each row's memory length) and its values (the masked memory)."""
     mask = np.arange(MEMORY_TIME)[None, :] < LENGTHS[:, None]
     values = memory * mask[:, :, None]
     keys = values @ w[memory_layer + "/kernel:0"]
@@ -39,7 +39,12 @@ def _np_attention(kind, query, memory, w, prefix, memory_layer="memory_layer"):
         score = np.einsum("bd,btd->bt", query, keys)
         if kind == "luong_scaled":
             score = w[prefix + "luong_attention/attention_g:0"] * score
-    score = np.where(mask, score, -np.inf)
+    return np.where(mask, score, -np.inf), values
+
+
+def _np_attention(kind, query, memory, w, prefix, memory_layer="memory_layer"):
+    """TF1's alignments (softmax of the masked score) and context for one mechanism."""
+    score, values = _np_score(kind, query, memory, w, prefix, memory_layer)
     alignments = np.exp(score - score.max(1, keepdims=True))
     alignments /= alignments.sum(1, keepdims=True)
     return alignments, np.einsum("bt,btd->bd", alignments, values)
@@ -226,3 +231,50 @@ def test_hardmax_is_one_hot_at_the_argmax_and_serves_as_probability_fn(rng):
     np.testing.assert_array_equal(hard, np.eye(6)[logits.argmax(1)])
     soft, _ = _np_attention("luong", query, memory, w, "")
     np.testing.assert_array_equal(alignments, np.eye(MEMORY_TIME)[soft.argmax(1)])
+
+
+def _np_monotonic(p_choose, previous):
+    """The monotonic recurrence, step by step: q_i = (1 - p_{i-1}) q_{i-1} + a'_i, a_i = p_i q_i."""
+    q, attention = np.zeros(len(p_choose)), np.zeros_like(p_choose)
+    for i in range(p_choose.shape[1]):
+        q = (1 - p_choose[:, i - 1]) * q + previous[:, i] if i else previous[:, 0]
+        attention[:, i] = p_choose[:, i] * q
+    return attention
+
+
+def test_monotonic_attention_modes_equal_the_recurrence(rng):
+    p_choose = rng.uniform(0.05, 0.95, [3, 6])
+    previous = rng.dirichlet(np.ones(6), 3)
+    hard_p = (rng.uniform(size=[3, 6]) > 0.5).astype(np.float64)
+    hard_previous = np.eye(6)[[0, 2, 5]]
+    with graph_session() as sess:
+        recursive, parallel, hard = sess.run([
+            seq2seq.monotonic_attention(p_choose, previous, "recursive"),
+            seq2seq.monotonic_attention(p_choose, previous, "parallel"),
+            seq2seq.monotonic_attention(hard_p, hard_previous, "hard")])
+        with pytest.raises(ValueError, match=r"mode must be one of \('recursive', 'parallel', 'hard'\); got 'soft'"):
+            seq2seq.monotonic_attention(p_choose, previous, "soft")
+    np.testing.assert_allclose(recursive, _np_monotonic(p_choose, previous), atol=1e-12)
+    np.testing.assert_allclose(parallel, _np_monotonic(p_choose, previous), atol=1e-8)
+    np.testing.assert_array_equal(hard, _np_monotonic(hard_p, hard_previous))
+    np.testing.assert_allclose(seq2seq.safe_cumprod(p_choose, axis=1).numpy(), np.cumprod(p_choose, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_scaled"])
+def test_monotonic_mechanisms_start_at_the_first_entry_and_add_a_score_bias(kind, rng):
+    memory, query = rng.randn(BATCH, MEMORY_TIME, MEMORY_DEPTH), rng.randn(BATCH, UNITS)
+    mechanism_class = seq2seq.BahdanauMonotonicAttention if kind == "bahdanau" else seq2seq.LuongMonotonicAttention
+    with graph_session() as sess:
+        mechanism = mechanism_class(UNITS, tf.constant(memory, tf.float32), LENGTHS, mode="recursive",
+                                    **({} if kind == "bahdanau" else {"scale": True}))
+        start = mechanism.initial_alignments(BATCH, tf.float32)
+        alignments, _ = mechanism(tf.constant(query, tf.float32), state=start)
+        w = randomize_variables(sess)
+        start, alignments = sess.run([start, alignments])
+    plain_scope, scope = kind.split("_")[0] + "_attention/", kind.split("_")[0] + "_monotonic_attention/"
+    assert scope + "attention_score_bias:0" in w
+    score, _ = _np_score(kind, query, memory, {name.replace(scope, plain_scope): value for name, value in w.items()},
+                         "")
+    p_choose = 1 / (1 + np.exp(-(score + w[scope + "attention_score_bias:0"])))
+    np.testing.assert_array_equal(start, np.eye(MEMORY_TIME)[[0] * BATCH])
+    np.testing.assert_allclose(alignments, _np_monotonic(p_choose, start), atol=1e-5)

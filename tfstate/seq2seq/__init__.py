@@ -38,6 +38,12 @@ from tfstate.seq2seq.helper import (
     TrainingHelper,
 )
 from tfstate.seq2seq.loss import sequence_loss
+from tfstate.seq2seq.monotonic_attention import (
+    BahdanauMonotonicAttention,
+    LuongMonotonicAttention,
+    monotonic_attention,
+    safe_cumprod,
+)
 
 __all__ = [
     "sequence_loss",
@@ -45,6 +51,7 @@ __all__ = [
     "ScheduledEmbeddingTrainingHelper", "InferenceHelper",
     "Decoder", "dynamic_decode", "BasicDecoder", "BasicDecoderOutput",
     "AttentionMechanism", "BahdanauAttention", "LuongAttention", "AttentionWrapper", "AttentionWrapperState", "hardmax",
+    "BahdanauMonotonicAttention", "LuongMonotonicAttention", "monotonic_attention", "safe_cumprod",
     "BeamSearchDecoder", "BeamSearchDecoderOutput", "BeamSearchDecoderState", "FinalBeamSearchDecoderOutput",
     "tile_batch", "gather_tree",
 ]
