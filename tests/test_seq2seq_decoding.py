@@ -343,3 +343,37 @@ def test_finalize_reorders_a_tensor_array_in_the_cell_state_by_tf1s_beam_rule():
         reordered = sess.run(final_state.cell_state[0])
     # beam 0's ancestors occupy rows 0, 1, 0 after steps 2, 1, 0; beam 1 (length 1) has row 1 at step 0, then its own
     np.testing.assert_array_equal(reordered[:, :, 0], [[0, 1], [11, 11], [20, 21]])
+
+
+def test_scheduled_output_sampling_feeds_outputs_back_with_the_auxiliary_inputs(rng):
+    inputs, auxiliary = rng.randn(3, STEPS, UNITS).astype(np.float32), rng.randn(3, STEPS, 2).astype(np.float32)
+    lengths = np.full([3], STEPS)
+    with graph_session() as sess:
+        cell = tfstate.GRUCell(UNITS)
+        initial = tf.constant(rng.randn(3, UNITS), tf.float32)
+
+        def decode(helper):
+            return seq2seq.dynamic_decode(seq2seq.BasicDecoder(cell, helper, initial))[0]
+
+        teacher = decode(seq2seq.TrainingHelper(np.concatenate([inputs, auxiliary], -1), lengths))
+        never = decode(seq2seq.ScheduledOutputTrainingHelper(inputs, lengths, 0.0, auxiliary_inputs=auxiliary))
+        as_is = decode(seq2seq.ScheduledOutputTrainingHelper(inputs, lengths, 1.0, auxiliary_inputs=auxiliary))
+        doubled = decode(seq2seq.ScheduledOutputTrainingHelper(inputs, lengths, 1.0, auxiliary_inputs=auxiliary,
+                                                               next_inputs_fn=lambda outputs: 2 * outputs))
+
+        def feed_back(factor):  # the oracle: the (scaled) output and the next auxiliary input, fed back by hand
+            x, state, outputs = np.concatenate([inputs[:, 0], auxiliary[:, 0]], -1), initial, []
+            for t in range(STEPS):
+                output, state = cell(x, state)
+                outputs.append(output)
+                if t + 1 < STEPS:
+                    x = tf.concat([factor * output, auxiliary[:, t + 1]], -1)
+            return tf.stack(outputs, 1)
+
+        randomize_variables(sess)
+        r = sess.run(dict(teacher=teacher, never=never, as_is=as_is, doubled=doubled, loop_as_is=feed_back(1),
+                          loop_doubled=feed_back(2)))
+    np.testing.assert_allclose(r["never"].rnn_output, r["teacher"].rnn_output, atol=1e-6)
+    assert np.all(r["never"].sample_id == 0) and np.all(r["doubled"].sample_id == 1)
+    np.testing.assert_allclose(r["as_is"].rnn_output, r["loop_as_is"], atol=1e-5)
+    np.testing.assert_allclose(r["doubled"].rnn_output, r["loop_doubled"], atol=1e-5)

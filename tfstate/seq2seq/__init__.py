@@ -35,6 +35,7 @@ from tfstate.seq2seq.helper import (
     InferenceHelper,
     SampleEmbeddingHelper,
     ScheduledEmbeddingTrainingHelper,
+    ScheduledOutputTrainingHelper,
     TrainingHelper,
 )
 from tfstate.seq2seq.loss import sequence_loss
@@ -48,7 +49,7 @@ from tfstate.seq2seq.monotonic_attention import (
 __all__ = [
     "sequence_loss",
     "Helper", "CustomHelper", "TrainingHelper", "GreedyEmbeddingHelper", "SampleEmbeddingHelper",
-    "ScheduledEmbeddingTrainingHelper", "InferenceHelper",
+    "ScheduledEmbeddingTrainingHelper", "ScheduledOutputTrainingHelper", "InferenceHelper",
     "Decoder", "dynamic_decode", "BasicDecoder", "BasicDecoderOutput",
     "AttentionMechanism", "BahdanauAttention", "LuongAttention", "AttentionWrapper", "AttentionWrapperState", "hardmax",
     "BahdanauMonotonicAttention", "LuongMonotonicAttention", "monotonic_attention", "safe_cumprod",

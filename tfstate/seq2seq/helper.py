@@ -8,7 +8,8 @@ A helper answers three questions for the decoder, one step at a time:
 
 `TrainingHelper` feeds the given sequence (teacher forcing); `GreedyEmbeddingHelper` feeds the
 embedding of the argmax and finishes a row at `end_token`; `SampleEmbeddingHelper` samples instead;
-`ScheduledEmbeddingTrainingHelper` mixes the two; `InferenceHelper` and `CustomHelper` take functions.
+`ScheduledEmbeddingTrainingHelper` and `ScheduledOutputTrainingHelper` mix the given inputs with the
+embeddings of sampled ids or with the outputs themselves; `InferenceHelper` and `CustomHelper` take functions.
 """
 
 import abc
@@ -207,6 +208,61 @@ class ScheduledEmbeddingTrainingHelper(TrainingHelper):
                     + tf.scatter_nd(given_rows, tf.gather_nd(given_inputs, given_rows), shape))
 
         return finished, tf.cond(tf.reduce_all(finished), lambda: given_inputs, mix), state
+
+
+class ScheduledOutputTrainingHelper(TrainingHelper):
+    """Scheduled sampling on outputs: with probability `sampling_probability` a row's next input is its own
+    output (through `next_inputs_fn` if given, then with the step's `auxiliary_inputs` appended) instead of
+    the given input. Sample id 1 marks a row that was fed its output.
+    """
+
+    def __init__(self, inputs, sequence_length, sampling_probability, time_major=False, seed=None,
+                 next_inputs_fn=None, auxiliary_inputs=None, name=None):
+        self._sampling_probability = tf.convert_to_tensor(sampling_probability, name="sampling_probability")
+        if self._sampling_probability.shape.rank not in (0, 1):
+            raise ValueError("ScheduledOutputTrainingHelper needs a scalar or [batch] sampling_probability; "
+                             f"got shape {self._sampling_probability.shape}.")
+        self._auxiliary_input_tas = None
+        if auxiliary_inputs is not None:
+            auxiliary_inputs = tf.nest.map_structure(tf.convert_to_tensor, auxiliary_inputs)
+            inputs = tf.nest.map_structure(lambda x, y: tf.concat([x, y], -1), inputs, auxiliary_inputs)
+            if not time_major:
+                auxiliary_inputs = tf.nest.map_structure(_transpose_batch_time, auxiliary_inputs)
+            self._auxiliary_input_tas = tf.nest.map_structure(_unstack_time, auxiliary_inputs)
+        self._seed = seed
+        self._next_inputs_fn = next_inputs_fn
+        super().__init__(inputs, sequence_length, time_major=time_major, name=name or "ScheduledOutputTrainingHelper")
+
+    def sample(self, time, outputs, state, name=None):
+        uniform = tf.random.uniform([self.batch_size], seed=self._seed, dtype=self._sampling_probability.dtype)
+        return tf.cast(uniform < self._sampling_probability, tf.int32)
+
+    def _with_auxiliary_inputs(self, time, outputs, rows=None):
+        """`outputs` with the auxiliary inputs of step `time + 1` (of `rows` only, if given) appended."""
+        if self._auxiliary_input_tas is None:
+            return outputs
+        auxiliary = tf.nest.map_structure(lambda ta: ta.read(time + 1), self._auxiliary_input_tas)
+        if rows is not None:
+            auxiliary = tf.nest.map_structure(lambda x: tf.gather_nd(x, rows), auxiliary)
+        return tf.nest.map_structure(lambda x, y: tf.concat([x, y], -1), outputs, auxiliary)
+
+    def next_inputs(self, time, outputs, state, sample_ids, name=None):
+        finished, given_inputs, state = super().next_inputs(time, outputs, state)
+        sampled = tf.cast(sample_ids, tf.bool)
+
+        def mix():
+            if self._next_inputs_fn is None:
+                return tf.where(sampled[:, tf.newaxis], self._with_auxiliary_inputs(time, outputs), given_inputs)
+            sampled_rows = tf.cast(tf.where(sampled), tf.int32)
+            given_rows = tf.cast(tf.where(tf.logical_not(sampled)), tf.int32)
+            fed_back = self._with_auxiliary_inputs(
+                time, self._next_inputs_fn(tf.gather_nd(outputs, sampled_rows)), sampled_rows)
+            shape = tf.shape(given_inputs)
+            return (tf.scatter_nd(sampled_rows, fed_back, shape)
+                    + tf.scatter_nd(given_rows, tf.gather_nd(given_inputs, given_rows), shape))
+
+        keep_given = tf.logical_or(tf.reduce_all(finished), tf.logical_not(tf.reduce_any(sampled)))
+        return finished, tf.cond(keep_given, lambda: given_inputs, mix), state
 
 
 class GreedyEmbeddingHelper(_ScalarIdHelper):
