@@ -259,10 +259,11 @@ def test_beam_search_finds_the_best_hypotheses_of_an_exhaustive_search(length_pe
         np.testing.assert_array_equal(ids[b].T, best)
 
 
-def _seq2seq_model(beam_width=3):
-    """The TF1 way: embeddings, an encoder, attention training, then greedy and beam decoding reusing the weights."""
+def _seq2seq_model(train, beam_width=3):
+    """The TF1 way: embeddings, an encoder, attention training (if `train`), then greedy and beam decoding
+    under `reuse=AUTO_REUSE`, so an inference-only graph makes the same variables. Returns the decoded ids."""
     embeddings = tf.compat.v1.get_variable("embeddings", [6, 3])
-    source, source_lengths = tf.zeros([2, 4], tf.int32), tf.constant([4, 3])
+    source, source_lengths = tf.constant([[3, 4, 5, 3], [5, 4, 0, 0]]), tf.constant([4, 2])
     encoder_outputs, encoder_state = tfstate.dynamic_rnn(
         tfstate.LSTMCell(5), tf.nn.embedding_lookup(embeddings, source), source_lengths, dtype=tf.float32,
         scope="encoder")
@@ -274,36 +275,51 @@ def _seq2seq_model(beam_width=3):
         wrapper = seq2seq.AttentionWrapper(cell, mechanism, attention_layer_size=5)
         return wrapper, wrapper.zero_state(rows, tf.float32).clone(cell_state=(state, state))
 
-    with tf.compat.v1.variable_scope("decode"):
+    if train:
+        with tf.compat.v1.variable_scope("decode"):
+            wrapper, initial = decoder_cell(encoder_outputs, source_lengths, encoder_state, 2)
+            helper = seq2seq.TrainingHelper(tf.zeros([2, 3, 3]), [3, 2])
+            seq2seq.dynamic_decode(seq2seq.BasicDecoder(wrapper, helper, initial, output_layer))
+    with tf.compat.v1.variable_scope("decode", reuse=tf.compat.v1.AUTO_REUSE):
         wrapper, initial = decoder_cell(encoder_outputs, source_lengths, encoder_state, 2)
-        helper = seq2seq.TrainingHelper(tf.zeros([2, 3, 3]), [3, 2])
-        seq2seq.dynamic_decode(seq2seq.BasicDecoder(wrapper, helper, initial, output_layer))
-    trained = [v.op.name for v in tf.compat.v1.global_variables()]
-    with tf.compat.v1.variable_scope("decode", reuse=True):
         greedy = seq2seq.GreedyEmbeddingHelper(embeddings, tf.fill([2], 1), 2)
-        seq2seq.dynamic_decode(seq2seq.BasicDecoder(wrapper, greedy, initial, output_layer), maximum_iterations=4)
-    with tf.compat.v1.variable_scope("decode", reuse=True):
+        greedy, _, _ = seq2seq.dynamic_decode(seq2seq.BasicDecoder(wrapper, greedy, initial, output_layer),
+                                              maximum_iterations=4)
+    with tf.compat.v1.variable_scope("decode", reuse=tf.compat.v1.AUTO_REUSE):
         tiled = seq2seq.tile_batch((encoder_outputs, source_lengths, encoder_state), beam_width)
         wrapper, initial = decoder_cell(*tiled, 2 * beam_width)
-        seq2seq.dynamic_decode(seq2seq.BeamSearchDecoder(wrapper, embeddings, tf.fill([2], 1), 2, initial, beam_width,
-                                                         output_layer), maximum_iterations=4)
-    return trained
+        beam, _, _ = seq2seq.dynamic_decode(seq2seq.BeamSearchDecoder(
+            wrapper, embeddings, tf.fill([2], 1), 2, initial, beam_width, output_layer), maximum_iterations=4)
+    return greedy.sample_id, beam.predicted_ids
 
 
-def test_a_tf1_attention_model_has_tf1s_variable_names_and_inference_reuses_them():
-    with graph_session():
-        trained = _seq2seq_model()
-        assert [v.op.name for v in tf.compat.v1.global_variables()] == trained
-    assert sorted(trained) == sorted([
-        "embeddings", "encoder/lstm_cell/kernel", "encoder/lstm_cell/bias", "decode/memory_layer/kernel",
-        "decode/decoder/attention_wrapper/multi_rnn_cell/cell_0/lstm_cell/kernel",
-        "decode/decoder/attention_wrapper/multi_rnn_cell/cell_0/lstm_cell/bias",
-        "decode/decoder/attention_wrapper/multi_rnn_cell/cell_1/lstm_cell/kernel",
-        "decode/decoder/attention_wrapper/multi_rnn_cell/cell_1/lstm_cell/bias",
-        "decode/decoder/attention_wrapper/bahdanau_attention/query_layer/kernel",
-        "decode/decoder/attention_wrapper/bahdanau_attention/attention_v",
-        "decode/decoder/attention_wrapper/attention_layer/kernel",
-        "decode/decoder/dense/kernel", "decode/decoder/dense/bias"])
+TF1_NAMES = [
+    "embeddings", "encoder/lstm_cell/kernel", "encoder/lstm_cell/bias", "decode/memory_layer/kernel",
+    "decode/decoder/attention_wrapper/multi_rnn_cell/cell_0/lstm_cell/kernel",
+    "decode/decoder/attention_wrapper/multi_rnn_cell/cell_0/lstm_cell/bias",
+    "decode/decoder/attention_wrapper/multi_rnn_cell/cell_1/lstm_cell/kernel",
+    "decode/decoder/attention_wrapper/multi_rnn_cell/cell_1/lstm_cell/bias",
+    "decode/decoder/attention_wrapper/bahdanau_attention/query_layer/kernel",
+    "decode/decoder/attention_wrapper/bahdanau_attention/attention_v",
+    "decode/decoder/attention_wrapper/attention_layer/kernel",
+    "decode/decoder/dense/kernel", "decode/decoder/dense/bias"]
+
+
+def test_a_tf1_attention_model_has_tf1s_variable_names_and_an_inference_graph_restores_its_checkpoint(tmp_path):
+    with graph_session() as sess:
+        decoded = _seq2seq_model(train=True)
+        names = [v.op.name for v in tf.compat.v1.global_variables()]
+        randomize_variables(sess, scale=1.0)
+        decoded = sess.run(decoded)
+        checkpoint = tf.compat.v1.train.Saver().save(sess, str(tmp_path / "model"))
+    with graph_session() as sess:
+        restored = _seq2seq_model(train=False)
+        assert sorted(v.op.name for v in tf.compat.v1.global_variables()) == sorted(names)
+        tf.compat.v1.train.Saver().restore(sess, checkpoint)
+        restored = sess.run(restored)
+    assert sorted(names) == sorted(TF1_NAMES)
+    np.testing.assert_array_equal(restored[0], decoded[0])
+    np.testing.assert_array_equal(restored[1], decoded[1])
 
 
 def test_decoding_errors_name_what_was_expected_and_what_was_given(rng):
