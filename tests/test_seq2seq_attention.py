@@ -202,10 +202,11 @@ def test_attention_errors_name_what_was_expected_and_what_was_given(rng):
     with graph_session():
         memory = tf.constant(rng.randn(BATCH, MEMORY_TIME, MEMORY_DEPTH), tf.float32)
         wrapper = seq2seq.AttentionWrapper(tfstate.LSTMCell(UNITS), seq2seq.BahdanauAttention(UNITS, memory))
-        with pytest.raises(ValueError, match=r"zero_state\(batch_size=...\) has 6 rows but the memory has 3.*tile_batch"):
+        with pytest.raises(ValueError, match=r"zero_state\(batch_size=...\) has 6 rows but the memory has 3.*tile"):
             wrapper.zero_state(6, tf.float32)
         state = wrapper.zero_state(BATCH, tf.float32)
-        with pytest.raises(ValueError, match=r"'cell_state' must have the shapes .* got LSTMStateTuple\(c=TensorShape\(\[6, 6\]\)"):
+        with pytest.raises(ValueError, match=r"'cell_state' must have the shapes .* got LSTMStateTuple\(c=Tensor"
+                                             r"Shape\(\[6, 6\]\)"):
             state.clone(cell_state=tfstate.LSTMCell(UNITS).zero_state(6, tf.float32))
         with pytest.raises(TypeError, match="needs an AttentionWrapperState .* got LSTMStateTuple"):
             wrapper(tf.zeros([BATCH, 2]), state.cell_state)

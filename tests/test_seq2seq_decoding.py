@@ -41,8 +41,8 @@ def test_sequence_loss_equals_numpy_for_every_reduction(rng):
     with graph_session() as sess:
         losses = {name: seq2seq.sequence_loss(logits, targets, weights, **flags)
                   for name, (flags, _) in REDUCTIONS.items()}
-        doubled = seq2seq.sequence_loss(logits, targets, weights, softmax_loss_function=lambda labels, logits:
-                                        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=2 * logits))
+        doubled = seq2seq.sequence_loss(logits, targets, weights, softmax_loss_function=lambda labels, logits: (
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=2 * logits)))
         no_weight = seq2seq.sequence_loss(logits, targets, np.zeros([3, 4]))
         losses, doubled, no_weight = sess.run([losses, doubled, no_weight])
         with pytest.raises(ValueError, match=r"logits of shape \[batch, time, num_classes\]; got shape \(3, 4\)"):

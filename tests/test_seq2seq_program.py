@@ -12,7 +12,8 @@ import sys
 
 PROGRAMS = pathlib.Path(__file__).resolve().parent / "data" / "programs"
 PORT = [
-    ("import tensorflow as tf\n", "import tensorflow.compat.v1 as tf\nimport tfstate\n\ntf.disable_eager_execution()\n"),
+    ("import tensorflow as tf\n",
+     "import tensorflow.compat.v1 as tf\nimport tfstate\n\ntf.disable_eager_execution()\n"),
     ("tf.contrib.seq2seq.", "tfstate.seq2seq."),
     ("tf.contrib.rnn.", "tfstate.rnn_cell."),
     ("tf.nn.rnn_cell.", "tfstate.rnn_cell."),

@@ -1,4 +1,4 @@
-"""TF1-compatible layers: `tf.layers.dense` / `tf.layers.Dense`, `tf.contrib.layers.fully_connected` and `embed_sequence`.
+"""TF1-compatible layers: `tf.layers.dense` / `Dense`, `tf.contrib.layers.fully_connected` / `embed_sequence`.
 
 All create their weights with `tf.compat.v1.get_variable` under TF1's scope names
 (`dense/kernel`, `dense_1/kernel`, ...; `fully_connected/weights`, `fully_connected/biases`;

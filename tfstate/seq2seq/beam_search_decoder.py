@@ -218,7 +218,8 @@ class BeamSearchDecoder(Decoder):
             final_state = final_state._replace(cell_state=tf.nest.map_structure(
                 lambda part: self._sort_array_beams(part, outputs.parent_ids, final_state.lengths),
                 final_state.cell_state))
-        return FinalBeamSearchDecoderOutput(beam_search_decoder_output=outputs, predicted_ids=predicted_ids), final_state
+        outputs = FinalBeamSearchDecoderOutput(beam_search_decoder_output=outputs, predicted_ids=predicted_ids)
+        return outputs, final_state
 
     def _sort_array_beams(self, part, parent_ids, lengths):
         """A TensorArray of `[batch * beam_width, ...]` per step, stacked and reordered to follow the final beams.
@@ -283,7 +284,8 @@ class BeamSearchDecoder(Decoder):
         next_word_ids = tf.cast(tf.math.floormod(word_indices, vocab_size), tf.int32, name="next_beam_word_ids")
         next_beam_ids = tf.cast(word_indices // vocab_size, tf.int32, name="next_beam_parent_ids")
         previously_finished = _gather_beams(next_beam_ids, previously_finished)
-        next_finished = tf.logical_or(previously_finished, tf.equal(next_word_ids, end_token), name="next_beam_finished")
+        next_finished = tf.logical_or(previously_finished, tf.equal(next_word_ids, end_token),
+                                      name="next_beam_finished")
         next_lengths = (_gather_beams(next_beam_ids, beam_state.lengths)
                         + tf.cast(tf.logical_not(previously_finished), tf.int64))
         next_accumulated = _gather_beams(next_beam_ids, accumulated) if accumulated is not None else ()

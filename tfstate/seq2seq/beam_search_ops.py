@@ -32,8 +32,8 @@ def gather_tree(step_ids, parent_ids, max_sequence_lengths, end_token, name=None
         max_sequence_lengths = tf.convert_to_tensor(max_sequence_lengths, tf.int32, name="max_sequence_lengths")
         end_token = tf.convert_to_tensor(end_token, tf.int32, name="end_token")
         if step_ids.shape.rank != 3 or not step_ids.shape.is_compatible_with(parent_ids.shape):
-            raise ValueError("gather_tree needs step_ids and parent_ids of the same shape [max_time, batch, beam_width]; "
-                             f"got {step_ids.shape} and {parent_ids.shape}.")
+            raise ValueError("gather_tree needs step_ids and parent_ids of the same shape [max_time, batch, "
+                             f"beam_width]; got {step_ids.shape} and {parent_ids.shape}.")
         if max_sequence_lengths.shape.rank != 1 or end_token.shape.rank != 0:
             raise ValueError("gather_tree needs max_sequence_lengths of shape [batch] and a scalar end_token; got "
                              f"shapes {max_sequence_lengths.shape} and {end_token.shape}.")

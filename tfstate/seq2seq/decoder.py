@@ -99,7 +99,8 @@ def dynamic_decode(decoder, output_time_major=False, impute_finished=False, maxi
         if maximum_iterations is not None:
             maximum_iterations = tf.convert_to_tensor(maximum_iterations, tf.int32, name="maximum_iterations")
             if maximum_iterations.shape.rank != 0:
-                raise ValueError(f"dynamic_decode needs a scalar maximum_iterations; got shape {maximum_iterations.shape}.")
+                raise ValueError("dynamic_decode needs a scalar maximum_iterations; "
+                                 f"got shape {maximum_iterations.shape}.")
         initial_finished, initial_inputs, initial_state = decoder.initialize()
         if impute_finished:
             zero_outputs = _zero_outputs(decoder.output_size, decoder.output_dtype, decoder.batch_size)
