@@ -127,7 +127,7 @@ class RNNCell:
         require_graph_mode(type(self).__name__)
         if not tf.nest.is_nested(inputs):
             inputs = tf.convert_to_tensor(inputs)
-        check_state(self.state_size, state, f"The state given to {type(self).__name__}")
+        self._check_state(state)
         with self._first_use(scope) as first:
             if first:
                 self._create_variables(inputs)
@@ -153,6 +153,10 @@ class RNNCell:
         else:
             with tf.compat.v1.variable_scope(self._scope, reuse=True):
                 yield False
+
+    def _check_state(self, state):
+        """Raises ValueError unless `state` fits `state_size` (a cell whose state holds more than tensors overrides it)."""
+        check_state(self.state_size, state, f"The state given to {type(self).__name__}")
 
     def call(self, inputs, state):
         """One step: returns `(output, new_state)` (every cell defines it, as in TF1)."""

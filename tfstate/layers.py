@@ -1,13 +1,17 @@
-"""TF1-compatible dense layers: `tf.compat.v1.layers.dense` and `tf.contrib.layers.fully_connected`.
+"""TF1-compatible layers: `tf.layers.dense` / `Dense`, `tf.contrib.layers.fully_connected` / `embed_sequence`.
 
-Both create their weights with `tf.compat.v1.get_variable` under TF1's scope names
-(`dense/kernel`, `dense_1/kernel`, ...; `fully_connected/weights`, `fully_connected/biases`),
-so TF1 checkpoints restore into them and `reuse=True` shares weights as it did in TF1.
+All create their weights with `tf.compat.v1.get_variable` under TF1's scope names
+(`dense/kernel`, `dense_1/kernel`, ...; `fully_connected/weights`, `fully_connected/biases`;
+`EmbedSequence/embeddings`), so TF1 checkpoints restore into them and `reuse=True` shares weights
+as it did in TF1. A `Dense` object owns its weights, as TF1's layer objects did: made on its
+first call, used by every later call.
 """
 
 import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
+
+__all__ = ["dense", "Dense", "fully_connected", "embed_sequence"]
 
 
 def _affine(inputs, kernel, bias):
@@ -95,3 +99,130 @@ def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu, normalizer_fn
         for collection in outputs_collections or []:
             tf.compat.v1.add_to_collection(collection, outputs)
         return outputs
+
+
+class Dense:
+    """TF1's `tf.layers.Dense`: `activation(inputs @ kernel + bias)`, an object that owns its weights.
+
+    The first call creates `<scope>/<name>/kernel` (`[input_depth, units]`) and `<scope>/<name>/bias`
+    in the variable scope it is called in (name `dense`, then `dense_1`, ... unless `name` is given);
+    every later call, from anywhere, uses the same two variables (and re-enters that scope, as TF1's
+    layers did, so later layers are numbered as TF1 numbered them). This is what TF1's seq2seq code
+    passes around: `output_layer=Dense(vocab_size)` for a decoder, the attention mechanisms'
+    `memory_layer` / `query_layer` and the `attention_layer`. `_reuse=True` fetches existing
+    variables of that name instead, as TF1's `_reuse` did.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
+                 bias_initializer=tf.compat.v1.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                 name=None, dtype=None, _reuse=None):
+        self.units = int(units)
+        self.activation = activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.activity_regularizer = activity_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+        self.trainable = trainable
+        self._name = name
+        self._dtype = tf.as_dtype(dtype) if dtype is not None else None
+        self._reuse = _reuse
+        self.kernel = None
+        self.bias = None
+        self._scope = None
+
+    @property
+    def name(self):
+        """The variable scope's name once built (e.g. `decoder/dense`), else the name given or `dense`."""
+        return self._scope.name if self._scope is not None else self._name or "dense"
+
+    @property
+    def dtype(self):
+        return self._dtype or (self.kernel.dtype.base_dtype if self.built else None)
+
+    @property
+    def built(self):
+        return self.kernel is not None
+
+    @property
+    def variables(self):
+        return [v for v in (self.kernel, self.bias) if v is not None]
+
+    trainable_variables = variables
+    weights = variables
+    trainable_weights = variables
+
+    def compute_output_shape(self, input_shape):
+        """`input_shape` with its last dimension replaced by `units` (TF1's, for decoders' `output_size`)."""
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank is None or input_shape.rank < 1 or input_shape[-1] is None:
+            raise ValueError(f"Dense needs an input shape with a known last dimension; got {input_shape}.")
+        return input_shape[:-1].concatenate(self.units)
+
+    def __call__(self, inputs):
+        """Applies the layer; the first call creates the weights in the current variable scope."""
+        require_graph_mode("tfstate.layers.Dense")
+        inputs = tf.convert_to_tensor(inputs)
+        depth = _input_depth(inputs, "tfstate.layers.Dense")
+        if not self.built:
+            with _scope(None, self._name or "dense", self._reuse) as scope:
+                self._scope = scope
+                self._build(depth, self._dtype or inputs.dtype.base_dtype)
+                return self._apply(inputs)
+        if self.kernel.shape[0] != depth:
+            raise ValueError(f"Dense '{self.name}' was built for inputs of depth {self.kernel.shape[0]}; "
+                             f"got inputs of shape {inputs.shape}.")
+        with tf.compat.v1.variable_scope(self._scope, reuse=True, auxiliary_name_scope=False):
+            return self._apply(inputs)
+
+    apply = __call__
+
+    def _build(self, depth, dtype):
+        self.kernel = tf.compat.v1.get_variable(
+            "kernel", [depth, self.units], dtype, self.kernel_initializer, self.kernel_regularizer,
+            trainable=self.trainable, constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.bias = tf.compat.v1.get_variable(
+                "bias", [self.units], dtype, self.bias_initializer, self.bias_regularizer,
+                trainable=self.trainable, constraint=self.bias_constraint)
+
+    def _apply(self, inputs):
+        outputs = _affine(inputs, self.kernel, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        if self.activity_regularizer is not None:
+            tf.compat.v1.add_to_collection(
+                tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES, self.activity_regularizer(outputs))
+        return outputs
+
+
+def embed_sequence(ids, vocab_size=None, embed_dim=None, unique=False, initializer=None, regularizer=None,
+                   trainable=True, scope=None, reuse=None):
+    """TF1 contrib's `embed_sequence`: `ids` (`[batch, time]`) looked up in `<scope>/embeddings`.
+
+    The scope is `EmbedSequence` (then `EmbedSequence_1`, ...) unless `scope` is given; the table is
+    `[vocab_size, embed_dim]` and, as in TF1, also in the MODEL_VARIABLES collection. With
+    `reuse=True` the sizes may be left out. `unique=True` looks every distinct id up once (same result).
+    """
+    require_graph_mode("tfstate.layers.embed_sequence")
+    if not (reuse or (vocab_size and embed_dim)):
+        raise ValueError("embed_sequence needs vocab_size and embed_dim unless reusing an existing table; "
+                         f"got vocab_size={vocab_size} and embed_dim={embed_dim}.")
+    ids = tf.convert_to_tensor(ids)
+    collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, tf.compat.v1.GraphKeys.MODEL_VARIABLES]
+    with tf.compat.v1.variable_scope(scope, "EmbedSequence", [ids], reuse=reuse):
+        shape = None if vocab_size is None or embed_dim is None else [vocab_size, embed_dim]
+        embeddings = tf.compat.v1.get_variable("embeddings", shape, initializer=initializer,
+                                               regularizer=regularizer, trainable=trainable,
+                                               collections=collections)
+        if not unique:
+            return tf.nn.embedding_lookup(embeddings, ids)
+        distinct, index = tf.unique(tf.reshape(ids, [-1]))
+        looked_up = tf.gather(tf.gather(embeddings, distinct), index)
+        result = tf.reshape(looked_up, tf.concat([tf.shape(ids), tf.shape(embeddings)[1:]], 0))
+        result.set_shape(ids.shape.concatenate(embeddings.shape[1:]))
+        return result
