@@ -1,16 +1,46 @@
-"""Shared helpers: quiet TensorFlow, small graphs with sessions, weights copied across graphs."""
+"""Shared helpers: quiet TensorFlow, the cell configurations the suites draw from, small graphs with sessions."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib  # noqa: E402
+import typing  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
+
+
+def _keep_one():
+    return tf.compat.v1.placeholder_with_default(1.0, [])
+
+
+CELLS = {  # configurations built from a namespace: tfstate.rnn_cell, or the TF1 oracle's
+    "basic_rnn": lambda m: m.BasicRNNCell(5),
+    "basic_rnn_relu": lambda m: m.BasicRNNCell(5, activation=tf.nn.relu),
+    "gru": lambda m: m.GRUCell(5),
+    "basic_lstm": lambda m: m.BasicLSTMCell(5, forget_bias=0.5),
+    "basic_lstm_concat_state": lambda m: m.BasicLSTMCell(5, state_is_tuple=False),
+    "lstm": lambda m: m.LSTMCell(5),
+    "lstm_peepholes_clip": lambda m: m.LSTMCell(5, use_peepholes=True, cell_clip=0.3, forget_bias=0.7),
+    "lstm_projection_clip": lambda m: m.LSTMCell(6, num_proj=3, proj_clip=0.2),
+    "lstm_projection_concat_state": lambda m: m.LSTMCell(
+        6, num_proj=3, use_peepholes=True, state_is_tuple=False, activation=tf.nn.relu),
+    "multi": lambda m: m.MultiRNNCell([m.LSTMCell(5, num_proj=3), m.GRUCell(4), m.BasicLSTMCell(2)]),
+    "multi_lstm": lambda m: m.MultiRNNCell([m.LSTMCell(5), m.LSTMCell(4)]),
+    "multi_concat_state": lambda m: m.MultiRNNCell(
+        [m.LSTMCell(4, state_is_tuple=False), m.GRUCell(3)], state_is_tuple=False),
+    "residual": lambda m: m.ResidualWrapper(m.LSTMCell(4)),  # as wide as the tests' inputs
+    # Keep probabilities as tensors put every dropout op in the graph; fed 1.0 they are deterministic
+    # (random masks are not: the TF1 oracle itself differs run to run inside a while loop).
+    "dropout": lambda m: m.DropoutWrapper(
+        m.MultiRNNCell([m.LSTMCell(5), m.GRUCell(4)]), input_keep_prob=_keep_one(),
+        output_keep_prob=_keep_one(), state_keep_prob=_keep_one(), seed=3),
+    "device": lambda m: m.DeviceWrapper(m.GRUCell(4), "/cpu:0"),
+}
 
 
 @contextlib.contextmanager
@@ -47,12 +77,21 @@ def load_variables(sess, values):
         variables[name].load(value, sess)
 
 
+class RunResult(typing.NamedTuple):
+    """What `run_rnn` computed (slices such as `result[:3]` compare the first fields of two runs)."""
+
+    outputs: np.ndarray
+    final: object          # the final state, nested like the cell's state
+    gradients: list        # of a loss of outputs and final state, w.r.t. inputs then variables (empty unless asked)
+    values: dict           # {variable name: value} the run used
+    op_types: set          # every op type in the graph
+
+
 def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False, unknown_length=False):
-    """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state.
+    """The cell's `unroll` (or dynamic_rnn for plain cells) inside scope "rnn" from a zero state: a `RunResult`.
 
     Variables get `values` (by name) or fresh random ones; `unknown_length` hides the time
-    dimension from the graph (as a placeholder of shape [B, None, D] would). Returns (outputs, final_state, gradients of
-    a loss of outputs and final state w.r.t. inputs and variables, variable values, op types).
+    dimension from the graph (as a placeholder of shape [B, None, D] would).
     """
     with graph_session() as sess:
         cell = make_cell()
@@ -78,7 +117,7 @@ def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, grad
         else:
             load_variables(sess, values)
         outputs, final, grads = sess.run((outputs, final, grads))
-        return outputs, final, grads, values, types
+        return RunResult(outputs, final, grads, values, types)
 
 
 def assert_nested_close(actual, expected, atol=1e-5):

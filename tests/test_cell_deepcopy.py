@@ -2,24 +2,23 @@
 the same configuration, which makes weights of its own and computes what the original does with equal weights."""
 
 import copy
+import functools
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfstate
-from conftest import graph_session
+from conftest import CELLS, graph_session
 from test_cells import _tf1_style_cells
 
 R = tfstate.rnn_cell
 BATCH, STEPS, DEPTH = 2, 3, 4
 
 
-CELLS = {
-    "gru": lambda: R.GRUCell(3),
-    "lstm_peepholes_projection": lambda: R.LSTMCell(5, use_peepholes=True, num_proj=3, cell_clip=0.5),
-    "basic_lstm_concat_state": lambda: R.BasicLSTMCell(3, forget_bias=0.3, state_is_tuple=False),
-    "multi": lambda: R.MultiRNNCell([R.LSTMCell(3), R.GRUCell(2)]),
+KINDS = {name: functools.partial(CELLS[name], R) for name in (
+    "gru", "lstm_peepholes_clip", "lstm_projection_concat_state", "basic_lstm_concat_state", "multi", "residual")}
+KINDS.update({
     "lstm_block": lambda: R.LSTMBlockCell(3, cell_clip=0.4),
     "lstm_block_fused": lambda: R.LSTMBlockFusedCell(3),
     "gru_block_v2": lambda: R.GRUBlockCellV2(3),
@@ -30,7 +29,7 @@ CELLS = {
     "input_projection": lambda: R.InputProjectionWrapper(R.LSTMCell(3), 2),
     "tf1_style_build": lambda: _tf1_style_cells(R.RNNCell)[0](3),  # weights made in build(), kept as attributes
     "tf1_style_get_variable": lambda: _tf1_style_cells(R.RNNCell)[1](),  # weights got in call()
-}
+})
 
 
 def _run(cell, inputs, scope):
@@ -38,11 +37,11 @@ def _run(cell, inputs, scope):
     return outputs
 
 
-@pytest.mark.parametrize("kind", sorted(CELLS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_deep_copy_of_a_built_cell_makes_its_own_weights_and_computes_the_same(rng, kind):
     with graph_session() as sess:
         inputs = tf.constant(rng.randn(BATCH, STEPS, DEPTH).astype(np.float32))
-        cell = CELLS[kind]()
+        cell = KINDS[kind]()
         original = _run(cell, inputs, "original")
         weights = cell.variables
         clone = copy.deepcopy(cell)

@@ -6,7 +6,7 @@ import tensorflow as tf
 from tf_keras.src.layers.rnn import legacy_cell_wrappers, legacy_cells
 
 import tfstate
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from conftest import CELLS, assert_nested_close, graph_session, load_variables, randomize_variables
 
 
 class LegacyTF1:
@@ -25,32 +25,7 @@ class LegacyTF1:
 BATCH, TIME, DEPTH = 3, 5, 4
 
 
-def _keep_one():
-    return tf.compat.v1.placeholder_with_default(1.0, [])
 LENGTHS = [5, 2, 0]
-
-CELLS = {
-    "basic_rnn": lambda m: m.BasicRNNCell(5),
-    "basic_rnn_relu": lambda m: m.BasicRNNCell(5, activation=tf.nn.relu),
-    "gru": lambda m: m.GRUCell(5),
-    "basic_lstm": lambda m: m.BasicLSTMCell(5, forget_bias=0.5),
-    "basic_lstm_concat_state": lambda m: m.BasicLSTMCell(5, state_is_tuple=False),
-    "lstm": lambda m: m.LSTMCell(5),
-    "lstm_peepholes_clip": lambda m: m.LSTMCell(5, use_peepholes=True, cell_clip=0.3, forget_bias=0.7),
-    "lstm_projection_clip": lambda m: m.LSTMCell(6, num_proj=3, proj_clip=0.2),
-    "lstm_projection_concat_state": lambda m: m.LSTMCell(
-        6, num_proj=3, use_peepholes=True, state_is_tuple=False, activation=tf.nn.relu),
-    "multi": lambda m: m.MultiRNNCell([m.LSTMCell(5, num_proj=3), m.GRUCell(4), m.BasicLSTMCell(2)]),
-    "multi_concat_state": lambda m: m.MultiRNNCell(
-        [m.LSTMCell(4, state_is_tuple=False), m.GRUCell(3)], state_is_tuple=False),
-    "residual": lambda m: m.ResidualWrapper(m.LSTMCell(DEPTH)),
-    # Keep probabilities as tensors put every dropout op in the graph; fed 1.0 they are deterministic
-    # (random masks are not: the TF1 oracle itself differs run to run inside a while loop).
-    "dropout": lambda m: m.DropoutWrapper(
-        m.MultiRNNCell([m.LSTMCell(5), m.GRUCell(4)]), input_keep_prob=_keep_one(),
-        output_keep_prob=_keep_one(), state_keep_prob=_keep_one(), seed=3),
-    "device": lambda m: m.DeviceWrapper(m.GRUCell(4), "/cpu:0"),
-}
 
 
 def _dynamic(time_major=False, lengths=None):
@@ -82,7 +57,7 @@ RUNNERS = {
 }
 
 
-def run_rnn(namespace, cell_name, runner, dtype, inputs, weights=None):
+def run_in(namespace, cell_name, runner, dtype, inputs, weights=None):
     """Builds `runner` over a fresh cell from `namespace`; returns (variable names, weights, results)."""
     with graph_session() as sess:
         x = tf.constant(inputs)
@@ -100,8 +75,8 @@ def run_rnn(namespace, cell_name, runner, dtype, inputs, weights=None):
 @pytest.mark.parametrize("cell_name", sorted(CELLS))
 def test_cell_matches_tf1_legacy_cell_float32(cell_name, runner, rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    names, weights, expected = run_rnn(LegacyTF1, cell_name, RUNNERS[runner], tf.float32, inputs)
-    tf_names, _, actual = run_rnn(tfstate.rnn_cell, cell_name, RUNNERS[runner], tf.float32, inputs, weights)
+    names, weights, expected = run_in(LegacyTF1, cell_name, RUNNERS[runner], tf.float32, inputs)
+    tf_names, _, actual = run_in(tfstate.rnn_cell, cell_name, RUNNERS[runner], tf.float32, inputs, weights)
     assert tf_names == names
     assert_nested_close(actual, expected)
 
@@ -110,8 +85,8 @@ def test_cell_matches_tf1_legacy_cell_float32(cell_name, runner, rng):
 @pytest.mark.parametrize("cell_name", ["gru", "lstm_peepholes_clip", "lstm_projection_concat_state", "multi"])
 def test_cell_matches_tf1_legacy_cell_float64(cell_name, runner, rng):
     inputs = rng.randn(BATCH, TIME, DEPTH)
-    names, weights, expected = run_rnn(LegacyTF1, cell_name, RUNNERS[runner], tf.float64, inputs)
-    tf_names, _, actual = run_rnn(tfstate.rnn_cell, cell_name, RUNNERS[runner], tf.float64, inputs, weights)
+    names, weights, expected = run_in(LegacyTF1, cell_name, RUNNERS[runner], tf.float64, inputs)
+    tf_names, _, actual = run_in(tfstate.rnn_cell, cell_name, RUNNERS[runner], tf.float64, inputs, weights)
     assert tf_names == names
     assert all(w.dtype == np.float64 for w in weights.values())
     assert_nested_close(actual, expected, atol=1e-12)
