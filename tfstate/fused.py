@@ -42,7 +42,7 @@ import functools
 
 import tensorflow as tf
 
-from tfstate import native
+from tfstate import _tf1, native
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.cells import GRUCell, LSTMStateTuple, MultiRNNCell, RNNCell
 
@@ -560,7 +560,7 @@ class FusedMultiRNNCell(MultiRNNCell):
                         layer_input, final = cell.unroll(layer_input, state, sequence_length=sequence_length,
                                                          time_major=time_major)
                     else:
-                        layer_input, final = tf.compat.v1.nn.dynamic_rnn(
+                        layer_input, final = _tf1.dynamic_rnn(
                             cell, layer_input, sequence_length=sequence_length, initial_state=state,
                             time_major=time_major)
                 final_states.append(final)
