@@ -62,7 +62,9 @@ class RNNCell:
 
     Variables live under the class name in snake case (`lstm_cell`, `gru_cell`, ...) unless `name` is
     given. Every cell implements `state_size`, `output_size` and TF1's `call(inputs, state)`;
-    tfstate's cells make their weights in `_build(input_depth, dtype)` (with `_add_variable`).
+    tfstate's cells make their weights in `_build(input_depth, dtype)` (with `_add_variable`), the
+    dtype being that of the (last) input; a cell whose step input is not `[batch, depth]` (a
+    `(time, x)` pair, an image) says how deep it is by overriding `_input_depth(inputs)`.
     A TF1-style subclass works as it did in TF1: besides `call`, it may define `build(inputs_shape)`
     (with `add_variable` / `add_weight`) or call `tf.compat.v1.get_variable` inside `call`; either
     way its variables live in the scope captured on the first call.
@@ -148,7 +150,8 @@ class RNNCell:
             self._first_dtype = self._dtype or tf.nest.flatten(inputs)[0].dtype.base_dtype
             self.build(tf.nest.map_structure(lambda tensor: tensor.shape, inputs))
         elif type(self)._build is not RNNCell._build:
-            self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+            dtype = self._dtype or tf.nest.flatten(inputs)[-1].dtype.base_dtype
+            self._build(self._input_depth(inputs), dtype)
 
     def _first_scope(self, scope):
         """The variable scope TF1 layers capture on their first call (uniquified default name)."""
@@ -502,13 +505,13 @@ class CellWrapper(RNNCell):
         return self._wrap(inputs, state, lambda x, s: self.cell(x, s, scope=scope))
 
 
-def _keep_probability(value, name):
+def _keep_probability(value, name, owner="DropoutWrapper"):
     """A keep probability as a Python float in [0, 1], or a tensor left as it is."""
     static = tf.get_static_value(tf.convert_to_tensor(value))
     if static is None:
         return tf.convert_to_tensor(value)
     if not 0 <= static <= 1:
-        raise ValueError(f"DropoutWrapper {name} must be in [0, 1]; got {static}.")
+        raise ValueError(f"{owner} {name} must be in [0, 1]; got {static}.")
     return float(static)
 
 
