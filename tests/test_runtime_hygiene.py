@@ -22,6 +22,9 @@ _PROGRAM = textwrap.dedent("""
     tfstate.dynamic_rnn_with_states(rnn_cell.GRUCell(3), x, dtype=tf.float32, scope="d")
     tfstate.dynamic_rnn(rnn_cell.FusedMultiRNNCell([rnn_cell.LSTMBlockCell(3), rnn_cell.GRUCell(3)]), x,
                         dtype=tf.float32, scope="e")
+    rnn_cell.stack_bidirectional_dynamic_rnn([rnn_cell.GRUCell(3)], [rnn_cell.GRUCell(3)], x, dtype=tf.float32)
+    rnn_cell.stack_bidirectional_rnn([rnn_cell.GRUCell(3)], [rnn_cell.GRUCell(3)], tf.unstack(x, axis=1),
+                                     dtype=tf.float32)
     try:  # a failing call must not leave TensorFlow's notices switched off
         tfstate.dynamic_rnn(rnn_cell.GRUCell(3), x, initial_state=tf.zeros([2, 5]), scope="f")
     except ValueError:

@@ -1,7 +1,7 @@
 """The `tfstate.rnn_cell` namespace: a drop-in for `tf.compat.v1.nn.rnn_cell` / `tf.contrib.rnn`.
 
-The fused cells of `tfstate.fused`, TF1 contrib's other cells and wrappers and the cuDNN-compatible
-cells are here too, as `tf.contrib.rnn` had them.
+The fused cells of `tfstate.fused`, TF1 contrib's other cells and wrappers, the cuDNN-compatible
+cells and the stacked bidirectional RNNs are here too, as `tf.contrib.rnn` had them.
 """
 
 from tfstate.cells import (  # noqa: F401
@@ -31,6 +31,7 @@ from tfstate.layer_norm import LayerNormBasicLSTMCell  # noqa: F401
 from tfstate.light_gated_rnn import IntersectionRNNCell, SRUCell, UGRNNCell  # noqa: F401
 from tfstate.lstm_variants import CoupledInputForgetGateLSTMCell, GLSTMCell, NASCell  # noqa: F401
 from tfstate.phased_lstm import PhasedLSTMCell  # noqa: F401
+from tfstate.stack_bidirectional import stack_bidirectional_dynamic_rnn, stack_bidirectional_rnn  # noqa: F401
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
@@ -40,4 +41,5 @@ __all__ = [
     "UGRNNCell", "IntersectionRNNCell", "SRUCell", "IndRNNCell", "IndyGRUCell", "IndyLSTMCell",
     "ConvLSTMCell", "Conv1DLSTMCell", "Conv2DLSTMCell", "Conv3DLSTMCell",
     "AttentionCellWrapper", "HighwayWrapper", "CudnnCompatibleLSTMCell", "CudnnCompatibleGRUCell",
+    "stack_bidirectional_dynamic_rnn", "stack_bidirectional_rnn",
 ]
