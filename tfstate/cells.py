@@ -16,6 +16,7 @@ import collections
 import contextlib
 import hashlib
 import re
+import warnings
 
 import tensorflow as tf
 
@@ -395,6 +396,8 @@ class MultiRNNCell(RNNCell):
     """Cells stacked in order: layer k reads layer k-1's output, under scope `cell_k`.
 
     With `state_is_tuple=False` the layers' states are concatenated along the columns.
+    `MultiRNNCell([cell] * n)` gives every layer the same cell object, hence the same weights; as in
+    TF1, that gets a warning (Python's `warnings`, shown once per call site by default).
     """
 
     _default_name = "multi_rnn_cell"  # kept by subclasses such as tfstate.fused.FusedMultiRNNCell
@@ -411,6 +414,9 @@ class MultiRNNCell(RNNCell):
                 "LSTMCell(state_is_tuple=False)); got state sizes "
                 f"{[cell.state_size for cell in cells]}."
             )
+        if len({id(cell) for cell in cells}) < len(cells):
+            warnings.warn("At least two cells provided to MultiRNNCell are the same object and will share weights.",
+                          stacklevel=2)
         self._cells = list(cells)
         self._state_is_tuple = state_is_tuple
 
