@@ -330,3 +330,13 @@ def test_tfstate_bidirectional_dynamic_rnn_equals_tf1s_on_fused_cells(rng):
     assert [stepped for _, _, stepped in results] == [False, True]
     assert "bidirectional_rnn/bw/lstm_cell/w_o_diag:0" in results[0][1]
     assert_nested_close(results[0][0], results[1][0])
+
+
+def test_a_mixed_fused_stack_has_multi_rnn_cells_variable_names(rng):
+    def names(make_stack):
+        with graph_session():
+            tfstate.dynamic_rnn(make_stack([LSTMBlockCell(UNITS), tfstate.GRUCell(UNITS)]), tf.zeros([BATCH, TIME, DEPTH]),
+                                dtype=tf.float32)
+            return [v.op.name for v in tf.compat.v1.global_variables()]
+
+    assert names(FusedMultiRNNCell) == names(tfstate.MultiRNNCell)

@@ -559,10 +559,10 @@ class FusedMultiRNNCell(MultiRNNCell):
                     if hasattr(cell, "unroll"):
                         layer_input, final = cell.unroll(layer_input, state, sequence_length=sequence_length,
                                                          time_major=time_major)
-                    else:
+                    else:  # in this layer's scope itself, not dynamic_rnn's default "rnn" below it
                         layer_input, final = _tf1.dynamic_rnn(
                             cell, layer_input, sequence_length=sequence_length, initial_state=state,
-                            time_major=time_major)
+                            time_major=time_major, scope=tf.compat.v1.get_variable_scope())
                 final_states.append(final)
         return layer_input, tuple(final_states)
 
