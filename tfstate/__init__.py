@@ -1,6 +1,6 @@
 """tfstate: TF1-style stateful RNN code, running correctly and fast on current TensorFlow."""
 
-from tfstate import layers, rnn_cell
+from tfstate import cudnn_rnn, layers, rnn_cell
 from tfstate.cells import (
     BasicLSTMCell,
     BasicRNNCell,
@@ -20,7 +20,7 @@ from tfstate.trace import StateTraceWrapper, dynamic_rnn_with_states
 __version__ = "0.1.0"
 
 __all__ = [
-    "rnn_cell", "layers",
+    "rnn_cell", "layers", "cudnn_rnn",
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "MultiRNNCell",
     "RNNState", "STATE_VARIABLES", "dynamic_rnn", "bidirectional_dynamic_rnn", "stateful_dynamic_rnn", "StatefulRNN", "StatefulSession",
     "StateTraceWrapper", "dynamic_rnn_with_states", "generate",
