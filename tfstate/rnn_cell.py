@@ -26,6 +26,7 @@ from tfstate.fused import (  # noqa: F401
     LSTMBlockCell,
     LSTMBlockFusedCell,
 )
+from tfstate.fused_adaptors import FusedRNNCellAdaptor, TimeReversedFusedRNN  # noqa: F401
 from tfstate.independent_rnn import IndRNNCell, IndyGRUCell, IndyLSTMCell  # noqa: F401
 from tfstate.layer_norm import LayerNormBasicLSTMCell  # noqa: F401
 from tfstate.light_gated_rnn import IntersectionRNNCell, SRUCell, UGRNNCell  # noqa: F401
@@ -37,6 +38,7 @@ __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
     "MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper",
     "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell", "GRUBlockCell", "GRUBlockCellV2",
+    "FusedRNNCellAdaptor", "TimeReversedFusedRNN",
     "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GLSTMCell", "NASCell", "PhasedLSTMCell",
     "UGRNNCell", "IntersectionRNNCell", "SRUCell", "IndRNNCell", "IndyGRUCell", "IndyLSTMCell",
     "ConvLSTMCell", "Conv1DLSTMCell", "Conv2DLSTMCell", "Conv3DLSTMCell",
