@@ -196,18 +196,12 @@ class RNNCell:
         return inputs.shape[-1]
 
 
-def _linear(inputs, recurrent, kernel, bias):
-    """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
-    return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
+class _UnitsCell(RNNCell):
+    """A cell of `num_units` units whose state and output are both `[batch, num_units]`."""
 
-
-class BasicRNNCell(RNNCell):
-    """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
-
-    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+    def __init__(self, num_units, reuse=None, name=None, dtype=None):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
-        self._activation = _activation(activation)
 
     @property
     def state_size(self):
@@ -216,6 +210,46 @@ class BasicRNNCell(RNNCell):
     @property
     def output_size(self):
         return self._num_units
+
+
+class _LSTMUnitsCell(_UnitsCell):
+    """A cell of `num_units` units whose state is `LSTMStateTuple(c, h)` and whose output is h."""
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self._num_units, self._num_units)
+
+
+class _ProjectedLSTMState:
+    """`state_size` / `output_size` of an LSTM of `num_units` cells whose output h is `num_proj` wide if set.
+
+    Mixed into cells that set `_num_units`, `_num_proj` and (if their state may be concatenated)
+    `_state_is_tuple`.
+    """
+
+    _state_is_tuple = True
+
+    @property
+    def state_size(self):
+        units, out = self._num_units, self._num_proj or self._num_units
+        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
+
+    @property
+    def output_size(self):
+        return self._num_proj or self._num_units
+
+
+def _linear(inputs, recurrent, kernel, bias):
+    """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
+    return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
+
+
+class BasicRNNCell(_UnitsCell):
+    """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
+        self._activation = _activation(activation)
 
     def _build(self, input_depth, dtype):
         self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
@@ -226,7 +260,7 @@ class BasicRNNCell(RNNCell):
         return output, output
 
 
-class GRUCell(RNNCell):
+class GRUCell(_UnitsCell):
     """Gated recurrent unit (Cho et al. 2014), TF1 layout:
 
         r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
@@ -238,19 +272,10 @@ class GRUCell(RNNCell):
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = _activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -315,7 +340,7 @@ class BasicLSTMCell(RNNCell):
         return new_h, new_state
 
 
-class LSTMCell(RNNCell):
+class LSTMCell(_ProjectedLSTMState, RNNCell):
     """LSTM with optional peepholes, cell clipping and output projection (Sak et al. 2014), TF1 layout:
 
         i, j, f, o = split([x, m] @ kernel + bias)
@@ -345,15 +370,6 @@ class LSTMCell(RNNCell):
         self._forget_bias = forget_bias
         self._state_is_tuple = state_is_tuple
         self._activation = _activation(activation)
-
-    @property
-    def state_size(self):
-        units, out = self._num_units, self._num_proj or self._num_units
-        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
-
-    @property
-    def output_size(self):
-        return self._num_proj or self._num_units
 
     def _build(self, input_depth, dtype):
         units, init = self._num_units, self._initializer

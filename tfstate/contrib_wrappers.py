@@ -94,7 +94,7 @@ class AttentionCellWrapper(RNNCell):
         return output, new_state if self._state_is_tuple else tf.concat(new_state, 1)
 
     def _attention(self, query, window):
-        """Attention over `window` `[batch, attn_length, attn_size]`: the attended vector and the window minus its oldest."""
+        """Attention over `window` `[batch, attn_length, attn_size]`: (attended vector, window minus its oldest)."""
         with tf.compat.v1.variable_scope("attention"):
             attn_w = tf.compat.v1.get_variable("attn_w", [1, 1, self._attn_size, self._attn_vec_size],
                                                dtype=query.dtype)

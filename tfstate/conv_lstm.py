@@ -107,7 +107,7 @@ class Conv2DLSTMCell(ConvLSTMCell):
 
 
 class Conv3DLSTMCell(ConvLSTMCell):
-    """`ConvLSTMCell` over three spatial axes: inputs `[batch, depth, height, width, channels]`, scope `conv_3d_lstm_cell`."""
+    """`ConvLSTMCell` over three axes: inputs `[batch, depth, height, width, channels]`, scope `conv_3d_lstm_cell`."""
 
     def __init__(self, name="conv_3d_lstm_cell", **kwargs):
         super().__init__(conv_ndims=3, name=name, **kwargs)

@@ -1,4 +1,4 @@
-"""TF1's `tf.contrib.cudnn_rnn` on any device: `CudnnLSTM`, `CudnnGRU`, `CudnnRNNTanh`, `CudnnRNNRelu` and the compatible cells.
+"""TF1's `tf.contrib.cudnn_rnn` on any device: `CudnnLSTM`, `CudnnGRU`, `CudnnRNNTanh`, `CudnnRNNRelu`, the cells.
 
 TF1's layers ran cuDNN's fused kernel (GPU only) on one opaque weight buffer, and saved that buffer
 in a checkpoint as per-layer weights of the cuDNN-compatible cells. These layers are built from

@@ -14,28 +14,19 @@ Each unit sees only its own previous state: the recurrent matrix is a row vector
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell, _activation
+from tfstate.cells import LSTMStateTuple, _activation, _LSTMUnitsCell, _UnitsCell
 
 
 def _recurrent_init():
     return tf.compat.v1.random_uniform_initializer(-1.0, 1.0)
 
 
-class IndRNNCell(RNNCell):
+class IndRNNCell(_UnitsCell):
     """Independently recurrent RNN: variables `ind_rnn_cell/kernel_w`, `kernel_u`, `bias`."""
 
     def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = _activation(activation)
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -49,7 +40,7 @@ class IndRNNCell(RNNCell):
         return output, output
 
 
-class IndyGRUCell(RNNCell):
+class IndyGRUCell(_UnitsCell):
     """GRU with diagonal recurrent weights.
 
     Variables as in TF1: `indy_gru_cell/gates/kernel_w`, `gates/kernel_u`, `gates/bias` (1.0 by
@@ -58,19 +49,10 @@ class IndyGRUCell(RNNCell):
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None, bias_initializer=None,
                  name=None, dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = _activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units, kernel_init, bias_init = self._num_units, self._kernel_initializer, self._bias_initializer
@@ -92,25 +74,16 @@ class IndyGRUCell(RNNCell):
         return new_h, new_h
 
 
-class IndyLSTMCell(RNNCell):
+class IndyLSTMCell(_LSTMUnitsCell):
     """LSTM with diagonal recurrent weights: variables `indy_lstm_cell/kernel_w`, `kernel_u`, `bias`."""
 
     def __init__(self, num_units, forget_bias=1.0, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._forget_bias = forget_bias
         self._activation = _activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self._num_units, self._num_units)
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units

@@ -14,7 +14,7 @@ where norm_X(v) = (v - mean(v)) / sqrt(var(v) + 1e-12) * X/gamma + X/beta over e
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell, _activation, _keep_probability
+from tfstate.cells import LSTMStateTuple, _activation, _keep_probability, _LSTMUnitsCell
 
 _NORM_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
 
@@ -32,7 +32,7 @@ def add_norm_variables(cell, scope, size, dtype, gain, shift):
     return gamma, beta
 
 
-class LayerNormBasicLSTMCell(RNNCell):
+class LayerNormBasicLSTMCell(_LSTMUnitsCell):
     """LSTM with layer normalization (Ba et al. 2016) and recurrent dropout, as TF1 contrib had it.
 
     See the module docstring for the equations. `dropout_keep_prob` may be a float or a scalar
@@ -44,8 +44,7 @@ class LayerNormBasicLSTMCell(RNNCell):
 
     def __init__(self, num_units, forget_bias=1.0, input_size=None, activation=None, layer_norm=True,
                  norm_gain=1.0, norm_shift=0.0, dropout_keep_prob=1.0, dropout_prob_seed=None, reuse=None):
-        super().__init__(reuse=reuse)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse)
         self._forget_bias = forget_bias
         self._activation = _activation(activation)
         self._layer_norm = layer_norm
@@ -53,14 +52,6 @@ class LayerNormBasicLSTMCell(RNNCell):
         self._norm_shift = norm_shift
         self._keep_prob = _keep_probability(dropout_keep_prob, "dropout_keep_prob", "LayerNormBasicLSTMCell")
         self._seed = dropout_prob_seed
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self._num_units, self._num_units)
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units

@@ -1,4 +1,4 @@
-"""TF1 contrib's lightly gated RNNs: `UGRNNCell`, `IntersectionRNNCell` (Collins et al. 2017) and `SRUCell` (Lei et al. 2017).
+"""TF1 contrib's lightly gated RNNs: `UGRNNCell`, `IntersectionRNNCell` (Collins et al. 2017), `SRUCell` (Lei et al.).
 
     UGRNNCell:            g_act, c_act = split([x, h] @ kernel + bias)
                           g = sigmoid(g_act + forget_bias)
@@ -15,26 +15,10 @@
 
 import tensorflow as tf
 
-from tfstate.cells import RNNCell, _activation
+from tfstate.cells import _activation, _UnitsCell
 
 
-class _SingleStateCell(RNNCell):
-    """A cell whose state and output are `[batch, num_units]`."""
-
-    def __init__(self, num_units, **kwargs):
-        super().__init__(**kwargs)
-        self._num_units = num_units
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
-
-
-class UGRNNCell(_SingleStateCell):
+class UGRNNCell(_UnitsCell):
     """Update-gate RNN: one gate choosing between keeping the state and a new value.
 
     Variables `ugrnn_cell/kernel` `[depth + num_units, 2 * num_units]` (with `initializer`) and `bias`.
@@ -59,7 +43,7 @@ class UGRNNCell(_SingleStateCell):
         return new_state, new_state
 
 
-class IntersectionRNNCell(_SingleStateCell):
+class IntersectionRNNCell(_UnitsCell):
     """+RNN: gated through time and through depth; its output feeds the next layer of a deep stack.
 
     The input depth must equal `num_units`, or `num_in_proj` must be set (TF1: to `num_units`, on the
@@ -100,7 +84,7 @@ class IntersectionRNNCell(_SingleStateCell):
         return new_y, new_state
 
 
-class SRUCell(_SingleStateCell):
+class SRUCell(_UnitsCell):
     """Simple recurrent unit: no recurrent matrix. Variables `sru_cell/kernel` `[depth, 4 * num_units]`, `bias`.
 
     As in TF1, the output is h and the state carried to the next step is c.

@@ -20,7 +20,7 @@ Each keeps `LSTMStateTuple(c, h)` (h projected to `num_proj` where the cell has 
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell, _activation
+from tfstate.cells import LSTMStateTuple, RNNCell, _activation, _ProjectedLSTMState
 from tfstate.layer_norm import add_norm_variables, layer_norm
 
 
@@ -35,7 +35,7 @@ def _lstm_state(state, state_is_tuple, num_units):
     return state if state_is_tuple else (state[:, :num_units], state[:, num_units:])
 
 
-class CoupledInputForgetGateLSTMCell(RNNCell):
+class CoupledInputForgetGateLSTMCell(_ProjectedLSTMState, RNNCell):
     """LSTM whose input gate is one minus its forget gate, with optional peepholes, projection and layer norm.
 
     TF1's `initializer` argument is accepted and, as in TF1, not used (the weights get TF1's default
@@ -58,15 +58,6 @@ class CoupledInputForgetGateLSTMCell(RNNCell):
         self._layer_norm = layer_norm
         self._norm_gain = norm_gain
         self._norm_shift = norm_shift
-
-    @property
-    def state_size(self):
-        units, out = self._num_units, self._num_proj or self._num_units
-        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
-
-    @property
-    def output_size(self):
-        return self._num_proj or self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -109,7 +100,7 @@ class CoupledInputForgetGateLSTMCell(RNNCell):
         return m, LSTMStateTuple(c, m) if self._state_is_tuple else tf.concat([c, m], 1)
 
 
-class GLSTMCell(RNNCell):
+class GLSTMCell(_ProjectedLSTMState, RNNCell):
     """Group LSTM: `number_of_groups` LSTM sub-cells, each on its slice of the input and of h.
 
     `num_units`, `num_proj` and the input depth must divide evenly into the groups. `initializer`
@@ -130,14 +121,6 @@ class GLSTMCell(RNNCell):
         self._groups = number_of_groups
         self._forget_bias = forget_bias
         self._activation = _activation(activation)
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self._num_units, self.output_size)
-
-    @property
-    def output_size(self):
-        return self._num_proj or self._num_units
 
     def _input_depth(self, inputs):
         depth = super()._input_depth(inputs)
@@ -171,7 +154,7 @@ class GLSTMCell(RNNCell):
         return m, LSTMStateTuple(c, m)
 
 
-class NASCell(RNNCell):
+class NASCell(_ProjectedLSTMState, RNNCell):
     """The recurrent cell of Neural Architecture Search (Zoph & Le 2017), with an optional projection.
 
     Variables: `nas_cell/recurrent_kernel` `[num_proj or num_units, 8 * num_units]`, `kernel`
@@ -185,14 +168,6 @@ class NASCell(RNNCell):
         self._num_units = num_units
         self._num_proj = num_proj
         self._use_bias = use_bias
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self._num_units, self.output_size)
-
-    @property
-    def output_size(self):
-        return self._num_proj or self._num_units
 
     def _build(self, input_depth, dtype):
         width = self._branches * self._num_units

@@ -20,7 +20,7 @@ import math
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell
+from tfstate.cells import LSTMStateTuple, _LSTMUnitsCell
 
 
 def _log_uniform_initializer(low, high):
@@ -31,7 +31,7 @@ def _log_uniform_initializer(low, high):
     return initialize
 
 
-class PhasedLSTMCell(RNNCell):
+class PhasedLSTMCell(_LSTMUnitsCell):
     """Phased LSTM; `call((time, x), state)`. See the module docstring for the equations.
 
     Variables under `phased_lstm_cell/`: `mask_gates/kernel`, `mask_gates/bias`, `new_input/kernel`,
@@ -40,22 +40,13 @@ class PhasedLSTMCell(RNNCell):
 
     def __init__(self, num_units, use_peepholes=False, leak=0.001, ratio_on=0.1, trainable_ratio_on=True,
                  period_init_min=1.0, period_init_max=1000.0, reuse=None):
-        super().__init__(reuse=reuse)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse)
         self._use_peepholes = use_peepholes
         self._leak = leak
         self._ratio_on = ratio_on
         self._trainable_ratio_on = trainable_ratio_on
         self._period_init_min = period_init_min
         self._period_init_max = period_init_max
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self._num_units, self._num_units)
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _input_depth(self, inputs):
         if not (isinstance(inputs, (tuple, list)) and len(inputs) == 2):
