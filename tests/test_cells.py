@@ -1,5 +1,7 @@
 """tfstate cells against the TF1 legacy cells kept in tf_keras: same variable names, same numbers."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -363,3 +365,19 @@ def test_a_custom_cell_without_call_names_what_is_missing():
     with graph_session():
         with pytest.raises(NotImplementedError, match=r"Incomplete must define call\(inputs, state\)"):
             Incomplete()(tf.zeros([1, 2]), tf.zeros([1, 2]))
+
+
+def test_multi_rnn_cell_of_one_cell_object_warns_once_that_its_layers_share_weights(rng):
+    message = "At least two cells provided to MultiRNNCell are the same object and will share weights."
+    cell = tfstate.GRUCell(3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's default: once per call site
+        for _ in range(3):
+            stacked = tfstate.MultiRNNCell([cell] * 2)
+        tfstate.MultiRNNCell([tfstate.GRUCell(3), tfstate.GRUCell(3)])
+    assert [str(warning.message) for warning in caught] == [message]
+    with graph_session():
+        tf.compat.v1.nn.dynamic_rnn(stacked, tf.constant(rng.randn(2, 4, 3).astype(np.float32)), dtype=tf.float32)
+        assert [v.op.name for v in tf.compat.v1.global_variables()] == [
+            f"rnn/multi_rnn_cell/cell_0/gru_cell/{name}" for name in
+            ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")]

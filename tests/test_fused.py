@@ -303,3 +303,13 @@ def test_fused_cells_say_what_they_need_and_how_to_fix_it():
         stack = FusedMultiRNNCell([tfstate.GRUCell(UNITS), tfstate.GRUCell(UNITS)], state_is_tuple=False)
         with pytest.raises(ValueError, match=r"needs state_is_tuple=True \(the default\); got state_is_tuple=False"):
             stack.unroll(tf.zeros([2, 3, DEPTH]), tf.zeros([2, 2 * UNITS]))
+
+
+def test_a_mixed_fused_stack_has_multi_rnn_cells_variable_names(rng):
+    def names(make_stack):
+        with graph_session():
+            tfstate.dynamic_rnn(make_stack([LSTMBlockCell(UNITS), tfstate.GRUCell(UNITS)]), tf.zeros([BATCH, TIME, DEPTH]),
+                                dtype=tf.float32)
+            return [v.op.name for v in tf.compat.v1.global_variables()]
+
+    assert names(FusedMultiRNNCell) == names(tfstate.MultiRNNCell)

@@ -43,7 +43,7 @@ def test_report_names_changed_lines_and_unconverted_symbols():
         import tensorflow as tf
 
         cell = tf.contrib.rnn.LSTMCell(4)
-        nas = tf.contrib.rnn.NASCell(4)
+        grid = tf.contrib.rnn.GridLSTMCell(4)
         conv = tf.layers.conv2d(x, 3, 3)
         sess = tf.Session()
     """)
@@ -52,12 +52,12 @@ def test_report_names_changed_lines_and_unconverted_symbols():
     for entry in report.entries:
         at[entry.line, entry.kind] = at.get((entry.line, entry.kind), "") + entry.message + "\n"
     assert "'tf.contrib.rnn.LSTMCell' to 'tfstate.rnn_cell.LSTMCell'" in at[3, "changed"]
-    assert "tfstate.rnn_cell has no NASCell" in at[4, NOT_CONVERTED]
+    assert "tfstate.rnn_cell has no GridLSTMCell" in at[4, NOT_CONVERTED]
     assert "tf.layers.conv2d is not available with Keras 3" in at[5, NOT_CONVERTED]
     assert "'tf.Session' to 'tf.compat.v1.Session'" in at[6, "changed"]
     assert "added `import tfstate`" in at[1, "changed"]
-    assert "tf.contrib.rnn.NASCell(4)" in new_text  # left as it was, not half-converted
-    assert "script.py:4:7: not converted: tf.contrib.rnn.NASCell" in str(report)
+    assert "tf.contrib.rnn.GridLSTMCell(4)" in new_text  # left as it was, not half-converted
+    assert "script.py:4:8: not converted: tf.contrib.rnn.GridLSTMCell" in str(report)
 
 
 @pytest.mark.parametrize("module", ["tf.contrib.rnn", "tf.nn.rnn_cell", "tf.compat.v1.nn.rnn_cell", "contrib_rnn"])

@@ -17,6 +17,7 @@ import contextlib
 import copy
 import hashlib
 import re
+import warnings
 
 import tensorflow as tf
 
@@ -63,7 +64,9 @@ class RNNCell:
 
     Variables live under the class name in snake case (`lstm_cell`, `gru_cell`, ...) unless `name` is
     given. Every cell implements `state_size`, `output_size` and TF1's `call(inputs, state)`;
-    tfstate's cells make their weights in `_build(input_depth, dtype)` (with `_add_variable`).
+    tfstate's cells make their weights in `_build(input_depth, dtype)` (with `_add_variable`), the
+    dtype being that of the (last) input; a cell whose step input is not `[batch, depth]` (a
+    `(time, x)` pair, an image) says how deep it is by overriding `_input_depth(inputs)`.
     A TF1-style subclass works as it did in TF1: besides `call`, it may define `build(inputs_shape)`
     (with `add_variable` / `add_weight`) or call `tf.compat.v1.get_variable` inside `call`; either
     way its variables live in the scope captured on the first call.
@@ -171,7 +174,8 @@ class RNNCell:
             self._first_dtype = self._dtype or tf.nest.flatten(inputs)[0].dtype.base_dtype
             self.build(tf.nest.map_structure(lambda tensor: tensor.shape, inputs))
         elif type(self)._build is not RNNCell._build:
-            self._build(self._input_depth(inputs), self._dtype or inputs.dtype.base_dtype)
+            dtype = self._dtype or tf.nest.flatten(inputs)[-1].dtype.base_dtype
+            self._build(self._input_depth(inputs), dtype)
 
     def _first_scope(self, scope):
         """The variable scope TF1 layers capture on their first call (uniquified default name).
@@ -242,18 +246,12 @@ class RNNCell:
         return inputs.shape[-1]
 
 
-def _linear(inputs, recurrent, kernel, bias):
-    """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
-    return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
+class _UnitsCell(RNNCell):
+    """A cell of `num_units` units whose state and output are both `[batch, num_units]`."""
 
-
-class BasicRNNCell(RNNCell):
-    """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
-
-    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+    def __init__(self, num_units, reuse=None, name=None, dtype=None):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
-        self._activation = _activation(activation)
 
     @property
     def state_size(self):
@@ -262,6 +260,46 @@ class BasicRNNCell(RNNCell):
     @property
     def output_size(self):
         return self._num_units
+
+
+class _LSTMUnitsCell(_UnitsCell):
+    """A cell of `num_units` units whose state is `LSTMStateTuple(c, h)` and whose output is h."""
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self._num_units, self._num_units)
+
+
+class _ProjectedLSTMState:
+    """`state_size` / `output_size` of an LSTM of `num_units` cells whose output h is `num_proj` wide if set.
+
+    Mixed into cells that set `_num_units`, `_num_proj` and (if their state may be concatenated)
+    `_state_is_tuple`.
+    """
+
+    _state_is_tuple = True
+
+    @property
+    def state_size(self):
+        units, out = self._num_units, self._num_proj or self._num_units
+        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
+
+    @property
+    def output_size(self):
+        return self._num_proj or self._num_units
+
+
+def _linear(inputs, recurrent, kernel, bias):
+    """`concat([inputs, recurrent], 1) @ kernel + bias`, TF1's fused gate matmul."""
+    return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
+
+
+class BasicRNNCell(_UnitsCell):
+    """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
+        self._activation = _activation(activation)
 
     def _build(self, input_depth, dtype):
         self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
@@ -272,7 +310,7 @@ class BasicRNNCell(RNNCell):
         return output, output
 
 
-class GRUCell(RNNCell):
+class GRUCell(_UnitsCell):
     """Gated recurrent unit (Cho et al. 2014), TF1 layout:
 
         r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
@@ -284,19 +322,10 @@ class GRUCell(RNNCell):
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
-        super().__init__(reuse=reuse, name=name, dtype=dtype)
-        self._num_units = num_units
+        super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = _activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -361,7 +390,7 @@ class BasicLSTMCell(RNNCell):
         return new_h, new_state
 
 
-class LSTMCell(RNNCell):
+class LSTMCell(_ProjectedLSTMState, RNNCell):
     """LSTM with optional peepholes, cell clipping and output projection (Sak et al. 2014), TF1 layout:
 
         i, j, f, o = split([x, m] @ kernel + bias)
@@ -391,15 +420,6 @@ class LSTMCell(RNNCell):
         self._forget_bias = forget_bias
         self._state_is_tuple = state_is_tuple
         self._activation = _activation(activation)
-
-    @property
-    def state_size(self):
-        units, out = self._num_units, self._num_proj or self._num_units
-        return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
-
-    @property
-    def output_size(self):
-        return self._num_proj or self._num_units
 
     def _build(self, input_depth, dtype):
         units, init = self._num_units, self._initializer
@@ -442,6 +462,8 @@ class MultiRNNCell(RNNCell):
     """Cells stacked in order: layer k reads layer k-1's output, under scope `cell_k`.
 
     With `state_is_tuple=False` the layers' states are concatenated along the columns.
+    `MultiRNNCell([cell] * n)` gives every layer the same cell object, hence the same weights; as in
+    TF1, that gets a warning (Python's `warnings`, shown once per call site by default).
     """
 
     _default_name = "multi_rnn_cell"  # kept by subclasses such as tfstate.fused.FusedMultiRNNCell
@@ -458,6 +480,9 @@ class MultiRNNCell(RNNCell):
                 "LSTMCell(state_is_tuple=False)); got state sizes "
                 f"{[cell.state_size for cell in cells]}."
             )
+        if len({id(cell) for cell in cells}) < len(cells):
+            warnings.warn("At least two cells provided to MultiRNNCell are the same object and will share weights.",
+                          stacklevel=2)
         self._cells = list(cells)
         self._state_is_tuple = state_is_tuple
 
@@ -552,13 +577,13 @@ class CellWrapper(RNNCell):
         return self._wrap(inputs, state, lambda x, s: self.cell(x, s, scope=scope))
 
 
-def _keep_probability(value, name):
+def _keep_probability(value, name, owner="DropoutWrapper"):
     """A keep probability as a Python float in [0, 1], or a tensor left as it is."""
     static = tf.get_static_value(tf.convert_to_tensor(value))
     if static is None:
         return tf.convert_to_tensor(value)
     if not 0 <= static <= 1:
-        raise ValueError(f"DropoutWrapper {name} must be in [0, 1]; got {static}.")
+        raise ValueError(f"{owner} {name} must be in [0, 1]; got {static}.")
     return float(static)
 
 

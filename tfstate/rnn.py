@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfstate import _tf1
 from tfstate._checks import require_graph_mode
 from tfstate.state import RNNState
 
@@ -49,7 +50,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     """
     unroll = getattr(cell, "unroll", None)
     if unroll is None or tf.nest.is_nested(inputs):
-        return tf.compat.v1.nn.dynamic_rnn(
+        return _tf1.dynamic_rnn(
             cell, inputs, sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
             parallel_iterations=parallel_iterations, swap_memory=swap_memory, time_major=time_major, scope=scope)
     require_graph_mode("tfstate.dynamic_rnn")
@@ -73,7 +74,7 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, in
     Returns `((output_fw, output_bw), (state_fw, state_bw))`.
     """
     if not (hasattr(cell_fw, "unroll") and hasattr(cell_bw, "unroll")) or tf.nest.is_nested(inputs):
-        return tf.compat.v1.nn.bidirectional_dynamic_rnn(
+        return _tf1.bidirectional_dynamic_rnn(
             cell_fw, cell_bw, inputs, sequence_length=sequence_length, initial_state_fw=initial_state_fw,
             initial_state_bw=initial_state_bw, dtype=dtype, parallel_iterations=parallel_iterations,
             swap_memory=swap_memory, time_major=time_major, scope=scope)

@@ -1,6 +1,7 @@
 """The `tfstate.rnn_cell` namespace: a drop-in for `tf.compat.v1.nn.rnn_cell` / `tf.contrib.rnn`.
 
-The fused cells of `tfstate.fused` are here too, as `tf.contrib.rnn` had them.
+The fused cells of `tfstate.fused`, TF1 contrib's other cells and wrappers, the cuDNN-compatible
+cells and the stacked bidirectional RNNs are here too, as `tf.contrib.rnn` had them.
 """
 
 from tfstate.cells import (  # noqa: F401
@@ -15,6 +16,9 @@ from tfstate.cells import (  # noqa: F401
     ResidualWrapper,
     RNNCell,
 )
+from tfstate.contrib_wrappers import AttentionCellWrapper, HighwayWrapper  # noqa: F401
+from tfstate.conv_lstm import Conv1DLSTMCell, Conv2DLSTMCell, Conv3DLSTMCell, ConvLSTMCell  # noqa: F401
+from tfstate.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell  # noqa: F401
 from tfstate.fused import (  # noqa: F401
     FusedMultiRNNCell,
     GRUBlockCell,
@@ -27,10 +31,23 @@ from tfstate.projection_wrappers import (  # noqa: F401
     InputProjectionWrapper,
     OutputProjectionWrapper,
 )
+from tfstate.fused_adaptors import FusedRNNCellAdaptor, TimeReversedFusedRNN  # noqa: F401
+from tfstate.independent_rnn import IndRNNCell, IndyGRUCell, IndyLSTMCell  # noqa: F401
+from tfstate.layer_norm import LayerNormBasicLSTMCell  # noqa: F401
+from tfstate.light_gated_rnn import IntersectionRNNCell, SRUCell, UGRNNCell  # noqa: F401
+from tfstate.lstm_variants import CoupledInputForgetGateLSTMCell, GLSTMCell, NASCell  # noqa: F401
+from tfstate.phased_lstm import PhasedLSTMCell  # noqa: F401
+from tfstate.stack_bidirectional import stack_bidirectional_dynamic_rnn, stack_bidirectional_rnn  # noqa: F401
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
     "MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper",
     "LSTMBlockCell", "LSTMBlockFusedCell", "FusedMultiRNNCell", "GRUBlockCell", "GRUBlockCellV2",
     "EmbeddingWrapper", "InputProjectionWrapper", "OutputProjectionWrapper",
+    "FusedRNNCellAdaptor", "TimeReversedFusedRNN",
+    "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GLSTMCell", "NASCell", "PhasedLSTMCell",
+    "UGRNNCell", "IntersectionRNNCell", "SRUCell", "IndRNNCell", "IndyGRUCell", "IndyLSTMCell",
+    "ConvLSTMCell", "Conv1DLSTMCell", "Conv2DLSTMCell", "Conv3DLSTMCell",
+    "AttentionCellWrapper", "HighwayWrapper", "CudnnCompatibleLSTMCell", "CudnnCompatibleGRUCell",
+    "stack_bidirectional_dynamic_rnn", "stack_bidirectional_rnn",
 ]

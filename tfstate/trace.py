@@ -6,6 +6,7 @@
 
 import tensorflow as tf
 
+from tfstate import _tf1
 from tfstate._checks import require_graph_mode
 from tfstate.cells import CellWrapper
 
@@ -50,7 +51,7 @@ def dynamic_rnn_with_states(cell, inputs, initial_state=None, sequence_length=No
       when `time_major`). Steps past a row's `sequence_length` repeat its last valid state.
     """
     require_graph_mode("tfstate.dynamic_rnn_with_states")
-    (outputs, states), final_state = tf.compat.v1.nn.dynamic_rnn(
+    (outputs, states), final_state = _tf1.dynamic_rnn(
         StateTraceWrapper(cell), inputs, sequence_length=sequence_length, initial_state=initial_state,
         dtype=dtype, time_major=time_major, scope=scope)
     if sequence_length is not None:

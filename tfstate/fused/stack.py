@@ -13,6 +13,7 @@ import functools
 
 import tensorflow as tf
 
+from tfstate import _tf1
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.cells import LSTMStateTuple, MultiRNNCell
 from tfstate.fused import sequence
@@ -100,10 +101,10 @@ class FusedMultiRNNCell(MultiRNNCell):
                     if hasattr(cell, "unroll"):
                         layer_input, final = cell.unroll(layer_input, state, sequence_length=lengths,
                                                          time_major=time_major)
-                    else:
-                        layer_input, final = tf.compat.v1.nn.dynamic_rnn(
+                    else:  # in this layer's scope itself, not dynamic_rnn's default "rnn" below it
+                        layer_input, final = _tf1.dynamic_rnn(
                             cell, layer_input, sequence_length=lengths, initial_state=state,
-                            time_major=time_major)
+                            time_major=time_major, scope=tf.compat.v1.get_variable_scope())
                 final_states.append(final)
         return layer_input, tuple(final_states)
 
