@@ -59,7 +59,8 @@ def test_deep_copy_of_a_built_cell_makes_its_own_weights_and_computes_the_same(r
 def test_deep_copy_keeps_a_cell_repeated_in_a_stack_one_cell():
     with graph_session():
         layer = R.GRUCell(DEPTH)
-        stack = R.MultiRNNCell([layer, layer])
+        with pytest.warns(UserWarning, match="same object and will share weights"):
+            stack = R.MultiRNNCell([layer, layer])
         _run(stack, tf.zeros([BATCH, STEPS, DEPTH]), "original")
         clone = copy.deepcopy(stack)
         first, second = clone.cells
