@@ -37,7 +37,7 @@ class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
         return c.dtype
 
 
-def _activation(activation, default=tf.tanh):
+def resolve_activation(activation, default=tf.tanh):
     """Resolves an activation given as a callable, a name such as "relu", or None (the default)."""
     if activation is None:
         return default
@@ -246,12 +246,16 @@ class RNNCell:
         return inputs.shape[-1]
 
 
-class _UnitsCell(RNNCell):
-    """A cell of `num_units` units whose state and output are both `[batch, num_units]`."""
+class UnitsCell(RNNCell):
+    """Base of a cell of `num_units` units whose state and output are both `[batch, num_units]`."""
 
     def __init__(self, num_units, reuse=None, name=None, dtype=None):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
+
+    @property
+    def num_units(self):
+        return self._num_units
 
     @property
     def state_size(self):
@@ -262,22 +266,27 @@ class _UnitsCell(RNNCell):
         return self._num_units
 
 
-class _LSTMUnitsCell(_UnitsCell):
-    """A cell of `num_units` units whose state is `LSTMStateTuple(c, h)` and whose output is h."""
+class LSTMUnitsCell(UnitsCell):
+    """Base of a cell of `num_units` units whose state is `LSTMStateTuple(c, h)` and whose output is h."""
 
     @property
     def state_size(self):
         return LSTMStateTuple(self._num_units, self._num_units)
 
 
-class _ProjectedLSTMState:
+class ProjectedLSTMState:
     """`state_size` / `output_size` of an LSTM of `num_units` cells whose output h is `num_proj` wide if set.
 
     Mixed into cells that set `_num_units`, `_num_proj` and (if their state may be concatenated)
-    `_state_is_tuple`.
+    `_state_is_tuple`. `tfstate.tuple_layout` splits a concatenated state of any such cell.
     """
 
     _state_is_tuple = True
+    _num_proj = None
+
+    @property
+    def num_units(self):
+        return self._num_units
 
     @property
     def state_size(self):
@@ -294,12 +303,12 @@ def _linear(inputs, recurrent, kernel, bias):
     return tf.nn.bias_add(tf.matmul(tf.concat([inputs, recurrent], 1), kernel), bias)
 
 
-class BasicRNNCell(_UnitsCell):
+class BasicRNNCell(UnitsCell):
     """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
 
     def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
@@ -310,7 +319,7 @@ class BasicRNNCell(_UnitsCell):
         return output, output
 
 
-class GRUCell(_UnitsCell):
+class GRUCell(UnitsCell):
     """Gated recurrent unit (Cho et al. 2014), TF1 layout:
 
         r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
@@ -323,7 +332,7 @@ class GRUCell(_UnitsCell):
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
 
@@ -347,7 +356,7 @@ class GRUCell(_UnitsCell):
         return new_h, new_h
 
 
-class BasicLSTMCell(RNNCell):
+class BasicLSTMCell(ProjectedLSTMState, RNNCell):
     """LSTM without peepholes or projection (Zaremba et al. 2014), TF1 layout:
 
         i, j, f, o = split([x, h] @ kernel + bias)          # gate order i, j, f, o
@@ -361,16 +370,7 @@ class BasicLSTMCell(RNNCell):
         self._num_units = num_units
         self._forget_bias = forget_bias
         self._state_is_tuple = state_is_tuple
-        self._activation = _activation(activation)
-
-    @property
-    def state_size(self):
-        units = self._num_units
-        return LSTMStateTuple(units, units) if self._state_is_tuple else 2 * units
-
-    @property
-    def output_size(self):
-        return self._num_units
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -390,7 +390,7 @@ class BasicLSTMCell(RNNCell):
         return new_h, new_state
 
 
-class LSTMCell(_ProjectedLSTMState, RNNCell):
+class LSTMCell(ProjectedLSTMState, RNNCell):
     """LSTM with optional peepholes, cell clipping and output projection (Sak et al. 2014), TF1 layout:
 
         i, j, f, o = split([x, m] @ kernel + bias)
@@ -419,7 +419,7 @@ class LSTMCell(_ProjectedLSTMState, RNNCell):
         self._proj_clip = proj_clip
         self._forget_bias = forget_bias
         self._state_is_tuple = state_is_tuple
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         units, init = self._num_units, self._initializer
@@ -576,8 +576,15 @@ class CellWrapper(RNNCell):
         require_graph_mode(type(self).__name__)
         return self._wrap(inputs, state, lambda x, s: self.cell(x, s, scope=scope))
 
+    def _wrap(self, inputs, state, call):
+        """One step around the wrapped cell: `call(inputs, state)` runs it; returns `(output, new_state)`.
 
-def _keep_probability(value, name, owner="DropoutWrapper"):
+        Every wrapper defines it (dropout around the step, a residual sum, a device scope, ...).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define _wrap(inputs, state, call).")
+
+
+def keep_probability(value, name, owner="DropoutWrapper"):
     """A keep probability as a Python float in [0, 1], or a tensor left as it is."""
     static = tf.get_static_value(tf.convert_to_tensor(value))
     if static is None:
@@ -608,9 +615,9 @@ class DropoutWrapper(CellWrapper):
                 "DropoutWrapper(dropout_state_filter_visitor=...) is not supported by tfstate; "
                 "the default filter (never drop an LSTM's c) applies."
             )
-        self._input_keep_prob = _keep_probability(input_keep_prob, "input_keep_prob")
-        self._output_keep_prob = _keep_probability(output_keep_prob, "output_keep_prob")
-        self._state_keep_prob = _keep_probability(state_keep_prob, "state_keep_prob")
+        self._input_keep_prob = keep_probability(input_keep_prob, "input_keep_prob")
+        self._output_keep_prob = keep_probability(output_keep_prob, "output_keep_prob")
+        self._state_keep_prob = keep_probability(state_keep_prob, "state_keep_prob")
         self._seed = seed
 
     def _op_seed(self, salt_prefix, index):

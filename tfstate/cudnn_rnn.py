@@ -22,10 +22,10 @@ import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
 from tfstate.cells import BasicRNNCell, DropoutWrapper, LSTMStateTuple
-from tfstate.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell
+from tfstate.contrib.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell
 from tfstate.fused import FusedMultiRNNCell
 from tfstate.rnn import dynamic_rnn
-from tfstate.stack_bidirectional import stack_bidirectional_dynamic_rnn
+from tfstate.contrib.stack_bidirectional import stack_bidirectional_dynamic_rnn
 
 CUDNN_RNN_UNIDIRECTION = "unidirectional"
 CUDNN_RNN_BIDIRECTION = "bidirectional"

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfstate._checks import check_structure
-from tfstate.cells import BasicLSTMCell, CellWrapper, LSTMCell, LSTMStateTuple, MultiRNNCell
+from tfstate.cells import CellWrapper, LSTMStateTuple, MultiRNNCell, ProjectedLSTMState
 
 
 def tuple_layout(cell):
@@ -18,8 +18,8 @@ def tuple_layout(cell):
         return tuple_layout(cell.cell)
     if isinstance(cell, MultiRNNCell):
         return tuple(tuple_layout(layer) for layer in cell.cells)
-    if isinstance(cell, (LSTMCell, BasicLSTMCell)):
-        return LSTMStateTuple(cell._num_units, cell.output_size)
+    if isinstance(cell, ProjectedLSTMState):  # LSTMCell, BasicLSTMCell and the LSTM variants
+        return LSTMStateTuple(cell.num_units, cell.output_size)
     return cell.state_size
 
 

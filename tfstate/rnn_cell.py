@@ -16,9 +16,9 @@ from tfstate.cells import (  # noqa: F401
     ResidualWrapper,
     RNNCell,
 )
-from tfstate.contrib_wrappers import AttentionCellWrapper, HighwayWrapper  # noqa: F401
-from tfstate.conv_lstm import Conv1DLSTMCell, Conv2DLSTMCell, Conv3DLSTMCell, ConvLSTMCell  # noqa: F401
-from tfstate.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell  # noqa: F401
+from tfstate.contrib.cell_wrappers import AttentionCellWrapper, HighwayWrapper  # noqa: F401
+from tfstate.contrib.conv_lstm import Conv1DLSTMCell, Conv2DLSTMCell, Conv3DLSTMCell, ConvLSTMCell  # noqa: F401
+from tfstate.contrib.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell  # noqa: F401
 from tfstate.fused import (  # noqa: F401
     FusedMultiRNNCell,
     GRUBlockCell,
@@ -26,18 +26,18 @@ from tfstate.fused import (  # noqa: F401
     LSTMBlockCell,
     LSTMBlockFusedCell,
 )
-from tfstate.projection_wrappers import (  # noqa: F401
+from tfstate.contrib.projection_wrappers import (  # noqa: F401
     EmbeddingWrapper,
     InputProjectionWrapper,
     OutputProjectionWrapper,
 )
-from tfstate.fused_adaptors import FusedRNNCellAdaptor, TimeReversedFusedRNN  # noqa: F401
-from tfstate.independent_rnn import IndRNNCell, IndyGRUCell, IndyLSTMCell  # noqa: F401
-from tfstate.layer_norm import LayerNormBasicLSTMCell  # noqa: F401
-from tfstate.light_gated_rnn import IntersectionRNNCell, SRUCell, UGRNNCell  # noqa: F401
-from tfstate.lstm_variants import CoupledInputForgetGateLSTMCell, GLSTMCell, NASCell  # noqa: F401
-from tfstate.phased_lstm import PhasedLSTMCell  # noqa: F401
-from tfstate.stack_bidirectional import stack_bidirectional_dynamic_rnn, stack_bidirectional_rnn  # noqa: F401
+from tfstate.contrib.fused_adaptors import FusedRNNCellAdaptor, TimeReversedFusedRNN  # noqa: F401
+from tfstate.contrib.independent_rnn import IndRNNCell, IndyGRUCell, IndyLSTMCell  # noqa: F401
+from tfstate.contrib.layer_norm import LayerNormBasicLSTMCell  # noqa: F401
+from tfstate.contrib.light_gated_rnn import IntersectionRNNCell, SRUCell, UGRNNCell  # noqa: F401
+from tfstate.contrib.lstm_variants import CoupledInputForgetGateLSTMCell, GLSTMCell, NASCell  # noqa: F401
+from tfstate.contrib.phased_lstm import PhasedLSTMCell  # noqa: F401
+from tfstate.contrib.stack_bidirectional import stack_bidirectional_dynamic_rnn, stack_bidirectional_rnn  # noqa: F401
 
 __all__ = [
     "RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",

@@ -19,7 +19,7 @@ from tfstate._checks import require_graph_mode
 from tfstate.legacy_seq2seq.attention import embedding_attention_decoder
 from tfstate.legacy_seq2seq.decoders import (_check_output_projection, _greedy_loop_function,
                                               embedding_rnn_decoder, rnn_decoder)
-from tfstate.projection_wrappers import EmbeddingWrapper, OutputProjectionWrapper
+from tfstate.contrib.projection_wrappers import EmbeddingWrapper, OutputProjectionWrapper
 
 
 def _encode(cell, inputs, dtype, scope=None):

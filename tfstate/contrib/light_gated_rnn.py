@@ -15,10 +15,10 @@
 
 import tensorflow as tf
 
-from tfstate.cells import _activation, _UnitsCell
+from tfstate.cells import resolve_activation, UnitsCell
 
 
-class UGRNNCell(_UnitsCell):
+class UGRNNCell(UnitsCell):
     """Update-gate RNN: one gate choosing between keeping the state and a new value.
 
     Variables `ugrnn_cell/kernel` `[depth + num_units, 2 * num_units]` (with `initializer`) and `bias`.
@@ -28,7 +28,7 @@ class UGRNNCell(_UnitsCell):
         super().__init__(num_units, reuse=reuse)
         self._initializer = initializer
         self._forget_bias = forget_bias
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -43,7 +43,7 @@ class UGRNNCell(_UnitsCell):
         return new_state, new_state
 
 
-class IntersectionRNNCell(_UnitsCell):
+class IntersectionRNNCell(UnitsCell):
     """+RNN: gated through time and through depth; its output feeds the next layer of a deep stack.
 
     The input depth must equal `num_units`, or `num_in_proj` must be set (TF1: to `num_units`, on the
@@ -56,7 +56,7 @@ class IntersectionRNNCell(_UnitsCell):
         self._num_in_proj = num_in_proj
         self._initializer = initializer
         self._forget_bias = forget_bias
-        self._y_activation = _activation(y_activation)
+        self._y_activation = resolve_activation(y_activation)
 
     def _build(self, input_depth, dtype):
         units, init = self._num_units, self._initializer
@@ -84,7 +84,7 @@ class IntersectionRNNCell(_UnitsCell):
         return new_y, new_state
 
 
-class SRUCell(_UnitsCell):
+class SRUCell(UnitsCell):
     """Simple recurrent unit: no recurrent matrix. Variables `sru_cell/kernel` `[depth, 4 * num_units]`, `bias`.
 
     As in TF1, the output is h and the state carried to the next step is c.
@@ -92,7 +92,7 @@ class SRUCell(_UnitsCell):
 
     def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         units = self._num_units

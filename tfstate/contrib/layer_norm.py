@@ -14,7 +14,7 @@ where norm_X(v) = (v - mean(v)) / sqrt(var(v) + 1e-12) * X/gamma + X/beta over e
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, _activation, _keep_probability, _LSTMUnitsCell
+from tfstate.cells import LSTMStateTuple, resolve_activation, keep_probability, LSTMUnitsCell
 
 _NORM_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
 
@@ -32,7 +32,7 @@ def add_norm_variables(cell, scope, size, dtype, gain, shift):
     return gamma, beta
 
 
-class LayerNormBasicLSTMCell(_LSTMUnitsCell):
+class LayerNormBasicLSTMCell(LSTMUnitsCell):
     """LSTM with layer normalization (Ba et al. 2016) and recurrent dropout, as TF1 contrib had it.
 
     See the module docstring for the equations. `dropout_keep_prob` may be a float or a scalar
@@ -46,11 +46,11 @@ class LayerNormBasicLSTMCell(_LSTMUnitsCell):
                  norm_gain=1.0, norm_shift=0.0, dropout_keep_prob=1.0, dropout_prob_seed=None, reuse=None):
         super().__init__(num_units, reuse=reuse)
         self._forget_bias = forget_bias
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
         self._layer_norm = layer_norm
         self._norm_gain = norm_gain
         self._norm_shift = norm_shift
-        self._keep_prob = _keep_probability(dropout_keep_prob, "dropout_keep_prob", "LayerNormBasicLSTMCell")
+        self._keep_prob = keep_probability(dropout_keep_prob, "dropout_keep_prob", "LayerNormBasicLSTMCell")
         self._seed = dropout_prob_seed
 
     def _build(self, input_depth, dtype):

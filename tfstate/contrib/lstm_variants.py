@@ -20,8 +20,8 @@ Each keeps `LSTMStateTuple(c, h)` (h projected to `num_proj` where the cell has 
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell, _activation, _ProjectedLSTMState
-from tfstate.layer_norm import add_norm_variables, layer_norm
+from tfstate.cells import LSTMStateTuple, RNNCell, resolve_activation, ProjectedLSTMState
+from tfstate.contrib.layer_norm import add_norm_variables, layer_norm
 
 
 def _refuse_shards(cell, num_unit_shards, num_proj_shards):
@@ -35,7 +35,7 @@ def _lstm_state(state, state_is_tuple, num_units):
     return state if state_is_tuple else (state[:, :num_units], state[:, num_units:])
 
 
-class CoupledInputForgetGateLSTMCell(_ProjectedLSTMState, RNNCell):
+class CoupledInputForgetGateLSTMCell(ProjectedLSTMState, RNNCell):
     """LSTM whose input gate is one minus its forget gate, with optional peepholes, projection and layer norm.
 
     TF1's `initializer` argument is accepted and, as in TF1, not used (the weights get TF1's default
@@ -54,7 +54,7 @@ class CoupledInputForgetGateLSTMCell(_ProjectedLSTMState, RNNCell):
         self._proj_clip = proj_clip
         self._forget_bias = forget_bias
         self._state_is_tuple = state_is_tuple
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
         self._layer_norm = layer_norm
         self._norm_gain = norm_gain
         self._norm_shift = norm_shift
@@ -100,7 +100,7 @@ class CoupledInputForgetGateLSTMCell(_ProjectedLSTMState, RNNCell):
         return m, LSTMStateTuple(c, m) if self._state_is_tuple else tf.concat([c, m], 1)
 
 
-class GLSTMCell(_ProjectedLSTMState, RNNCell):
+class GLSTMCell(ProjectedLSTMState, RNNCell):
     """Group LSTM: `number_of_groups` LSTM sub-cells, each on its slice of the input and of h.
 
     `num_units`, `num_proj` and the input depth must divide evenly into the groups. `initializer`
@@ -120,7 +120,7 @@ class GLSTMCell(_ProjectedLSTMState, RNNCell):
         self._num_proj = num_proj
         self._groups = number_of_groups
         self._forget_bias = forget_bias
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _input_depth(self, inputs):
         depth = super()._input_depth(inputs)
@@ -154,7 +154,7 @@ class GLSTMCell(_ProjectedLSTMState, RNNCell):
         return m, LSTMStateTuple(c, m)
 
 
-class NASCell(_ProjectedLSTMState, RNNCell):
+class NASCell(ProjectedLSTMState, RNNCell):
     """The recurrent cell of Neural Architecture Search (Zoph & Le 2017), with an optional projection.
 
     Variables: `nas_cell/recurrent_kernel` `[num_proj or num_units, 8 * num_units]`, `kernel`

@@ -20,7 +20,7 @@ import math
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, _LSTMUnitsCell
+from tfstate.cells import LSTMStateTuple, LSTMUnitsCell
 
 
 def _log_uniform_initializer(low, high):
@@ -31,7 +31,7 @@ def _log_uniform_initializer(low, high):
     return initialize
 
 
-class PhasedLSTMCell(_LSTMUnitsCell):
+class PhasedLSTMCell(LSTMUnitsCell):
     """Phased LSTM; `call((time, x), state)`. See the module docstring for the equations.
 
     Variables under `phased_lstm_cell/`: `mask_gates/kernel`, `mask_gates/bias`, `new_input/kernel`,

@@ -14,19 +14,19 @@ Each unit sees only its own previous state: the recurrent matrix is a row vector
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, _activation, _LSTMUnitsCell, _UnitsCell
+from tfstate.cells import LSTMStateTuple, resolve_activation, LSTMUnitsCell, UnitsCell
 
 
 def _recurrent_init():
     return tf.compat.v1.random_uniform_initializer(-1.0, 1.0)
 
 
-class IndRNNCell(_UnitsCell):
+class IndRNNCell(UnitsCell):
     """Independently recurrent RNN: variables `ind_rnn_cell/kernel_w`, `kernel_u`, `bias`."""
 
     def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
 
     def _build(self, input_depth, dtype):
         units = self._num_units
@@ -40,7 +40,7 @@ class IndRNNCell(_UnitsCell):
         return output, output
 
 
-class IndyGRUCell(_UnitsCell):
+class IndyGRUCell(UnitsCell):
     """GRU with diagonal recurrent weights.
 
     Variables as in TF1: `indy_gru_cell/gates/kernel_w`, `gates/kernel_u`, `gates/bias` (1.0 by
@@ -50,7 +50,7 @@ class IndyGRUCell(_UnitsCell):
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None, bias_initializer=None,
                  name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
 
@@ -74,14 +74,14 @@ class IndyGRUCell(_UnitsCell):
         return new_h, new_h
 
 
-class IndyLSTMCell(_LSTMUnitsCell):
+class IndyLSTMCell(LSTMUnitsCell):
     """LSTM with diagonal recurrent weights: variables `indy_lstm_cell/kernel_w`, `kernel_u`, `bias`."""
 
     def __init__(self, num_units, forget_bias=1.0, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._forget_bias = forget_bias
-        self._activation = _activation(activation)
+        self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
 
