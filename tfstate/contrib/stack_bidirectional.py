@@ -45,12 +45,15 @@ def stack_bidirectional_dynamic_rnn(cells_fw, cells_bw, inputs, initial_states_f
     Fused cells therefore run whole chunks in both directions.
 
     Args:
-      cells_fw, cells_bw: lists of cells, one forward and one backward cell per layer.
+      cells_fw: list of the forward cells, one per layer.
+      cells_bw: list of the backward cells, one per layer.
       inputs: `[batch, time, depth]` (or `[time, batch, depth]` with `time_major=True`).
-      initial_states_fw, initial_states_bw: optional lists of initial states, one per layer.
+      initial_states_fw: optional list of the forward cells' initial states, one per layer.
+      initial_states_bw: optional list of the backward cells' initial states, one per layer.
       dtype: dtype of the zero states; needed where an initial state is not given.
       sequence_length: optional `[batch]` lengths.
-      parallel_iterations, swap_memory: passed on, as in TF1.
+      parallel_iterations: passed on, as in TF1.
+      swap_memory: passed on, as in TF1.
       time_major: layout of `inputs` and of the returned outputs.
       scope: variable scope (default "stack_bidirectional_rnn").
 
@@ -86,8 +89,8 @@ def stack_bidirectional_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None, 
     Each layer is `tf.compat.v1.nn.static_bidirectional_rnn` in scope `stack_bidirectional_rnn/cell_k`.
 
     Args:
-      inputs: a list of `[batch, depth]` tensors, one per step.
-      The others as in `stack_bidirectional_dynamic_rnn`.
+      inputs: a list of `[batch, depth]` tensors, one per step (the other arguments are those of
+        `stack_bidirectional_dynamic_rnn`).
 
     Returns:
       `(outputs, states_fw, states_bw)`: a list of `[batch, depth_fw + depth_bw]` outputs, one per step,

@@ -39,8 +39,10 @@ def model_with_buckets(encoder_inputs, decoder_inputs, targets, weights, buckets
     bucket's loss (or outputs).
 
     Args:
-      encoder_inputs, decoder_inputs: lists of tensors, at least as long as the longest bucket.
-      targets: list of `[batch]` int tensors; weights: list of `[batch]` float tensors (0 masks).
+      encoder_inputs: list of tensors, at least as long as the longest bucket's encoder length.
+      decoder_inputs: list of tensors, at least as long as the longest bucket's decoder length.
+      targets: list of `[batch]` int tensors.
+      weights: list of `[batch]` float tensors (0 masks).
       buckets: list of `(encoder length, decoder length)` pairs.
       seq2seq: `f(encoder_inputs, decoder_inputs) -> (outputs, state)`, e.g. a lambda over
         `embedding_attention_seq2seq`.

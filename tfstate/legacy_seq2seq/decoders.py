@@ -101,7 +101,8 @@ def embedding_rnn_decoder(decoder_inputs, initial_state, cell, num_symbols, embe
       decoder_inputs: list of `[batch]` int tensors.
       initial_state: the cell's state to start from.
       cell: any RNN cell (its outputs are logits unless `output_projection` is given).
-      num_symbols, embedding_size: shape of the embedding.
+      num_symbols: rows of the embedding (the vocabulary size).
+      embedding_size: columns of the embedding.
       output_projection: None, or `(W, B)` with W `[cell.output_size, num_symbols]`, B `[num_symbols]`.
       feed_previous: bool; True decodes greedily.
       update_embedding_for_previous: with False, fed-back symbols pass no gradient to the embedding.

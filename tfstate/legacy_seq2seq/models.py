@@ -107,9 +107,12 @@ def embedding_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_encoder_symb
     `OutputProjectionWrapper(cell, num_decoder_symbols)` when `output_projection` is None.
 
     Args:
-      encoder_inputs, decoder_inputs: lists of `[batch]` int tensors.
+      encoder_inputs: list of `[batch]` int tensors.
+      decoder_inputs: list of `[batch]` int tensors.
       cell: any RNN cell.
-      num_encoder_symbols, num_decoder_symbols, embedding_size: vocabulary sizes and embedding depth.
+      num_encoder_symbols: the encoder's vocabulary size.
+      num_decoder_symbols: the decoder's vocabulary size.
+      embedding_size: depth of both embeddings.
       output_projection: None, or `(W, B)` mapping the cell's outputs to `num_decoder_symbols` logits
         (the outputs are then the cell's, unprojected).
       feed_previous: bool, or a scalar bool tensor to choose per run: True decodes greedily.
@@ -188,8 +191,8 @@ def embedding_attention_seq2seq(encoder_inputs, decoder_inputs, cell, num_encode
     Args:
       encoder_cell: the encoder's cell; None deep-copies `cell` (separate weights, same kind).
       num_heads: attention heads.
-      initial_state_attention: as in `attention_decoder`.
-      Others as in `embedding_rnn_seq2seq`.
+      initial_state_attention: as in `attention_decoder` (the other arguments are those of
+        `embedding_rnn_seq2seq`).
 
     Returns:
       `(outputs, state)`: the decoder's outputs (one per decoder input) and final state.

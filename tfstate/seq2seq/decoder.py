@@ -85,7 +85,8 @@ def dynamic_decode(decoder, output_time_major=False, impute_finished=False, maxi
       output_time_major: return outputs `[time, batch, ...]` instead of `[batch, time, ...]`.
       impute_finished: zero the outputs of finished rows and carry their state through unchanged.
       maximum_iterations: int32 scalar, the most steps to run (None: until all rows are finished).
-      parallel_iterations, swap_memory: passed to `tf.while_loop`.
+      parallel_iterations: passed to `tf.while_loop`.
+      swap_memory: passed to `tf.while_loop`.
       scope: variable scope, "decoder" by default (so a cell's variables are `decoder/<cell>/...`).
 
     Returns:

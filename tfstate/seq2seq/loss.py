@@ -26,8 +26,11 @@ def sequence_loss(logits, targets, weights, average_across_timesteps=True, avera
       logits: `[batch, time, num_classes]` float logits.
       targets: `[batch, time]` int class ids.
       weights: `[batch, time]` float weights (e.g. a `tf.sequence_mask`).
-      average_across_timesteps, average_across_batch, sum_over_timesteps, sum_over_batch: the reduction
-        (see the module docstring); an average and a sum over the same axis cannot both be asked for.
+      average_across_timesteps: average over time (see the module docstring for the reductions;
+        an average and a sum over the same axis cannot both be asked for).
+      average_across_batch: average over the batch.
+      sum_over_timesteps: sum over time.
+      sum_over_batch: sum over the batch.
       softmax_loss_function: `f(labels=, logits=)` -> per-row loss, replacing the sparse softmax cross-entropy.
       name: name scope, "sequence_loss" by default.
 
