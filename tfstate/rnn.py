@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfstate import _tf1
 from tfstate._checks import require_graph_mode
+from tfstate.resets import stepped_with_resets
 from tfstate.state import RNNState
 
 
@@ -39,7 +40,7 @@ class StatefulRNN:
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
-                swap_memory=False, time_major=False, scope=None):
+                swap_memory=False, time_major=False, scope=None, resets=None, reset_state=None):
     """`tf.compat.v1.nn.dynamic_rnn` (same arguments, same results) that runs a fused cell over the whole chunk.
 
     A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`) is
@@ -47,21 +48,39 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     checkpoints are those `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and
     `swap_memory` do not apply there. Any other cell, or nested inputs, go to
     `tf.compat.v1.nn.dynamic_rnn` unchanged. `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
+
+    Two arguments TF1's function lacks (see `tfstate.resets`):
+
+    Args:
+      resets: optional bool `[batch, time]` mask (`[time, batch]` with `time_major`); True starts
+        that row's new stream at that step, from `reset_state`: packed sequences in one chunk.
+      reset_state: what a reset row starts from, nested like the cell's state with `[batch, n]`
+        parts; zeros by default.
     """
+    require_graph_mode("tfstate.dynamic_rnn")
     unroll = getattr(cell, "unroll", None)
-    if unroll is None or tf.nest.is_nested(inputs):
+    if resets is None and (unroll is None or tf.nest.is_nested(inputs)):
         return _tf1.dynamic_rnn(
             cell, inputs, sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
             parallel_iterations=parallel_iterations, swap_memory=swap_memory, time_major=time_major, scope=scope)
-    require_graph_mode("tfstate.dynamic_rnn")
     inputs = tf.convert_to_tensor(inputs)
+    batch = tf.shape(inputs)[1 if time_major else 0]
+    if initial_state is None:
+        if dtype is None:
+            raise ValueError("tfstate.dynamic_rnn needs initial_state or dtype (as tf.compat.v1.nn.dynamic_rnn "
+                             "does) to build the zero state.")
+        initial_state = cell.zero_state(batch, dtype)
+    if resets is not None:
+        if reset_state is None:
+            reset_state = cell.zero_state(batch, tf.nest.flatten(initial_state)[0].dtype)
+        if unroll is None:
+            return stepped_with_resets(cell, inputs, resets, reset_state, initial_state, sequence_length, time_major,
+                                       scope, parallel_iterations, swap_memory)
     with tf.compat.v1.variable_scope(scope or "rnn"):
-        if initial_state is None:
-            if dtype is None:
-                raise ValueError("tfstate.dynamic_rnn needs initial_state or dtype (as tf.compat.v1.nn.dynamic_rnn "
-                                 "does) to build the zero state.")
-            initial_state = cell.zero_state(tf.shape(inputs)[1 if time_major else 0], dtype)
-        return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major)
+        if resets is None:
+            return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major)
+        return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major,
+                      resets=resets, reset_state=reset_state)
 
 
 def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, initial_state_fw=None,
@@ -98,7 +117,7 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, in
 
 
 def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,
-                         reset_value=None, scope=None, name="rnn_state"):
+                         reset_value=None, scope=None, name="rnn_state", resets=None):
     """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
 
     Args:
@@ -113,6 +132,8 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
       reset_value: what a reset starts from (zeros by default); see `RNNState`.
       scope: variable scope of the unroll (default "rnn", as in TF1).
       name: name scope of the state's variables and placeholders.
+      resets: optional bool `[batch, time]` mask (`[time, batch]` with `time_major`): True starts
+        that row's new stream at that step, from `reset_value` (packed sequences; see `tfstate.resets`).
 
     Returns:
       A `StatefulRNN`.
@@ -131,6 +152,8 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
             f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None.")
     state = RNNState(cell, batch_size, dtype=dtype, name=name, reset_value=reset_value,
                      run_batch_size=tf.shape(first_input)[batch_axis])
+    with_resets = {} if resets is None else dict(resets=resets, reset_state=state.reset_value)
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
-                                       initial_state=state.initial_state, time_major=time_major, scope=scope)
+                                       initial_state=state.initial_state, time_major=time_major, scope=scope,
+                                       **with_resets)
     return StatefulRNN(outputs, final_state, state)

@@ -39,6 +39,7 @@ from tfstate import native
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.cells import LSTMStateTuple, RNNCell
 from tfstate.fused import sequence
+from tfstate.resets import time_major_resets
 
 IMPLEMENTATIONS = ("auto", "native", "xla", "block", "loop")
 
@@ -123,7 +124,7 @@ class FusedLSTM(RNNCell):
         weights = (tf.convert_to_tensor(self._kernel), tf.convert_to_tensor(self._bias), self._peepholes())
         return weights, dict(forget_bias=self._forget_bias, cell_clip=self._cell_clip)
 
-    def unroll(self, inputs, initial_state, sequence_length=None, time_major=False):
+    def unroll(self, inputs, initial_state, sequence_length=None, time_major=False, resets=None, reset_state=None):
         """Runs the cell over a whole chunk: `(outputs, final_state)`, like `dynamic_rnn`.
 
         Args:
@@ -132,30 +133,43 @@ class FusedLSTM(RNNCell):
           sequence_length: optional `[batch]` ints; rows stop at their length: their outputs past it
             are zeros and their final state is the state at their last valid step.
           time_major: layout of `inputs` and of the returned outputs.
+          resets: optional bool mask laid out like the inputs' first two axes; a marked row starts
+            that step from `reset_state` (see `tfstate.resets`).
+          reset_state: `LSTMStateTuple(c, h)` a reset starts from; zeros by default.
         """
         inputs = tf.convert_to_tensor(inputs)
         if inputs.shape.rank != 3:
             raise ValueError(f"{type(self).__name__}.unroll needs 3-D inputs; got shape {inputs.shape}.")
         require_graph_mode(f"{type(self).__name__}.unroll")
         check_state(self.state_size, initial_state, f"The initial state given to {type(self).__name__}.unroll")
-        lengths = sequence.sequence_lengths(sequence_length, inputs, time_major, f"{type(self).__name__}.unroll")
+        who = f"{type(self).__name__}.unroll"
+        lengths = sequence.sequence_lengths(sequence_length, inputs, time_major, who)
+        if resets is not None:
+            resets = time_major_resets(resets, inputs, time_major, who)
+            if reset_state is None:
+                reset_state = self.zero_state(tf.shape(inputs)[1 if time_major else 0], initial_state[0].dtype)
+            check_state(self.state_size, reset_state, f"The reset_state given to {who}")
+        implementation = self.implementation_for(inputs, time_major, resets is not None)
         self.ensure_built(inputs)
-        c0, h0 = initial_state
-        return self._unroll(inputs, c0, h0, lengths, time_major)
+        return self._unroll(implementation, inputs, initial_state, lengths, time_major, resets, reset_state)
 
-    def implementation_for(self, inputs, time_major):
-        """The path `unroll` takes for these inputs: the `implementation` given, or the one "auto" picks."""
+    def implementation_for(self, inputs, time_major, resets=False):
+        """The path `unroll` takes for these inputs (with `resets` or not): the one given, or the one "auto" picks."""
         if self._implementation != "auto":
+            if resets and self._implementation in ("native", "block"):
+                raise ValueError(f"{type(self).__name__}(implementation={self._implementation!r}) cannot reset rows "
+                                 "inside a chunk; use implementation='xla', 'loop' or 'auto' with resets.")
             return self._implementation
-        if not tf.config.list_physical_devices("GPU") and native.unsupported_reason(inputs.dtype) is None:
+        if not resets and not tf.config.list_physical_devices("GPU") and native.unsupported_reason(inputs.dtype) is None:
             return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= sequence.MAX_STATIC_STEPS:
             return "xla"
-        return "block" if inputs.dtype in (tf.float32, tf.float16) else "loop"
+        return "block" if inputs.dtype in (tf.float32, tf.float16) and not resets else "loop"
 
-    def _unroll(self, inputs, c0, h0, lengths, time_major):
-        implementation = self.implementation_for(inputs, time_major)
+    def _unroll(self, implementation, inputs, initial_state, lengths, time_major, resets, reset_state):
+        c0, h0 = initial_state
+        with_resets = {} if resets is None else dict(resets=resets, reset_state=tuple(reset_state))
         with tf.name_scope(type(self).__name__ + "Unroll"):
             kernel = tf.convert_to_tensor(self._kernel)
             bias = tf.convert_to_tensor(self._bias)
@@ -169,13 +183,13 @@ class FusedLSTM(RNNCell):
                 forward = functools.partial(sequence.sequence, **settings)
 
             if implementation == "loop":  # plain TF ops: TensorFlow's own autodiff
-                outputs, _, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths)
+                outputs, _, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths, **with_resets)
             else:
                 if implementation == "xla":
                     forward = tf.function(forward, jit_compile=True, autograph=False)
                 # explicit gradient; for "block" also because TF's BlockLSTMGrad ignores cell_clip
                 outputs, c, h = sequence.with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths,
-                                                       **settings)
+                                                       **settings, **with_resets)
         return outputs, LSTMStateTuple(c, h)
 
     def _block(self, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major):

@@ -6,7 +6,8 @@
     (rows past their length keep their state and output zeros, like dynamic_rnn)
 
 A forward path returns `(outputs, cell states, c, h)`: the cell state of every step is what the
-gradient needs besides the outputs (`sequence_gradient`).
+gradient needs besides the outputs (`sequence_gradient`). With `resets` (a time-major bool
+`[T, B]` mask, see `tfstate.resets`) a marked row starts step t from `reset_state` `(c, h)`.
 """
 
 import typing
@@ -103,14 +104,19 @@ def valid_steps(lengths, steps, dtype):
     return tf.expand_dims(tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype)), -1)
 
 
-def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cell_clip):
+def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cell_clip, resets, reset_state):
     """Runs the recurrence over time-major `xw` [T, B, 4H]; returns (outputs [T, B, H], cell states [T, B, H], c, h).
 
-    Rows past their length output zeros and carry their state (also into the cell states).
+    Rows past their length output zeros and carry their state (also into the cell states); a
+    reset there does nothing.
     """
     def step(t, state):
         c, h = state
-        new_c, new_h = gates(xw[t], c, h, recurrent_kernel, peepholes, forget_bias, cell_clip)
+        c_read, h_read = c, h
+        if resets is not None:
+            marked = tf.expand_dims(resets[t], 1)
+            c_read, h_read = tf.where(marked, reset_state[0], c), tf.where(marked, reset_state[1], h)
+        new_c, new_h = gates(xw[t], c_read, h_read, recurrent_kernel, peepholes, forget_bias, cell_clip)
         if lengths is None:
             return (new_c, new_h), (new_h, new_c)
         valid = tf.expand_dims(t < lengths, 1)
@@ -122,7 +128,8 @@ def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cel
     return outputs, cell_states, c, h
 
 
-def sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
+def sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
+             reset_state=None):
     """The hoisted-projection LSTM over a chunk: returns (outputs, cell states, both like the inputs, c, h)."""
     depth = inputs.shape[-1]
     units = h0.shape[-1]
@@ -132,7 +139,8 @@ def sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forge
     xw = tf.matmul(tf.reshape(inputs, [-1, depth]), kernel[:depth]) + bias
     xw = tf.reshape(xw, tf.stack([shape[0], shape[1], 4 * units]))
     xw.set_shape([inputs.shape[0], inputs.shape[1], 4 * units])
-    outputs, cell_states, c, h = _recurrence(xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip)
+    outputs, cell_states, c, h = _recurrence(xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip,
+                                             resets, reset_state)
     if not time_major:
         outputs, cell_states = tf.transpose(outputs, [1, 0, 2]), tf.transpose(cell_states, [1, 0, 2])
     return outputs, cell_states, c, h
@@ -202,14 +210,16 @@ def _reverse_step(factors, d_output, carry, peepholes, recurrent_kernel_t):
 
 
 def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                      time_major, forget_bias, cell_clip):
+                      time_major, forget_bias, cell_clip, resets=None, reset_state=None):
     """Backprop through a chunk from its outputs and cell states (what every fast forward returns).
 
     One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]`, and the
     gate maths' derivatives are computed for all steps at once (`_StepFactors`); a reverse loop
     chains them, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per step; two more large
     matmuls give the kernel's and the inputs' gradients. Plain TF ops (oneDNN matmuls): compiling
-    the loop with XLA measured 1.5x slower. Returns gradients for (inputs, c0, h0, kernel, bias, *peepholes).
+    the loop with XLA measured 1.5x slower. At a reset the gradient of the state the step read goes
+    to `reset_state`, not to the step before. Returns gradients for (inputs, c0, h0, kernel, bias,
+    [reset c, reset h,] *peepholes).
     """
     d_outputs, d_c, d_h = upstream
     if not time_major:
@@ -219,9 +229,14 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
     shape = tf.shape(inputs)
     h_prev = tf.concat([h0[None], outputs], 0)[:-1]  # what step t read, for every step a row runs
     c_prev = tf.concat([c0[None], cell_states], 0)[:-1]
+    valid = valid_steps(lengths, shape[0], inputs.dtype)
+    marked = None  # [T, B, 1]: the steps that start from reset_state (and run)
+    if resets is not None:
+        marked = resets[:, :, None] if valid is None else tf.logical_and(resets[:, :, None], valid > 0)
+        h_prev = tf.where(marked, reset_state[1][None], h_prev)
+        c_prev = tf.where(marked, reset_state[0][None], c_prev)
     xh = tf.reshape(tf.concat([inputs, h_prev], 2), [-1, depth + units])
     gate_inputs = tf.reshape(tf.nn.bias_add(tf.matmul(xh, kernel), bias), tf.stack([shape[0], shape[1], 4 * units]))
-    valid = valid_steps(lengths, shape[0], inputs.dtype)
     factors, c = _step_factors(gate_inputs, c_prev, peepholes, forget_bias, cell_clip, valid)
     d_outputs = d_outputs if valid is None else d_outputs * valid  # padded outputs are constants
     # a materialized copy: Grappler would fold a plain transpose into each step's MatMul as
@@ -229,16 +244,24 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
     recurrent_kernel_t = tf.raw_ops.Snapshot(input=tf.transpose(kernel[depth:]))
 
     def step(t, carry):
-        carry, d_gates = _reverse_step(factors.at(t), d_outputs[t], carry, peepholes, recurrent_kernel_t)
-        return carry, (d_gates,)
+        (dh, dc), (d_reset_h, d_reset_c) = carry
+        (dh, dc), d_gates = _reverse_step(factors.at(t), d_outputs[t], (dh, dc), peepholes, recurrent_kernel_t)
+        if marked is not None:  # a reset row read reset_state at this step: its gradient stops there
+            d_reset_h, d_reset_c = d_reset_h + tf.where(marked[t], dh, 0.0), d_reset_c + tf.where(marked[t], dc, 0.0)
+            dh, dc = tf.where(marked[t], 0.0, dh), tf.where(marked[t], 0.0, dc)
+        return ((dh, dc), (d_reset_h, d_reset_c)), (d_gates,)
 
     count = inputs.shape[0] if inputs.shape[0] is not None else shape[0]
-    (d_gates,), (d_h0, d_c0) = scan(step, count, (d_h, d_c), [tf.tile(d_h, [1, 4])], reverse=True)
+    zeros = tf.zeros_like(d_h)
+    (d_gates,), ((d_h0, d_c0), (d_reset_h, d_reset_c)) = scan(
+        step, count, ((d_h, d_c), (zeros, zeros)), [tf.tile(d_h, [1, 4])], reverse=True)
     flat = tf.reshape(d_gates, [-1, 4 * units])
     d_inputs = tf.reshape(tf.matmul(flat, kernel[:depth], transpose_b=True), tf.stack([shape[0], shape[1], depth]))
     if not time_major:
         d_inputs = tf.transpose(d_inputs, [1, 0, 2])
     grads = [d_inputs, d_c0, d_h0, tf.matmul(xh, flat, transpose_a=True), tf.reduce_sum(flat, 0)]
+    if resets is not None:
+        grads += [d_reset_c, d_reset_h]
     if peepholes is not None:
         d_i, _, d_f, d_o = tf.split(d_gates, 4, axis=2)
         grads += [tf.reduce_sum(d_i * c_prev, [0, 1]), tf.reduce_sum(d_f * c_prev, [0, 1]),
@@ -251,25 +274,31 @@ def zeros_where_none(grads, like):
     return [tf.zeros_like(y) if d is None else d for y, d in zip(like, grads)]
 
 
-def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
+def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip,
+                  resets=None, reset_state=None):
     """`forward` (returning outputs, cell states, c, h) as a differentiable `(outputs, c, h)` with `sequence_gradient`.
 
     An explicit gradient, not autodiff: autodiff of the static unroll sums the recurrent kernel's
     T gradients with one AddN, which Grappler rewrites into TemporaryVariable ops XLA cannot
-    compile, and the compiled kernel has no autodiff at all.
+    compile, and the compiled kernel has no autodiff at all. `forward` is given `resets` and
+    `reset_state` only when there are resets.
     """
     settings = dict(time_major=time_major, forget_bias=forget_bias, cell_clip=cell_clip)
+    resetting = resets is not None
 
     @tf.custom_gradient
-    def differentiable(inputs, c0, h0, kernel, bias, *peephole_list):
-        peepholes = tuple(peephole_list) or None
-        outputs, cell_states, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths)
+    def differentiable(inputs, c0, h0, kernel, bias, *rest):
+        reset = tuple(rest[:2]) if resetting else None
+        peepholes = tuple(rest[2:] if resetting else rest) or None
+        with_resets = dict(resets=resets, reset_state=reset) if resetting else {}
+        outputs, cell_states, c, h = forward(inputs, c0, h0, kernel, bias, peepholes, lengths, **with_resets)
 
         def gradient(d_outputs, d_c, d_h):
             upstream = zeros_where_none((d_outputs, d_c, d_h), (outputs, c, h))
             return sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                                     **settings)
+                                     **settings, **with_resets)
 
         return (outputs, c, h), gradient
 
-    return differentiable(inputs, c0, h0, kernel, bias, *(peepholes or ()))
+    reset = tuple(reset_state) if resetting else ()
+    return differentiable(inputs, c0, h0, kernel, bias, *reset, *(peepholes or ()))

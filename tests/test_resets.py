@@ -1,0 +1,151 @@
+"""Resets inside a chunk: a chunk with a `[batch, time]` reset mask equals its pieces run separately, on every path."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfstate
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+
+BATCH, TIME, DEPTH, UNITS = 3, 8, 4, 5
+RESETS = np.zeros([BATCH, TIME], bool)
+RESETS[0, 3] = RESETS[0, 6] = True  # row 0: three streams packed, of 3, 3 and 2 steps
+RESETS[2, 5] = True                 # row 2: a reset past its length (4): nothing happens
+LENGTHS = np.array([TIME, TIME, 4], np.int32)
+
+MAKERS = {
+    "lstm_cell": lambda: tfstate.LSTMCell(UNITS),
+    "gru_cell": lambda: tfstate.GRUCell(UNITS),
+    "block_xla": lambda: LSTMBlockCell(UNITS, implementation="xla"),
+    "block_loop": lambda: LSTMBlockCell(UNITS, implementation="loop", use_peephole=True, cell_clip=0.5),
+    "block_auto": lambda: LSTMBlockCell(UNITS),
+    "fused_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]),
+    "mixed_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), tfstate.GRUCell(UNITS)]),
+}
+
+
+def _pieces(resets_row, length):
+    """[(start, end)] of the streams packed in one row, up to its length."""
+    starts = [0] + [t for t in range(1, length) if resets_row[t]]
+    return list(zip(starts, starts[1:] + [length]))
+
+
+def _oracle(make_cell, inputs, initial, reset, values, lengths=LENGTHS):
+    """Each row's pieces run separately with plain dynamic_rnn: (outputs, final state) per row, stacked."""
+    with graph_session() as sess:
+        cell = make_cell()
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, DEPTH])
+        start = tf.nest.map_structure(lambda part: tf.compat.v1.placeholder(tf.float32, [1, part.shape[-1]]), initial)
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, x, initial_state=start)
+        load_variables(sess, values)
+        rows_out, rows_final = [], []
+        for row in range(BATCH):
+            out = np.zeros([TIME, outputs.shape[-1]], np.float32)
+            state = tf.nest.map_structure(lambda part, row=row: part[row:row + 1], initial)
+            for first, end in _pieces(RESETS[row], lengths[row]):
+                if first > 0:
+                    state = tf.nest.map_structure(lambda part, row=row: part[row:row + 1], reset)
+                feed = {x: inputs[row:row + 1, first:end]}
+                feed.update(zip(tf.nest.flatten(start), tf.nest.flatten(state)))
+                piece, state = sess.run((outputs, final), feed)
+                out[first:end] = piece[0]
+            rows_out.append(out)
+            rows_final.append(state)
+        final_state = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *rows_final)
+        return np.stack(rows_out), final_state
+
+
+def _states(cell, rng, scale):
+    return tf.nest.map_structure(lambda size: (scale * rng.randn(BATCH, size)).astype(np.float32), cell.state_size)
+
+
+@pytest.mark.parametrize("unknown_length", [False, True], ids=["static_length", "unknown_length"])
+@pytest.mark.parametrize("kind", sorted(MAKERS))
+def test_a_chunk_with_resets_equals_its_pieces_run_separately(rng, kind, unknown_length):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        cell = MAKERS[kind]()
+        initial, reset = _states(cell, rng, 0.5), _states(cell, rng, 0.5)
+        x = tf.constant(inputs)
+        if unknown_length:
+            x = tf.compat.v1.placeholder_with_default(x, [BATCH, None, DEPTH])
+        as_tensors = lambda nest: tf.nest.map_structure(tf.constant, nest)  # noqa: E731
+        outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, as_tensors(initial), resets=tf.constant(RESETS),
+                                             reset_state=as_tensors(reset))
+        values = randomize_variables(sess, scale=0.4)
+        actual = sess.run((outputs, final))
+    expected = _oracle(MAKERS[kind], inputs, initial, reset, values)
+    assert_nested_close(actual, expected)
+
+
+@pytest.mark.parametrize("kind", ["block_xla", "block_loop", "fused_stack"])
+def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(rng, kind):
+    # the fused paths' explicit gradient against autodiff of the same cells stepped by dynamic_rnn,
+    # reset_state's gradient included (here it is trainable: a projection of features)
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    features = rng.randn(BATCH, 3).astype(np.float32)
+    results = []
+    for stepped in (False, True):
+        with graph_session() as sess:
+            cell = MAKERS[kind]()
+            x = tf.constant(inputs)
+            project = lambda name: tfstate.layers.dense(tf.constant(features), UNITS, name=name)  # noqa: E731
+            layers = cell.cells if isinstance(cell, FusedMultiRNNCell) else [cell]
+            reset = [tfstate.LSTMStateTuple(project(f"c{k}"), project(f"h{k}")) for k in range(len(layers))]
+            reset = tuple(reset) if isinstance(cell, FusedMultiRNNCell) else reset[0]
+            run = tfstate.resets.stepped_with_resets if stepped else None
+            zero = cell.zero_state(BATCH, tf.float32)
+            if stepped:
+                outputs, final = run(cell, x, tf.constant(RESETS), reset, zero, LENGTHS, False, None)
+            else:
+                outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, zero, resets=RESETS, reset_state=reset)
+            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in
+                                                                          tf.nest.flatten(final)])
+            variables = sorted(tf.compat.v1.trainable_variables(), key=lambda v: v.name)
+            grads = tf.gradients(loss, [x] + variables)
+            values = randomize_variables(sess, scale=0.4) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, grads)), values))
+    assert_nested_close(results[0][0], results[1][0], atol=2e-5)
+
+
+def test_stateful_rnn_with_resets_carries_the_last_stream_and_resets_to_reset_value(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    features = rng.randn(BATCH, 2).astype(np.float32)
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        resets = tf.compat.v1.placeholder(tf.bool, [None, None])
+        f = tf.compat.v1.placeholder(tf.float32, [None, 2])
+        start = tfstate.layers.dense(f, UNITS, activation=tf.tanh, name="start")
+        rnn = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(UNITS), x, reset_value=start, resets=resets)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        values = randomize_variables(sess)
+        stateful = tfstate.StatefulSession(sess, rnn)
+        chunks = [stateful.run(rnn.outputs, {x: inputs[:, t:t + 4], resets: RESETS[:, t:t + 4], f: features},
+                               step=0 if t == 0 else None) for t in (0, 4)]  # a reset at step 6 of row 0
+        kept = rnn.state.read(sess)
+        reset_to = sess.run(start, {f: features})
+    cell_values = {name: value for name, value in values.items() if name.startswith("rnn/")}
+    expected_outputs, expected_final = _oracle(lambda: tfstate.GRUCell(UNITS), inputs, reset_to, reset_to, cell_values,
+                                               lengths=np.full([BATCH], TIME))
+    assert_nested_close((np.concatenate(chunks, axis=1), kept), (expected_outputs, expected_final))
+
+
+def test_resets_of_the_wrong_shape_or_dtype_and_paths_that_cannot_reset_are_clear_errors():
+    with graph_session() as sess:
+        with pytest.raises(ValueError, match=r"resets must be \[batch, time\] like the inputs \(3, 8\); got shape \(3, 7\)"):
+            tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
+                                resets=tf.zeros([BATCH, TIME - 1], tf.bool))
+        with pytest.raises(ValueError, match=r"resets must be a bool \[batch, time\] mask .* got float32"):
+            tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
+                                resets=tf.zeros([BATCH, TIME]))
+        for implementation in ("native", "block"):
+            with pytest.raises(ValueError, match=rf"implementation='{implementation}'\) cannot reset rows inside a chunk"):
+                tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation=implementation), tf.zeros([BATCH, TIME, DEPTH]),
+                                    dtype=tf.float32, resets=tf.zeros([BATCH, TIME], tf.bool))
+        fed = tf.compat.v1.placeholder(tf.bool, [None, None])
+        outputs, _ = tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
+                                         resets=fed)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"resets must be \[batch, time\] like the inputs"):
+            sess.run(outputs, {fed: np.zeros([BATCH, TIME + 1], bool)})
