@@ -43,7 +43,7 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
             after: delete the snapshots of checkpoints the Saver deleted
 
     So every run through the session runs the RNNs and carries their state: feed their inputs in
-    every run (use `sess.run_step_fn(lambda step: step.session.run(...))` for a run without them).
+    every run (`sess.run_step_fn(lambda step_context: step_context.session.run(...))` runs without them).
     With one global-step increment per run the count is the global step, so a restarted job
     resets at the same runs as an uninterrupted one. The snapshot is written before the
     checkpoint, so the checkpoint index never names a checkpoint without its snapshot.
