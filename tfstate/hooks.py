@@ -9,7 +9,6 @@ import tensorflow as tf
 from tfstate._checks import require_graph_mode
 from tfstate.checkpoint import prune_snapshots, restore_snapshot, save_snapshot, snapshot_path
 from tfstate.rnn import StatefulRNN
-from tfstate.session import StatefulSession
 from tfstate.state import assign_states
 
 _log = logging.getLogger("tfstate")
@@ -110,7 +109,8 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
 
     def after_create_session(self, session, coord):
         self._session = None
-        StatefulSession(session, *self._rnns)  # initializes the states that are not
+        for state in self._states:
+            state.initialize_if_needed(session)
         if self.checkpoint_dir is not None:
             self._restore(session)
         self._count = 0 if self._global_step is None else int(session.run(self._global_step))
