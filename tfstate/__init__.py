@@ -15,12 +15,14 @@ _NAMES = {
     "tfstate.state": ["RNNState", "STATE_VARIABLES"],
     "tfstate.rnn": ["dynamic_rnn", "bidirectional_dynamic_rnn", "stateful_dynamic_rnn", "StatefulRNN"],
     "tfstate.session": ["StatefulSession"],
+    "tfstate.checkpoint": ["saveable_state"],
+    "tfstate.hooks": ["StateHook"],
     "tfstate.trace": ["StateTraceWrapper", "dynamic_rnn_with_states"],
     "tfstate.generate": ["generate"],
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
-_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq"]
+_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq", "checkpoint", "cluster"]
 
 __all__ = _SUBMODULES + list(_MODULE_OF)
 

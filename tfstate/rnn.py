@@ -117,7 +117,7 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, in
 
 
 def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,
-                         reset_value=None, scope=None, name="rnn_state", resets=None):
+                         reset_value=None, scope=None, name="rnn_state", state_device=None, resets=None):
     """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
 
     Args:
@@ -132,6 +132,8 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
       reset_value: what a reset starts from (zeros by default); see `RNNState`.
       scope: variable scope of the unroll (default "rnn", as in TF1).
       name: name scope of the state's variables and placeholders.
+      state_device: where the state lives; by default beside the RNN's ops (on the worker under
+        `replica_device_setter`, never on a parameter server). See `RNNState`, "Placement".
       resets: optional bool `[batch, time]` mask (`[time, batch]` with `time_major`): True starts
         that row's new stream at that step, from `reset_value` (packed sequences; see `tfstate.resets`).
 
@@ -151,7 +153,7 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
             f"stateful_dynamic_rnn state '{name}' has batch size {batch_size}, but the inputs have "
             f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None.")
     state = RNNState(cell, batch_size, dtype=dtype, name=name, reset_value=reset_value,
-                     run_batch_size=tf.shape(first_input)[batch_axis])
+                     run_batch_size=tf.shape(first_input)[batch_axis], device=state_device)
     with_resets = {} if resets is None else dict(resets=resets, reset_state=state.reset_value)
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
                                        initial_state=state.initial_state, time_major=time_major, scope=scope,

@@ -14,6 +14,7 @@ One run of a stateful RNN is, in-graph:
 So runs that keep the same state are serialized (no lost update), and a read never sees half of
 another run's write (no torn state); runs on different states do not wait for each other.
 Every op (keep, reset, assign, read) is built once; running them never grows the graph.
+A state's variables and ops are all on the device its RNN runs on (see `RNNState`, "Placement").
 """
 
 import contextlib
@@ -85,6 +86,7 @@ class RNNState:
       initializer: initializes the variables (StatefulSession runs it for you).
       writes: int64 scalar, how many times the state has been written (kept, reset or assigned),
         read under the run's lock.
+      device: the device of the state's variables and ops ("" where the placer chooses).
 
     Threads: every op that reads or writes the state takes the state's lock (a `MutexV2`) for the
     run, once however many of them the run fetches. A run that fetches a keep, reset or assign
@@ -92,10 +94,18 @@ class RNNState:
     it while it reads. Runs on different states run in parallel. A raw run that fetches the keep
     ops of several states locks them in no fixed order, so run such runs from one thread at a
     time, or through `StatefulSession`, which orders them.
+
+    Placement: the variables, the lock and every op that reads or writes them are on one device,
+    `device` if given, else the device the ops built here get (`.device` says which). So under
+    `tf.compat.v1.train.replica_device_setter`, which puts every variable on a parameter server,
+    the state stays on the worker device that runs the RNN: each worker of a between-graph
+    replicated job carries its own streams, and no state crosses the network. Pass `device`
+    (e.g. "/job:ps/task:0") to put the state elsewhere; states of the same name on one shared
+    device are one state, which every worker using it reads and overwrites.
     """
 
     def __init__(self, cell_or_state_size, batch_size, dtype=tf.float32, name="rnn_state", reset_value=None,
-                 run_batch_size=None):
+                 run_batch_size=None, device=None):
         require_graph_mode("tfstate.RNNState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
         self._dtype = tf.as_dtype(dtype)
@@ -108,8 +118,12 @@ class RNNState:
         self._widths = [_width(size) for size in tf.nest.flatten(self._state_size)]
         self._order = next(_creation_order)  # `hold` takes states' Python locks in this order
         self._python_lock = threading.Lock()
-        with tf.compat.v1.name_scope(None, default_name=name) as scope:
+        with tf.compat.v1.name_scope(None, default_name=name) as scope, contextlib.ExitStack() as placement:
             self.name = scope.rstrip("/")
+            with contextlib.nullcontext() if device is None else tf.device(device):
+                self._mutex = tf.raw_ops.MutexV2(shared_name=f"{self.name}/mutex", name="mutex")
+            self.device = self._mutex.device
+            placement.enter_context(self._on_device())
             self._flat_variables = [self._make_variable(path, width) for path, width in zip(self._paths, self._widths)]
             self.variables = tf.nest.pack_sequence_as(self._state_size, self._flat_variables)
             self._writes = _bookkeeping_variable("writes")  # counts writes: StatefulSession's commit checks it
@@ -144,13 +158,20 @@ class RNNState:
                 tf.constant(-1, tf.int64), [], name="assign/expected_writes")
             self._assign_op = self._write(self._assign_placeholders, "assign", self._writes_check())
 
+    def _on_device(self):
+        """Builds on the state's device alone: outer device functions (replica_device_setter) do not apply."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(tf.device(None))
+        if self.device:
+            stack.enter_context(tf.device(self.device))
+        return stack
+
     def _build_locked_reads(self):
         """The run's lock, and every read of the variables made under it (`_stored`, `_stored_rows`, `writes`).
 
         The lock tensor holds the state's mutex until every op consuming it has run: the reads'
         own consumer right after them, and each write op's consumer after its writes.
         """
-        self._mutex = tf.raw_ops.MutexV2(shared_name=f"{self.name}/mutex", name="mutex")
         self._lock = tf.raw_ops.MutexLock(mutex=self._mutex, name="lock")
         with tf.control_dependencies([self._lock]):
             reads = [v.read_value() for v in self._flat_variables] + [self._writes.read_value()]
@@ -231,7 +252,7 @@ class RNNState:
 
         Builds new ops: call it at graph-building time, once per consumer.
         """
-        with tf.compat.v1.name_scope(f"{self.name}/"):
+        with tf.compat.v1.name_scope(f"{self.name}/"), self._on_device():
             run_batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
             return self._build_initial_state(run_batch_size, self._reset_tensors(run_batch_size))
 
@@ -291,16 +312,17 @@ class RNNState:
 
     def _write(self, flat_values, name, *checks):
         """An op that makes `flat_values` the state under the run's lock (after its reads and `checks`)."""
-        with tf.control_dependencies([self._reads_done, *checks]):
-            assigns = [variable.assign(value, read_value=False)
-                       for variable, value in zip(self._flat_variables, flat_values)]
-            if self._row_count is not None:
-                rows = tf.cast(tf.shape(flat_values[0])[0], tf.int64)
-                assigns.append(self._row_count.assign(rows, read_value=False))
-        with tf.control_dependencies(assigns):
-            counted = self._writes.assign_add(1, read_value=False)
-        with tf.control_dependencies([counted]):
-            return tf.group(tf.raw_ops.ConsumeMutexLock(mutex_lock=self._lock), name=name)
+        with self._on_device():
+            with tf.control_dependencies([self._reads_done, *checks]):
+                assigns = [variable.assign(value, read_value=False)
+                           for variable, value in zip(self._flat_variables, flat_values)]
+                if self._row_count is not None:
+                    rows = tf.cast(tf.shape(flat_values[0])[0], tf.int64)
+                    assigns.append(self._row_count.assign(rows, read_value=False))
+            with tf.control_dependencies(assigns):
+                counted = self._writes.assign_add(1, read_value=False)
+            with tf.control_dependencies([counted]):
+                return tf.group(tf.raw_ops.ConsumeMutexLock(mutex_lock=self._lock), name=name)
 
     def _check_values(self, values):
         """Validates a nest of arrays against the state; returns the feed dict that assigns them.

@@ -1,0 +1,103 @@
+"""State and checkpoints: the state is left out of checkpoints unless asked, in them or in a snapshot beside each.
+
+The policy:
+
+    tf.compat.v1.train.Saver()                          # weights only: the state is in LOCAL_VARIABLES
+    Saver(tf.compat.v1.global_variables() + saveable_state())    # opt in: the state inside the checkpoint
+    save_snapshot(sess, rnns, "ckpt/model.ckpt-100")    # opt in: the state in ckpt/model.ckpt-100.tfstate.npz
+    restore_snapshot(sess, rnns, "ckpt/model.ckpt-100") # a missing, damaged or foreign snapshot raises
+
+A restarted stream that silently starts from zeros is the failure this guards against: a state
+left out of a checkpoint restarts every stream, so including it is a choice made in code.
+`tfstate.StateHook` writes and restores the snapshots for `MonitoredTrainingSession`.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from tfstate._npz import StateFileError
+from tfstate.rnn import StatefulRNN
+from tfstate.session import StatefulSession
+from tfstate.state import STATE_VARIABLES, RNNState
+
+SNAPSHOT_SUFFIX = ".tfstate.npz"
+
+
+def saveable_state(*rnns, graph=None):
+    """The variables that put the state of `rnns` (default: every state in the graph) into a `Saver`'s checkpoint.
+
+        saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.saveable_state())
+
+    Each state's parts come with its bookkeeping (the row count of a batch_size=None state, which
+    says whether the state holds a stream), so `saver.restore` brings the streams back exactly.
+    `MonitoredTrainingSession` initializes local variables after it restores a checkpoint, which
+    would put such a state back to zeros: there, use `tfstate.StateHook` and its snapshots.
+
+    Args:
+      *rnns: `StatefulRNN`s or `RNNState`s.
+      graph: the graph to look in (default: the default graph, or that of `rnns`).
+
+    Returns:
+      A list of variables, in creation order.
+    """
+    states = []
+    for rnn in rnns:
+        state = rnn.state if isinstance(rnn, StatefulRNN) else rnn
+        if not isinstance(state, RNNState):
+            raise TypeError(f"saveable_state takes StatefulRNNs or RNNStates; got {type(rnn).__name__}.")
+        states.append(state)
+    if graph is None:
+        graph = states[0].step.graph if states else tf.compat.v1.get_default_graph()
+    variables = graph.get_collection(STATE_VARIABLES)
+    if not states:
+        return variables
+    prefixes = tuple(f"{state.name}/" for state in states)
+    return [variable for variable in variables if variable.op.name.startswith(prefixes)]
+
+
+def snapshot_path(checkpoint_path):
+    """Where the state snapshot of a checkpoint lives: `<checkpoint prefix>.tfstate.npz`."""
+    return f"{checkpoint_path}{SNAPSHOT_SUFFIX}"
+
+
+def save_snapshot(sess, rnns, checkpoint_path):
+    """Writes the state of `rnns` to `checkpoint_path`'s snapshot, atomically (`StatefulSession.save_state`'s file).
+
+    Write it before the checkpoint (`saver.save(sess, prefix, global_step=step)` after
+    `save_snapshot(sess, rnns, f"{prefix}-{step}")`): the checkpoint index then never names a
+    checkpoint whose snapshot is not written yet.
+    """
+    StatefulSession(sess, *rnns).save_state(snapshot_path(checkpoint_path))
+
+
+def restore_snapshot(sess, rnns, checkpoint_path):
+    """Sets the state of `rnns` from `checkpoint_path`'s snapshot; the file is checked whole before anything is set.
+
+    Raises:
+      StateFileError (a ValueError): the snapshot is missing, damaged, or of another model (other
+        state names or shapes); the message names the checkpoint, and no state is changed.
+    """
+    path = snapshot_path(checkpoint_path)
+    if not os.path.exists(path):
+        raise StateFileError(
+            f"Checkpoint '{checkpoint_path}' has no state snapshot ('{path}' does not exist): it was saved "
+            "without the state (a CheckpointSaverHook without StateHook's listener, or a plain Saver), or the "
+            "snapshot was deleted. Restore a checkpoint that has one, or start the streams fresh "
+            "(StateHook(..., missing_snapshot='fresh_start')).")
+    try:
+        StatefulSession(sess, *rnns).load_state(path)
+    except StateFileError as error:
+        raise StateFileError(f"The state snapshot of checkpoint '{checkpoint_path}' cannot be restored: {error}") \
+            from None
+
+
+def prune_snapshots(checkpoint_dir, checkpoint_basename="model.ckpt"):
+    """Deletes the snapshots of checkpoints that the Saver has deleted (its `max_to_keep`)."""
+    state = tf.train.get_checkpoint_state(checkpoint_dir)
+    kept = {os.path.realpath(snapshot_path(path)) for path in (state.all_model_checkpoint_paths if state else [])}
+    pattern = os.path.join(glob.escape(checkpoint_dir), f"{glob.escape(checkpoint_basename)}-*{SNAPSHOT_SUFFIX}")
+    for path in glob.glob(pattern):
+        if os.path.realpath(path) not in kept:
+            os.remove(path)
