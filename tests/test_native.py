@@ -1,6 +1,8 @@
-"""The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, and falls back cleanly."""
+"""The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, loads only what this user built,
+and falls back cleanly."""
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -147,32 +149,6 @@ def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_n
 
 
 @needs_kernel
-def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, fresh_native):
-    compiler = tmp_path / "fake-c++"  # writes half an output file, then fails
-    compiler.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'
-                        'echo "fake-c++: error: out of luck" >&2; exit 1\n')
-    compiler.chmod(0o755)
-    cache = tmp_path / "cache"
-    fresh_native.setenv("TFSTATE_CACHE_DIR", str(cache))
-    fresh_native.setenv("CXX", str(compiler))
-    reason = native.status()
-    assert reason.startswith("compiling") and "out of luck" in reason
-    assert native.unsupported_reason(tf.float32) == reason
-    assert not cache.exists() or list(cache.iterdir()) == []
-
-
-@needs_kernel
-def test_the_kernel_is_built_once_and_cached(tmp_path, fresh_native):
-    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
-    native._build(native._compiler(), native._cpu_flags())
-    built = list(tmp_path.iterdir())
-    assert len(built) == 1 and built[0].suffix == ".so"
-    stamp = built[0].stat().st_mtime_ns
-    assert native._build(native._compiler(), native._cpu_flags()) == str(built[0])
-    assert built[0].stat().st_mtime_ns == stamp
-
-
-@needs_kernel
 def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native):
     from tfstate.__main__ import main
     assert main(["native"]) == 0
@@ -182,20 +158,6 @@ def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native)
     native.status.cache_clear()
     assert main(["native"]) == 1
     assert "is not used: TFSTATE_NATIVE=0 is set" in capsys.readouterr().out
-
-
-@needs_kernel
-def test_a_corrupt_cached_kernel_is_rebuilt(tmp_path, fresh_native):
-    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path))
-    built = native._build(native._compiler(), native._cpu_flags())
-    size = os.path.getsize(built)
-    with open(built, "wb"):
-        pass  # truncated to nothing, as a crash mid-write could once leave it
-    # a fresh process: this one has loaded the kernel from the usual cache already
-    process = subprocess.run([sys.executable, "-c", "from tfstate import native; print(native.status())"],
-                             capture_output=True, text=True, timeout=300, env=dict(os.environ))
-    assert process.stdout.strip() == "None", process.stderr[-2000:]
-    assert os.path.getsize(built) == size
 
 
 @needs_kernel
@@ -227,3 +189,158 @@ def test_a_long_chunk_on_two_threads_equals_lstm_cell(rng, monkeypatch):
     outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"))
     expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)
     assert_nested_close((outputs, final), expected[:2])
+
+
+# The kernel cache. A process loads the op once, so the tests that load a library run in a fresh
+# process; those that check which file would be loaded call the cache's own steps.
+
+def planted_library(tmp_path):
+    """A shared library (without the op) that creates the file `planted-code-ran` when it is loaded: (path, marker)."""
+    marker, source, library = tmp_path / "planted-code-ran", tmp_path / "planted.cc", tmp_path / "planted.so"
+    source.write_text('#include <cstdio>\n__attribute__((constructor)) static void planted() {\n'
+                      f'  if (std::FILE* file = std::fopen("{marker}", "w")) std::fclose(file);\n}}\n')
+    subprocess.run([native._compiler(), "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    return str(library), marker
+
+
+def current_build():
+    return native._Build.of(native._compiler())
+
+
+def genuine_library(tmp_path):
+    """A genuine build of the kernel: the one this process loaded, else one compiled now."""
+    return native._load().path or native._compile(current_build(), str(tmp_path))
+
+
+def run_in_a_fresh_process(code, **env):
+    """Runs Python `code` in a new process (no kernel loaded yet) with the variables `env` added; returns its output."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]), **env}
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process.stdout.strip().splitlines()
+
+
+@needs_kernel
+def test_a_library_planted_in_the_shared_temp_folder_is_never_loaded(tmp_path):
+    # Before, the cache also looked in $TMPDIR/tfstate-<uid>, which any local user can create first.
+    shared_temp, cache = tmp_path / "tmp", tmp_path / "cache"
+    planted, marker = planted_library(tmp_path)
+    folder = shared_temp / f"tfstate-{os.getuid()}"
+    folder.mkdir(parents=True)
+    native._store(str(folder), current_build(), planted)  # named as a genuine build would be
+    cache.mkdir(mode=0o700)
+    genuine = native._store(str(cache), current_build(), genuine_library(tmp_path))
+    output = run_in_a_fresh_process("from tfstate import native; print(native.status())",
+                                    TMPDIR=str(shared_temp), TFSTATE_CACHE_DIR=str(cache))
+    assert output[-1] == "None"
+    assert not marker.exists()
+    assert [str(entry) for entry in cache.iterdir()] == [genuine]
+
+
+@needs_kernel
+def test_a_cache_folder_others_can_write_is_refused_and_the_kernel_is_built_for_the_process_only(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o775)
+    cache.chmod(0o775)  # group-writable: a member of the group could replace the libraries in it
+    planted, marker = planted_library(tmp_path)
+    stored = native._store(str(cache), current_build(), planted)
+    output = run_in_a_fresh_process(
+        "from tfstate import native\nprint(native.status())\nprint(native._load().not_cached)",
+        TFSTATE_CACHE_DIR=str(cache))
+    assert output[-2:] == ["None", f"'{cache}' can be written by other users (mode 0775)"]
+    assert not marker.exists()
+    assert [str(entry) for entry in cache.iterdir()] == [stored]  # nothing was read from it or written into it
+
+
+def test_cache_folders_must_be_private_all_the_way_up(tmp_path, fresh_native):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(private / "tfstate"))
+    assert native._cache_folder() == (str(private / "tfstate"), None)  # made if missing
+    assert stat.S_IMODE((private / "tfstate").stat().st_mode) & 0o077 == 0
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o777)  # anyone may rename the cache inside it and put their own in its place
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(open_folder / "tfstate"))
+    assert native._cache_folder() == (None, f"'{open_folder}', above '{open_folder / 'tfstate'}', can be changed "
+                                            f"by another user (owner {os.getuid()}, mode 0777)")
+    open_folder.chmod(0o1777)  # sticky, like /tmp: only the owner may rename or delete its entries
+    assert native._cache_folder() == (str(open_folder / "tfstate"), None)
+    (tmp_path / "link").symlink_to(private / "tfstate")
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(tmp_path / "link"))
+    assert native._cache_folder() == (None, f"'{tmp_path / 'link'}' is a symbolic link")
+
+
+@needs_kernel
+def test_a_symlinked_or_group_writable_cache_entry_is_refused_and_removed(tmp_path):
+    build = current_build()
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    planted, _ = planted_library(tmp_path)
+    genuine = native._store(str(tmp_path), build, planted)  # a file whose name matches its content
+    link = cache / os.path.basename(genuine)
+    link.symlink_to(genuine)
+    assert native._file_problem(str(link), genuine.rsplit("-", 1)[1][:-3]) == f"'{link}' is a symbolic link"
+    assert native._cached(str(cache), build) is None
+    assert not os.path.lexists(link) and os.path.exists(genuine)  # the link is gone, its target untouched
+    copy = native._store(str(cache), build, planted)
+    os.chmod(copy, 0o775)
+    assert native._cached(str(cache), build) is None and not os.path.exists(copy)
+
+
+@needs_kernel
+def test_a_cached_library_whose_content_does_not_match_its_name_is_not_loaded(tmp_path):
+    build = current_build()
+    planted, _ = planted_library(tmp_path)
+    cached = native._store(str(tmp_path), build, planted)
+    assert native._cached(str(tmp_path), build) == cached
+    with open(cached, "r+b") as library:
+        library.truncate(100)  # as a crash or a full disk could leave it
+    assert native._cached(str(tmp_path), build) is None and not os.path.exists(cached)
+
+
+@needs_kernel
+def test_a_built_kernel_is_stored_once_under_its_content_hash_and_found_again(tmp_path):
+    build = current_build()
+    library = genuine_library(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    stored = native._store(str(cache), build, library)
+    assert os.path.basename(stored).startswith("lstm_kernel-")
+    stamp = os.stat(stored).st_mtime_ns
+    assert native._cached(str(cache), build) == stored
+    assert os.stat(stored).st_mtime_ns == stamp and os.listdir(cache) == [os.path.basename(stored)]
+
+
+@needs_kernel
+def test_a_cached_library_that_loads_but_lacks_the_op_is_rebuilt_under_a_new_name_and_loaded(tmp_path):
+    # Before, the rebuild took the stale library's path, so TensorFlow handed back the stale library again.
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    planted, marker = planted_library(tmp_path)
+    stale = native._store(str(cache), current_build(), planted)  # a genuine entry, but without the op
+    output = run_in_a_fresh_process(
+        "import numpy as np, tensorflow as tf\nfrom tfstate import native\nprint(native.status())\n"
+        "tf.compat.v1.disable_eager_execution()\nzeros = tf.zeros([2, 3])\n"
+        "outputs = native.lstm_sequence(tf.ones([2, 4, 5]), zeros, zeros, tf.ones([8, 12]), tf.zeros([12]), None,"
+        " None, False, 1.0, None)[0]\nprint(tf.compat.v1.Session().run(outputs).shape)",
+        TFSTATE_CACHE_DIR=str(cache))
+    assert output[-2:] == ["None", "(2, 4, 3)"]
+    assert marker.exists()  # the stale library was loaded, found wanting ...
+    assert not os.path.exists(stale) and len(os.listdir(cache)) == 1  # ... and replaced by the rebuild
+
+
+@needs_kernel
+def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, fresh_native):
+    compiler = tmp_path / "fake-c++"  # writes half an output file, then fails
+    compiler.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'
+                        'echo "fake-c++: error: out of luck" >&2; exit 1\n')
+    compiler.chmod(0o755)
+    cache = tmp_path / "cache"
+    fresh_native.setenv("TFSTATE_CACHE_DIR", str(cache))
+    fresh_native.setenv("CXX", str(compiler))
+    reason = native.status()
+    assert reason.startswith("compiling") and "out of luck" in reason
+    assert native.unsupported_reason(tf.float32) == reason
+    assert list(cache.iterdir()) == []
