@@ -1,7 +1,8 @@
-"""The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, loads only what this user built,
-and falls back cleanly."""
+"""The compiled LSTM kernel computes what tfstate.LSTMCell under dynamic_rnn computes, in every variant this CPU
+runs, loads only what this user built, and falls back cleanly."""
 
 import os
+import platform
 import stat
 import subprocess
 import sys
@@ -15,63 +16,96 @@ from tests.conftest import assert_nested_close, graph_session, randomize_variabl
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
-needs_kernel = pytest.mark.skipif(native.status() is not None, reason=f"no compiled kernel here: {native.status()}")
+# Where a kernel can be built at all (Linux and a C++ compiler), every variant this CPU runs is tested.
+buildable = platform.system() == "Linux" and native._compiler() is not None
+needs_compiler = pytest.mark.skipif(not buildable, reason="the kernel is built on Linux with a C++ compiler only")
 needs_auto_kernel = pytest.mark.skipif(
-    native.status() is not None or bool(tf.config.list_physical_devices("GPU")),
+    not buildable or bool(tf.config.list_physical_devices("GPU")),
     reason="implementation='auto' picks the compiled kernel only where it is built and no GPU is visible")
 
-BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: one full 6-row tile and a 1-row tail
+BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: full register tiles and a shorter last one in every variant
 LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
+
+
+@pytest.fixture(params=native.variants() if buildable else [])
+def isa(request, monkeypatch):
+    """Runs a test once per kernel variant this CPU runs (avx512, avx2, portable), forced by TFSTATE_NATIVE_ISA."""
+    monkeypatch.setenv("TFSTATE_NATIVE_ISA", request.param)
+    return request.param
 
 
 @pytest.fixture
 def fresh_native(monkeypatch):
     """Lets a test change TFSTATE_* variables and see `native` re-decide; the real state is restored after."""
     native._load.cache_clear()
-    native.status.cache_clear()
+    native._status.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
     native._load.cache_clear()
-    native.status.cache_clear()
+    native._status.cache_clear()
 
 
-@needs_kernel
+_expected = {}
+
+
+def lstm_cell_oracle(key, values, compute):
+    """`compute()` (the same LSTM through dynamic_rnn over tfstate.LSTMCell with `values`), once per session for each
+    `key`: the variants' runs draw the same variable values (checked here), so they share one oracle run."""
+    if key not in _expected:
+        _expected[key] = (values, compute())
+    cached_values, expected = _expected[key]
+    assert_nested_close(values, cached_values, atol=0)
+    return expected
+
+
+def kernel_op_type(variant):
+    return native._VARIANTS[variant][1]
+
+
 @pytest.mark.parametrize("time_major", [False, True])
-@pytest.mark.parametrize("lengths", [None, LENGTHS])
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monkeypatch, time_major, lengths, threads):
+def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monkeypatch, isa, time_major, lengths,
+                                                                       threads):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", threads)
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     if time_major:
         inputs = inputs.transpose(1, 0, 2)
     outputs, final, grads, values, types = run_rnn(
         inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), lengths, time_major, gradients=True)
-    assert "TfstateLstmSequence" in types
+    assert kernel_op_type(isa) in types
     assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True)
+    expected = lstm_cell_oracle(("unroll", time_major, lengths is None), values, lambda: run_rnn(
+        inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True))
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
 
 
-@needs_kernel
-def test_native_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng):
+def test_native_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng, isa):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)  # the backward loop is a while_loop
     outputs, final, grads, values, types = run_rnn(
         inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), LENGTHS, gradients=True, unknown_length=True)
-    assert "TfstateLstmSequence" in types
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert kernel_op_type(isa) in types
+    expected = lstm_cell_oracle("unknown length", values, lambda: run_rnn(
+        inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True))
     assert_nested_close((outputs, final, grads), expected[:3], atol=2e-5)
 
 
-@needs_kernel
-def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell(rng):
+# 5 units: a partial last group in every variant (groups of 16, 8 or 4 units); 20 and 200 (PTB's small model):
+# partial groups of 16 (and of 8 for 20)
+@pytest.mark.parametrize("units", [5, 20, UNITS, 200])
+def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell_for_any_number_of_units(rng, monkeypatch, isa,
+                                                                                            units):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     settings = dict(cell_clip=0.3, forget_bias=0.5)
-    outputs, final, grads, values, _ = run_rnn(
-        inputs, lambda: LSTMBlockCell(UNITS, use_peephole=True, implementation="native", **settings), LENGTHS,
+    outputs, final, grads, values, types = run_rnn(
+        inputs, lambda: LSTMBlockCell(units, use_peephole=True, implementation="native", **settings), LENGTHS,
         gradients=True)
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, use_peepholes=True, **settings), LENGTHS, values=values,
-                    gradients=True)
+    assert kernel_op_type(isa) in types
+    expected = lstm_cell_oracle(("peepholes", units), values, lambda: run_rnn(
+        inputs, lambda: tfstate.LSTMCell(units, use_peepholes=True, **settings), LENGTHS, values=values,
+        gradients=True))
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
 
@@ -81,27 +115,68 @@ def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     outputs, final, _, values, types = run_rnn(
         inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS)
-    assert "TfstateLstmSequence" in types
+    assert kernel_op_type(native.variant()) in types
     expected = run_rnn(inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]),
-                    LENGTHS, values=values)
+                       LENGTHS, values=values)
     assert_nested_close((outputs, final), expected[:2])
 
 
-@needs_kernel
-def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_the_same_size(rng):
+def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_the_same_size(rng, isa):
     inputs = rng.randn(BATCH, 3 * TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
         chunk = tf.compat.v1.placeholder(tf.float32, [BATCH, None, DEPTH])  # unknown length: still native
         rnn = tfstate.stateful_dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), chunk, batch_size=BATCH)
-        assert any(op.type == "TfstateLstmSequence" for op in sess.graph.get_operations())
+        assert any(op.type == kernel_op_type(isa) for op in sess.graph.get_operations())
         sess.run(tf.compat.v1.local_variables_initializer())
         values = randomize_variables(sess, scale=0.2)
         ops = len(sess.graph.get_operations())
         pieces = [sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start:start + size]})[0]
                   for start, size in [(0, TIME), (TIME, 1), (TIME + 1, 2 * TIME - 1)]]
         assert len(sess.graph.get_operations()) == ops
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)[0]
-    np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5, rtol=0)
+    expected = lstm_cell_oracle("stream", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS),
+                                                                  values=values))
+    np.testing.assert_allclose(np.concatenate(pieces, 1), expected[0], atol=1e-5, rtol=0)
+
+
+def test_zero_steps_and_zero_rows_leave_the_state_as_it_was(rng, isa):
+    for shape in [(3, 0, DEPTH), (0, 4, DEPTH)]:
+        inputs = rng.randn(*shape).astype(np.float32)
+        outputs, final, grads, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"),
+                                                   gradients=True)
+        expected = lstm_cell_oracle(("empty", shape), values, lambda: run_rnn(
+            inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True))
+        assert outputs.shape == shape[:2] + (UNITS,)
+        assert_nested_close((outputs, final, grads), expected[:3])
+
+
+def test_nan_inputs_give_nan_outputs_as_tensorflow_does(rng, isa):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    inputs[1, 2, 0] = np.nan
+    for settings in ({}, {"cell_clip": 0.5}):
+        actual = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native", **settings))
+        expected = lstm_cell_oracle(("nan", settings.get("cell_clip")), actual[3], lambda: run_rnn(
+            inputs, lambda: tfstate.LSTMCell(UNITS, **settings), values=actual[3]))
+        np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
+        assert np.isnan(actual[0][1, 2:]).all() and not np.isnan(actual[0][[0, 2, 3, 4, 5, 6]]).any()
+
+
+def test_a_long_chunk_on_two_threads_equals_lstm_cell(rng, monkeypatch, isa):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # 64 steps: the per-step barrier is reused 64 times
+    inputs = rng.randn(BATCH, 64, DEPTH).astype(np.float32)
+    outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"))
+    expected = lstm_cell_oracle("long", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS),
+                                                                values=values))
+    assert_nested_close((outputs, final), expected[:2])
+
+
+def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones(isa):
+    with graph_session() as sess:
+        outputs, _, _, _ = native.lstm_sequence(
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]), tf.zeros([2, 16]),
+            tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
+            tf.zeros([64]), None, None, False, 1.0, None)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" .*kernel \[20, 64\]"):
+            sess.run(outputs)
 
 
 def test_explicit_native_names_what_it_cannot_run():
@@ -111,31 +186,40 @@ def test_explicit_native_names_what_it_cannot_run():
             cell.unroll(tf.zeros([2, 3, 4], tf.float64), cell.zero_state(2, tf.float64))
 
 
-@needs_kernel
-@pytest.mark.parametrize("units", [5, 20, 200])  # partial last groups of 16 units (200: PTB's small model)
-def test_native_with_units_not_a_multiple_of_16_equals_lstm_cell(rng, monkeypatch, units):
-    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
-    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    settings = dict(cell_clip=0.3, forget_bias=0.5)
-    outputs, final, grads, values, types = run_rnn(
-        inputs, lambda: LSTMBlockCell(units, use_peephole=True, implementation="native", **settings), LENGTHS,
-        gradients=True)
-    assert "TfstateLstmSequence" in types
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(units, use_peepholes=True, **settings), LENGTHS,
-                       values=values, gradients=True)
-    assert_nested_close((outputs, final), expected[:2])
-    assert_nested_close(grads, expected[2], atol=5e-5)
+@needs_compiler
+def test_the_fastest_variant_builds_on_every_linux_machine_with_a_compiler(monkeypatch):
+    monkeypatch.delenv("TFSTATE_NATIVE_ISA", raising=False)
+    assert native.variants()[-1] == "portable" and native.variant() == native.variants()[0]
+    assert native.status() is None  # never a silent fallback to XLA (and skipped tests) where it should build
 
 
-@needs_kernel
-def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones():
-    with graph_session() as sess:
-        outputs, _, _, _ = native.lstm_sequence(
-            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]), tf.zeros([2, 16]),
-            tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
-            tf.zeros([64]), None, None, False, 1.0, None)
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"kernel \[20, 64\]"):
-            sess.run(outputs)
+@pytest.mark.parametrize("machine, flags, expected", [
+    ("x86_64", {"avx512f", "avx2", "fma"}, ("avx512", "avx2", "portable")),
+    ("x86_64", {"avx2", "fma", "sse4_2"}, ("avx2", "portable")),  # most AMD cloud machines, laptops
+    ("x86_64", {"avx2", "sse4_2"}, ("portable",)),  # AVX2 without FMA
+    ("aarch64", set(), ("portable",)),
+])
+def test_variants_follow_the_cpu_flags_fastest_first(monkeypatch, machine, flags, expected):
+    monkeypatch.setattr(native, "_cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.delenv("TFSTATE_NATIVE_ISA", raising=False)
+    assert native.variants() == expected
+    assert native.variant() == expected[0]
+
+
+def test_tfstate_native_isa_forces_a_variant_or_says_why_it_cannot(fresh_native):
+    fresh_native.setattr(native, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    fresh_native.setattr(platform, "machine", lambda: "x86_64")
+    fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
+    assert native.variant() == "portable"
+    fresh_native.setenv("TFSTATE_NATIVE_ISA", "avx512")
+    reason = "TFSTATE_NATIVE_ISA='avx512' needs an x86-64 CPU with avx512f; this CPU runs 'avx2', 'portable'"
+    with pytest.raises(native.NativeUnavailableError, match=reason):
+        native.variant()
+    assert native.status() == reason
+    fresh_native.setenv("TFSTATE_NATIVE_ISA", "sse9")
+    assert native.status() == ("TFSTATE_NATIVE_ISA='sse9' is not a kernel variant; expected one of 'avx512', "
+                               "'avx2', 'portable', or unset for the fastest this CPU runs")
 
 
 def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_native):
@@ -143,55 +227,25 @@ def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_n
     assert native.status() == "TFSTATE_NATIVE=0 is set"
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     outputs, final, _, values, types = run_rnn(inputs, lambda: LSTMBlockCell(UNITS), LENGTHS)
-    assert "TfstateLstmSequence" not in types
+    assert not any(op_type.startswith("TfstateLstmSequence") for op_type in types)
     expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values)
     assert_nested_close((outputs, final), expected[:2])
 
 
-@needs_kernel
-def test_native_command_builds_and_reports_or_says_why_not(capsys, fresh_native):
+@needs_compiler
+def test_native_command_reports_the_variant_and_where_it_is_cached_or_says_why_not(capsys, fresh_native):
     from tfstate.__main__ import main
+    fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
     assert main(["native"]) == 0
-    assert "compiled LSTM kernel is ready" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "compiled LSTM kernel is ready: variant 'portable'" in out
+    assert f"cached in {native._load('portable').path}" in out
     fresh_native.setenv("TFSTATE_NATIVE", "0")
-    native._load.cache_clear()
-    native.status.cache_clear()
     assert main(["native"]) == 1
     assert "is not used: TFSTATE_NATIVE=0 is set" in capsys.readouterr().out
 
 
-@needs_kernel
-def test_zero_steps_and_zero_rows_leave_the_state_as_it_was(rng):
-    for shape in [(3, 0, DEPTH), (0, 4, DEPTH)]:
-        inputs = rng.randn(*shape).astype(np.float32)
-        outputs, final, grads, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"),
-                                                   gradients=True)
-        expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True)
-        assert outputs.shape == shape[:2] + (UNITS,)
-        assert_nested_close((outputs, final, grads), expected[:3])
-
-
-@needs_kernel
-def test_nan_inputs_give_nan_outputs_as_tensorflow_does(rng):
-    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    inputs[1, 2, 0] = np.nan
-    for settings in ({}, {"cell_clip": 0.5}):
-        actual = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native", **settings))
-        expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, **settings), values=actual[3])
-        np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
-        assert np.isnan(actual[0][1, 2:]).all() and not np.isnan(actual[0][[0, 2, 3, 4, 5, 6]]).any()
-
-
-@needs_kernel
-def test_a_long_chunk_on_two_threads_equals_lstm_cell(rng, monkeypatch):
-    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # 64 steps: the per-step barrier is reused 64 times
-    inputs = rng.randn(BATCH, 64, DEPTH).astype(np.float32)
-    outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"))
-    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)
-    assert_nested_close((outputs, final), expected[:2])
-
-
-# The kernel cache. A process loads the op once, so the tests that load a library run in a fresh
+# The kernel cache. A process loads each variant's op once, so the tests that load a library run in a fresh
 # process; those that check which file would be loaded call the cache's own steps.
 
 def planted_library(tmp_path):
@@ -204,12 +258,12 @@ def planted_library(tmp_path):
 
 
 def current_build():
-    return native._Build.of(native._compiler())
+    return native._Build.of(native.variant(), native._compiler())
 
 
 def genuine_library(tmp_path):
-    """A genuine build of the kernel: the one this process loaded, else one compiled now."""
-    return native._load().path or native._compile(current_build(), str(tmp_path))
+    """A genuine build of the current variant: the one this process loaded, else one compiled now."""
+    return native._load(native.variant()).path or native._compile(current_build(), str(tmp_path))
 
 
 def run_in_a_fresh_process(code, **env):
@@ -221,7 +275,7 @@ def run_in_a_fresh_process(code, **env):
     return process.stdout.strip().splitlines()
 
 
-@needs_kernel
+@needs_compiler
 def test_a_library_planted_in_the_shared_temp_folder_is_never_loaded(tmp_path):
     # Before, the cache also looked in $TMPDIR/tfstate-<uid>, which any local user can create first.
     shared_temp, cache = tmp_path / "tmp", tmp_path / "cache"
@@ -238,7 +292,7 @@ def test_a_library_planted_in_the_shared_temp_folder_is_never_loaded(tmp_path):
     assert [str(entry) for entry in cache.iterdir()] == [genuine]
 
 
-@needs_kernel
+@needs_compiler
 def test_a_cache_folder_others_can_write_is_refused_and_the_kernel_is_built_for_the_process_only(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o775)
@@ -246,7 +300,7 @@ def test_a_cache_folder_others_can_write_is_refused_and_the_kernel_is_built_for_
     planted, marker = planted_library(tmp_path)
     stored = native._store(str(cache), current_build(), planted)
     output = run_in_a_fresh_process(
-        "from tfstate import native\nprint(native.status())\nprint(native._load().not_cached)",
+        "from tfstate import native\nprint(native.status())\nprint(native._load(native.variant()).not_cached)",
         TFSTATE_CACHE_DIR=str(cache))
     assert output[-2:] == ["None", f"'{cache}' can be written by other users (mode 0775)"]
     assert not marker.exists()
@@ -272,7 +326,7 @@ def test_cache_folders_must_be_private_all_the_way_up(tmp_path, fresh_native):
     assert native._cache_folder() == (None, f"'{tmp_path / 'link'}' is a symbolic link")
 
 
-@needs_kernel
+@needs_compiler
 def test_a_symlinked_or_group_writable_cache_entry_is_refused_and_removed(tmp_path):
     build = current_build()
     cache = tmp_path / "cache"
@@ -289,7 +343,7 @@ def test_a_symlinked_or_group_writable_cache_entry_is_refused_and_removed(tmp_pa
     assert native._cached(str(cache), build) is None and not os.path.exists(copy)
 
 
-@needs_kernel
+@needs_compiler
 def test_a_cached_library_whose_content_does_not_match_its_name_is_not_loaded(tmp_path):
     build = current_build()
     planted, _ = planted_library(tmp_path)
@@ -300,20 +354,20 @@ def test_a_cached_library_whose_content_does_not_match_its_name_is_not_loaded(tm
     assert native._cached(str(tmp_path), build) is None and not os.path.exists(cached)
 
 
-@needs_kernel
+@needs_compiler
 def test_a_built_kernel_is_stored_once_under_its_content_hash_and_found_again(tmp_path):
     build = current_build()
     library = genuine_library(tmp_path)
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
     stored = native._store(str(cache), build, library)
-    assert os.path.basename(stored).startswith("lstm_kernel-")
+    assert os.path.basename(stored).startswith(f"lstm_kernel-{native.variant()}-")
     stamp = os.stat(stored).st_mtime_ns
     assert native._cached(str(cache), build) == stored
     assert os.stat(stored).st_mtime_ns == stamp and os.listdir(cache) == [os.path.basename(stored)]
 
 
-@needs_kernel
+@needs_compiler
 def test_a_cached_library_that_loads_but_lacks_the_op_is_rebuilt_under_a_new_name_and_loaded(tmp_path):
     # Before, the rebuild took the stale library's path, so TensorFlow handed back the stale library again.
     cache = tmp_path / "cache"
@@ -331,7 +385,7 @@ def test_a_cached_library_that_loads_but_lacks_the_op_is_rebuilt_under_a_new_nam
     assert not os.path.exists(stale) and len(os.listdir(cache)) == 1  # ... and replaced by the rebuild
 
 
-@needs_kernel
+@needs_compiler
 def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, fresh_native):
     compiler = tmp_path / "fake-c++"  # writes half an output file, then fails
     compiler.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'

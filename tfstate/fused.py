@@ -26,8 +26,9 @@ step at a time, to trace every state). It runs
 
 Implementations (the `implementation` argument; "auto" picks the first that applies):
 
-    "native"  tfstate's compiled kernel (`tfstate.native`): float32, a CPU with AVX-512F and a C++
-              compiler, no GPU visible. The fastest forward on CPU (in training, "xla" is as fast).
+    "native"  tfstate's compiled kernel (`tfstate.native`): float32, Linux with a C++ compiler, no GPU
+              visible (variants for AVX-512, AVX2 + FMA and any other CPU). The fastest forward on CPU
+              (in training, "xla" is as fast).
     "xla"     the loop above as one XLA cluster, statically unrolled; needs the chunk length at
               graph-build time.
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).

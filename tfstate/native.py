@@ -1,19 +1,27 @@
-"""tfstate's compiled LSTM kernel (`lstm_kernel.cc`): built on this machine at first use, cached privately, optional.
+"""tfstate's compiled LSTM kernel (`lstm_kernel.cc` + `lstm_recurrence.h`): built here at first use, cached privately.
 
 The kernel runs a whole chunk of an LSTM in one TensorFlow op: per step one register-blocked
-`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. It
-needs a C++ compiler, Linux on x86-64 and AVX-512F; it is compiled with `-march=native` against
-the installed TensorFlow (`tf.sysconfig`) and kept in `$TFSTATE_CACHE_DIR` (default
-`~/.cache/tfstate`) as `lstm_kernel-<build key>-<SHA-256 of the file>.so`; the build key covers
-the source, TensorFlow's version, the compiler and the flags. A library is only loaded from a
-folder that belongs to this user and that nobody else can write (nor any folder above it, unless
-sticky like /tmp), and only if it is a regular file of this user's, writable by no one else,
-whose content matches the SHA-256 in its name. Where the cache folder fails those checks the
-kernel is built in a private temporary folder for this process only (and a warning says why).
-A cached library that does not load, or lacks its op, is deleted and rebuilt; the rebuild has
-another name, so it is really loaded. Where the kernel cannot be used the fused cells use their
-XLA path; `status()` says why. `TFSTATE_NATIVE=0` turns it off; `TFSTATE_NATIVE_THREADS=N` fixes
-its thread count (default: one per core, one thread below ~1 MFLOP per step).
+`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. One
+source serves every CPU; it is compiled as one of three variants, the fastest this CPU runs:
+
+    "avx512"    x86-64 with AVX-512F          -mavx512f -mfma   (16 floats per vector)
+    "avx2"      x86-64 with AVX2 and FMA      -mavx2 -mfma      (8)
+    "portable"  any CPU (aarch64, older x86)  the compiler's baseline, -march=x86-64 on x86 (4: SSE2, NEON)
+
+`TFSTATE_NATIVE_ISA=avx512|avx2|portable` forces a variant (one this CPU runs); each variant
+registers its own op (`TfstateLstmSequenceAvx2`, ...), so several can be loaded in one process.
+A variant is compiled with the system's C++ compiler against the installed TensorFlow
+(`tf.sysconfig`) and kept in `$TFSTATE_CACHE_DIR` (default `~/.cache/tfstate`) as
+`lstm_kernel-<variant>-<build key>-<SHA-256 of the file>.so`; the build key covers the sources,
+TensorFlow's version, the compiler and the flags. A library is only loaded from a folder that
+belongs to this user and that nobody else can write (nor any folder above it, unless sticky like
+/tmp), and only if it is a regular file of this user's, writable by no one else, whose content
+matches the SHA-256 in its name. Where the cache folder fails those checks the kernel is built
+in a private temporary folder for this process only (and a warning says why). A cached library
+that does not load, or lacks its op, is deleted and rebuilt; the rebuild has another name, so it
+is really loaded. Where the kernel cannot be used the fused cells use their XLA path; `status()`
+says why. `TFSTATE_NATIVE=0` turns it off; `TFSTATE_NATIVE_THREADS=N` fixes its thread count
+(default: one per core, one thread below ~1 MFLOP per step).
 """
 
 import errno
@@ -33,8 +41,14 @@ import tensorflow as tf
 
 from tfstate._files import atomic_writer
 
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.cc")
-_OP = "TfstateLstmSequence"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SOURCE = os.path.join(_HERE, "lstm_kernel.cc")
+_SOURCES = (_SOURCE, os.path.join(_HERE, "lstm_recurrence.h"))
+_VARIANTS = {  # name: (CPU flags it needs on x86-64, its op's name)
+    "avx512": (("avx512f",), "TfstateLstmSequenceAvx512"),
+    "avx2": (("avx2", "fma"), "TfstateLstmSequenceAvx2"),
+    "portable": ((), "TfstateLstmSequencePortable"),
+}
 _log = logging.getLogger("tfstate")
 _lock = threading.Lock()  # one build and load at a time
 
@@ -55,6 +69,36 @@ def _cpu_flags():
     return frozenset()
 
 
+def _x86():
+    return platform.machine() in ("x86_64", "AMD64")
+
+
+def variants():
+    """The kernel variants this CPU runs, fastest first: e.g. `("avx512", "avx2", "portable")`."""
+    return tuple(name for name, (needs, _) in _VARIANTS.items()
+                 if not needs or (_x86() and _cpu_flags().issuperset(needs)))
+
+
+def variant():
+    """The variant the fused cells use: `TFSTATE_NATIVE_ISA` when set, else the fastest this CPU runs.
+
+    Raises NativeUnavailableError when `TFSTATE_NATIVE_ISA` names no variant, or one this CPU cannot run.
+    """
+    forced = os.environ.get("TFSTATE_NATIVE_ISA", "")
+    if not forced:
+        return variants()[0]
+    if forced not in _VARIANTS:
+        raise NativeUnavailableError(
+            f"TFSTATE_NATIVE_ISA='{forced}' is not a kernel variant; expected one of "
+            f"{', '.join(repr(name) for name in _VARIANTS)}, or unset for the fastest this CPU runs")
+    if forced not in variants():
+        needs = " and ".join(_VARIANTS[forced][0])
+        raise NativeUnavailableError(
+            f"TFSTATE_NATIVE_ISA='{forced}' needs an x86-64 CPU with {needs}; this CPU runs "
+            f"{', '.join(repr(name) for name in variants())}")
+    return forced
+
+
 def _compiler():
     for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
         if name and shutil.which(name):
@@ -63,22 +107,27 @@ def _compiler():
 
 
 class _Build(NamedTuple):
-    """How the kernel is compiled, and the key that names its cached files."""
+    """How variant `name` is compiled, and the key that names its cached files."""
+    name: str
+    op: str  # the op's name; its Python function is the snake_case of it
     command: list  # the compiler command without the output
     link: list
     stem: str  # cached files are f"{stem}-{sha256 of the file}.so"
 
     @classmethod
-    def of(cls, compiler):
-        command = [compiler, "-O3", "-march=native", "-shared", "-fPIC", "-pthread", *tf.sysconfig.get_compile_flags(),
-                   _SOURCE]
+    def of(cls, name, compiler):
+        flags = {"avx512": ["-mavx512f", "-mfma"], "avx2": ["-mavx2", "-mfma"]}.get(
+            name, ["-march=x86-64"] if _x86() else [])
+        op = _VARIANTS[name][1]
+        command = [compiler, "-O3", *flags, "-ffp-contract=fast", "-fvisibility=hidden", "-shared", "-fPIC",
+                   "-pthread", f"-DTFSTATE_OP={op}", *tf.sysconfig.get_compile_flags(), _SOURCE]
         link = tf.sysconfig.get_link_flags()
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
-        with open(_SOURCE, "rb") as source:
-            code = source.read()
-        key = hashlib.sha256(b"\0".join([code, tf.__version__.encode(), version.encode(),
-                                          " ".join(command + link).encode(), " ".join(sorted(_cpu_flags())).encode()]))
-        return cls(command, link, f"lstm_kernel-{key.hexdigest()[:16]}")
+        key = hashlib.sha256(tf.__version__.encode() + version.encode() + " ".join(command + link).encode())
+        for source in _SOURCES:
+            with open(source, "rb") as file:
+                key.update(file.read())
+        return cls(name, op, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
 
 
 def _not_private(path, info, kind):
@@ -188,7 +237,8 @@ def _open(path, build):
     except tf.errors.OpError as error:
         _log.warning("tfstate: TensorFlow could not load '%s': %s", path, error.message)
         return None
-    return getattr(module, "tfstate_lstm_sequence", None)
+    name = "".join("_" + char.lower() if char.isupper() else char for char in build.op).lstrip("_")
+    return getattr(module, name, None)
 
 
 class _Kernel(NamedTuple):
@@ -198,25 +248,19 @@ class _Kernel(NamedTuple):
 
 
 @functools.lru_cache(maxsize=None)
-def _load():
-    """The kernel loaded (from the private cache, or built); raises NativeUnavailableError with the reason."""
-    if os.environ.get("TFSTATE_NATIVE", "1") == "0":
-        raise NativeUnavailableError("TFSTATE_NATIVE=0 is set")
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        raise NativeUnavailableError(f"it needs Linux on x86-64; this is {platform.system()} on {platform.machine()}")
-    if "avx512f" not in _cpu_flags():
-        raise NativeUnavailableError("this CPU has no AVX-512F")
+def _load(name):
+    """Variant `name` loaded (from the private cache, or built); raises NativeUnavailableError with the reason."""
     compiler = _compiler()
     if compiler is None:
         raise NativeUnavailableError("no C++ compiler found (set CXX, or install g++)")
-    build = _Build.of(compiler)
+    build = _Build.of(name, compiler)
     folder, not_cached = _cache_folder()
     path = _cached(folder, build) if folder else None
     if path is not None:
         op = _open(path, build)
         if op is not None:
             return _Kernel(op, path, None)
-        _log.warning("tfstate: the cached kernel '%s' does not provide its op; it is built again", path)
+        _log.warning("tfstate: the cached kernel '%s' does not provide %s; it is built again", path, build.op)
         _remove(path)
     with tempfile.TemporaryDirectory(prefix="tfstate-kernel-") as scratch:
         problem = _folder_problem(scratch)
@@ -232,16 +276,15 @@ def _load():
             _log.warning("tfstate: the compiled LSTM kernel is built for this process only, not cached: %s", not_cached)
         op = _open(path, build)  # a library stays loaded after its file is removed
     if op is None:
-        raise NativeUnavailableError(f"TensorFlow could not load the kernel it built from {_SOURCE}")
+        raise NativeUnavailableError(f"TensorFlow could not load the kernel it built from {_SOURCE} ({build.op})")
     return _Kernel(op, None if not_cached else path, not_cached)
 
 
 @functools.lru_cache(maxsize=None)
-def status():
-    """`None` when the compiled kernel is ready, else the reason it is not (a string). Builds it if needed."""
+def _status(name):
     with _lock:
         try:
-            _load()
+            _load(name)
         except NativeUnavailableError as error:
             _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
             return str(error)
@@ -251,10 +294,22 @@ def status():
     return None
 
 
+def status():
+    """`None` when the compiled kernel (of `variant()`) is ready, else the reason it is not. Builds it if needed."""
+    if os.environ.get("TFSTATE_NATIVE", "1") == "0":
+        return "TFSTATE_NATIVE=0 is set"
+    if platform.system() != "Linux":
+        return f"it is built and tested on Linux only; this is {platform.system()}"
+    try:
+        return _status(variant())
+    except NativeUnavailableError as error:
+        return str(error)
+
+
 def unsupported_reason(dtype):
     """`None` when the compiled kernel can run an LSTM in `dtype` here, else why not.
 
-    Any number of units works; multiples of 16 use the vector registers fully.
+    Any number of units works; multiples of the vector width (16, 8 or 4) use the registers fully.
     """
     if dtype != tf.float32:
         return f"it computes in float32; the inputs are {dtype.name}"
@@ -276,7 +331,7 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
         lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
     zeros = tf.zeros([units], tf.float32)
     w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
-    outputs, c, h, cell_states = _load().op(
+    outputs, c, h, cell_states = _load(variant()).op(
         inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias,
         cell_clip=-1.0 if cell_clip is None else cell_clip, use_peephole=peepholes is not None,
         time_major=time_major)
@@ -298,8 +353,10 @@ def run(args):
     if reason is not None:
         print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
         return 1
-    kernel = _load()
+    kernel = _load(variant())
     where = (f"cached in {kernel.path}" if kernel.path else f"built for this process only, not cached: "
              f"{kernel.not_cached}")
-    print(f"tfstate's compiled LSTM kernel is ready ({where}); the fused cells use it for float32 LSTMs.")
+    print(f"tfstate's compiled LSTM kernel is ready: variant '{variant()}' of the variants this CPU runs "
+          f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use it for "
+          f"float32 LSTMs.")
     return 0
