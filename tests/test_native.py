@@ -59,7 +59,7 @@ def lstm_cell_oracle(key, values, compute):
 
 
 def kernel_op_type(variant):
-    return native._VARIANTS[variant][1]
+    return native._VARIANTS[variant].op
 
 
 @pytest.mark.parametrize("time_major", [False, True])
@@ -213,7 +213,7 @@ def test_tfstate_native_isa_forces_a_variant_or_says_why_it_cannot(fresh_native)
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
     assert native.variant() == "portable"
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "avx512")
-    reason = "TFSTATE_NATIVE_ISA='avx512' needs an x86-64 CPU with avx512f; this CPU runs 'avx2', 'portable'"
+    reason = "TFSTATE_NATIVE_ISA='avx512' needs an x86-64 CPU with avx512f, avx2, fma; this CPU runs 'avx2', 'portable'"
     with pytest.raises(native.NativeUnavailableError, match=reason):
         native.variant()
     assert native.status() == reason

@@ -198,7 +198,9 @@ inline void Pack(const Sequence& s, const Workspace& w, int64_t group) {
     std::fill(to + width, to + kWidth, 0.0f);
   };
   for (int64_t k = 0; k < rows; ++k) {
-    for (int gate = 0; gate < 4; ++gate) copy(panel + k * kPanel + gate * kWidth, s.kernel + k * 4 * H + gate * H + unit0);
+    for (int gate = 0; gate < 4; ++gate) {
+      copy(panel + k * kPanel + gate * kWidth, s.kernel + k * 4 * H + gate * H + unit0);
+    }
   }
   float* constants = panel + rows * kPanel;
   for (int gate = 0; gate < 4; ++gate) copy(constants + gate * kWidth, s.bias + gate * H + unit0);

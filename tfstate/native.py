@@ -44,11 +44,20 @@ from tfstate._files import atomic_writer
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCE = os.path.join(_HERE, "lstm_kernel.cc")
 _SOURCES = (_SOURCE, os.path.join(_HERE, "lstm_recurrence.h"))
-_VARIANTS = {  # name: (CPU flags it needs on x86-64, its op's name)
-    "avx512": (("avx512f",), "TfstateLstmSequenceAvx512"),
-    "avx2": (("avx2", "fma"), "TfstateLstmSequenceAvx2"),
-    "portable": ((), "TfstateLstmSequencePortable"),
+
+
+class _Variant(NamedTuple):
+    needs: tuple  # the CPU flags it needs (x86-64)
+    flags: tuple  # its compiler flags on x86-64 (elsewhere: none, the compiler's baseline)
+    op: str  # the name of the op it registers; its Python function is the snake_case of it
+
+
+_VARIANTS = {  # fastest first
+    "avx512": _Variant(("avx512f", "avx2", "fma"), ("-mavx512f", "-mfma"), "TfstateLstmSequenceAvx512"),
+    "avx2": _Variant(("avx2", "fma"), ("-mavx2", "-mfma"), "TfstateLstmSequenceAvx2"),
+    "portable": _Variant((), ("-march=x86-64",), "TfstateLstmSequencePortable"),
 }
+
 _log = logging.getLogger("tfstate")
 _lock = threading.Lock()  # one build and load at a time
 
@@ -75,8 +84,8 @@ def _x86():
 
 def variants():
     """The kernel variants this CPU runs, fastest first: e.g. `("avx512", "avx2", "portable")`."""
-    return tuple(name for name, (needs, _) in _VARIANTS.items()
-                 if not needs or (_x86() and _cpu_flags().issuperset(needs)))
+    return tuple(name for name, variant in _VARIANTS.items()
+                 if not variant.needs or (_x86() and _cpu_flags().issuperset(variant.needs)))
 
 
 def variant():
@@ -92,7 +101,7 @@ def variant():
             f"TFSTATE_NATIVE_ISA='{forced}' is not a kernel variant; expected one of "
             f"{', '.join(repr(name) for name in _VARIANTS)}, or unset for the fastest this CPU runs")
     if forced not in variants():
-        needs = " and ".join(_VARIANTS[forced][0])
+        needs = ", ".join(_VARIANTS[forced].needs)
         raise NativeUnavailableError(
             f"TFSTATE_NATIVE_ISA='{forced}' needs an x86-64 CPU with {needs}; this CPU runs "
             f"{', '.join(repr(name) for name in variants())}")
@@ -107,27 +116,25 @@ def _compiler():
 
 
 class _Build(NamedTuple):
-    """How variant `name` is compiled, and the key that names its cached files."""
-    name: str
-    op: str  # the op's name; its Python function is the snake_case of it
+    """How a variant is compiled, and the key that names its cached files."""
+    op: str  # the op's name
     command: list  # the compiler command without the output
     link: list
     stem: str  # cached files are f"{stem}-{sha256 of the file}.so"
 
     @classmethod
     def of(cls, name, compiler):
-        flags = {"avx512": ["-mavx512f", "-mfma"], "avx2": ["-mavx2", "-mfma"]}.get(
-            name, ["-march=x86-64"] if _x86() else [])
-        op = _VARIANTS[name][1]
-        command = [compiler, "-O3", *flags, "-ffp-contract=fast", "-fvisibility=hidden", "-shared", "-fPIC",
-                   "-pthread", f"-DTFSTATE_OP={op}", *tf.sysconfig.get_compile_flags(), _SOURCE]
+        op = _VARIANTS[name].op
+        command = [compiler, "-O3", *(_VARIANTS[name].flags if _x86() else ()), "-ffp-contract=fast",
+                   "-fvisibility=hidden", "-shared", "-fPIC", "-pthread", f"-DTFSTATE_OP={op}",
+                   *tf.sysconfig.get_compile_flags(), _SOURCE]
         link = tf.sysconfig.get_link_flags()
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
         key = hashlib.sha256(tf.__version__.encode() + version.encode() + " ".join(command + link).encode())
         for source in _SOURCES:
             with open(source, "rb") as file:
                 key.update(file.read())
-        return cls(name, op, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
+        return cls(op, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
 
 
 def _not_private(path, info, kind):
