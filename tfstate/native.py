@@ -1,46 +1,111 @@
-"""tfstate's compiled LSTM kernel (`lstm_kernel.cc`): built on this machine at first use, cached, optional.
+"""tfstate's compiled LSTM kernel (`lstm_kernel.cc` + `lstm_recurrence.h`): built here at first use, cached privately.
 
 The kernel runs a whole chunk of an LSTM in one TensorFlow op: per step one register-blocked
-`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. It
-needs a C++ compiler, Linux on x86-64 and AVX-512F; it is compiled with `-march=native` against
-the installed TensorFlow (`tf.sysconfig`) and cached under `$TFSTATE_CACHE_DIR` (default
-`~/.cache/tfstate`; a per-user temp folder where that is not writable), keyed by the source,
-TensorFlow's version, the compiler and the CPU. A cached file that does not load is rebuilt.
-Where it cannot be built the fused cells use their XLA path instead; `status()` says why.
-Set `TFSTATE_NATIVE=0` to never build or use it, `TFSTATE_NATIVE_THREADS=N` to fix its thread
-count (default: one per core, one thread below ~1 MFLOP per step).
+`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. One
+source serves every CPU; it is compiled as one of three variants, the fastest this CPU runs:
+
+    "avx512"    x86-64 with AVX-512F          -mavx512f -mfma   (16 floats per vector)
+    "avx2"      x86-64 with AVX2 and FMA      -mavx2 -mfma      (8)
+    "portable"  any CPU (aarch64, older x86)  the compiler's baseline, -march=x86-64 on x86 (4: SSE2, NEON)
+
+`TFSTATE_NATIVE_ISA=avx512|avx2|portable` forces a variant (one this CPU runs); each variant
+registers its own op (`TfstateLstmSequenceAvx2`, ...), so several can be loaded in one process.
+A variant is compiled with the system's C++ compiler against the installed TensorFlow
+(`tf.sysconfig`) and kept in `$TFSTATE_CACHE_DIR` (default `~/.cache/tfstate`) as
+`lstm_kernel-<variant>-<build key>-<SHA-256 of the file>.so`; the build key covers the sources,
+TensorFlow's version, the compiler and the flags. A library is only loaded from a folder that
+belongs to this user and that nobody else can write (nor any folder above it, unless sticky like
+/tmp), and only if it is a regular file of this user's, writable by no one else, whose content
+matches the SHA-256 in its name. Where the cache folder fails those checks the kernel is built
+in a private temporary folder for this process only (and a warning says why). A cached library
+that does not load, or lacks its op, is deleted and rebuilt; the rebuild has another name, so it
+is really loaded. Where the kernel cannot be used the fused cells use their XLA path; `status()`
+says why. `TFSTATE_NATIVE=0` turns it off; `TFSTATE_NATIVE_THREADS=N` fixes its thread count
+(default: one per core, one thread below ~1 MFLOP per step).
 """
 
+import errno
 import functools
 import hashlib
 import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
+import threading
+from typing import Callable, NamedTuple, Optional
 
 import tensorflow as tf
 
 from tfstate._files import atomic_writer
 
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.cc")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SOURCE = os.path.join(_HERE, "lstm_kernel.cc")
+_SOURCES = (_SOURCE, os.path.join(_HERE, "lstm_recurrence.h"))
+
+
+class _Variant(NamedTuple):
+    needs: tuple  # the CPU flags it needs (x86-64)
+    flags: tuple  # its compiler flags on x86-64 (elsewhere: none, the compiler's baseline)
+    op: str  # the name of the op it registers; its Python function is the snake_case of it
+
+
+_VARIANTS = {  # fastest first
+    "avx512": _Variant(("avx512f", "avx2", "fma"), ("-mavx512f", "-mfma"), "TfstateLstmSequenceAvx512"),
+    "avx2": _Variant(("avx2", "fma"), ("-mavx2", "-mfma"), "TfstateLstmSequenceAvx2"),
+    "portable": _Variant((), ("-march=x86-64",), "TfstateLstmSequencePortable"),
+}
+
 _log = logging.getLogger("tfstate")
+_lock = threading.Lock()  # one build and load at a time
 
 
 class NativeUnavailableError(RuntimeError):
     """The compiled kernel cannot be used here (the message says why)."""
 
 
+@functools.lru_cache(maxsize=None)
 def _cpu_flags():
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
                 if line.startswith("flags"):
-                    return line.split(":", 1)[1].split()
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return []
+    return frozenset()
+
+
+def _x86():
+    return platform.machine() in ("x86_64", "AMD64")
+
+
+def variants():
+    """The kernel variants this CPU runs, fastest first: e.g. `("avx512", "avx2", "portable")`."""
+    return tuple(name for name, variant in _VARIANTS.items()
+                 if not variant.needs or (_x86() and _cpu_flags().issuperset(variant.needs)))
+
+
+def variant():
+    """The variant the fused cells use: `TFSTATE_NATIVE_ISA` when set, else the fastest this CPU runs.
+
+    Raises NativeUnavailableError when `TFSTATE_NATIVE_ISA` names no variant, or one this CPU cannot run.
+    """
+    forced = os.environ.get("TFSTATE_NATIVE_ISA", "")
+    if not forced:
+        return variants()[0]
+    if forced not in _VARIANTS:
+        raise NativeUnavailableError(
+            f"TFSTATE_NATIVE_ISA='{forced}' is not a kernel variant; expected one of "
+            f"{', '.join(repr(name) for name in _VARIANTS)}, or unset for the fastest this CPU runs")
+    if forced not in variants():
+        needs = ", ".join(_VARIANTS[forced].needs)
+        raise NativeUnavailableError(
+            f"TFSTATE_NATIVE_ISA='{forced}' needs an x86-64 CPU with {needs}; this CPU runs "
+            f"{', '.join(repr(name) for name in variants())}")
+    return forced
 
 
 def _compiler():
@@ -50,107 +115,235 @@ def _compiler():
     return None
 
 
-def _cache_dirs():
-    """Where built kernels are kept: `$TFSTATE_CACHE_DIR` (or `~/.cache/tfstate`), else a per-user temp folder."""
-    if os.environ.get("TFSTATE_CACHE_DIR"):
-        yield os.environ["TFSTATE_CACHE_DIR"]
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        yield os.path.join(base, "tfstate")
-    yield os.path.join(tempfile.gettempdir(), f"tfstate-{os.getuid()}")
+class _Build(NamedTuple):
+    """How a variant is compiled, and the key that names its cached files."""
+    op: str  # the op's name
+    command: list  # the compiler command without the output
+    link: list
+    stem: str  # cached files are f"{stem}-{sha256 of the file}.so"
+
+    @classmethod
+    def of(cls, name, compiler):
+        op = _VARIANTS[name].op
+        command = [compiler, "-O3", *(_VARIANTS[name].flags if _x86() else ()), "-ffp-contract=fast",
+                   "-fvisibility=hidden", "-shared", "-fPIC", "-pthread", f"-DTFSTATE_OP={op}",
+                   *tf.sysconfig.get_compile_flags(), _SOURCE]
+        link = tf.sysconfig.get_link_flags()
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+        key = hashlib.sha256(tf.__version__.encode() + version.encode() + " ".join(command + link).encode())
+        for source in _SOURCES:
+            with open(source, "rb") as file:
+                key.update(file.read())
+        return cls(op, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
 
 
-def _build(compiler, flags):
-    """Compiles the kernel (or finds it in the cache); returns the shared library's path."""
-    with open(_SOURCE, "rb") as source:
-        code = source.read()
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
-    command = ["-O3", "-march=native", "-shared", "-fPIC", "-pthread", *tf.sysconfig.get_compile_flags()]
-    link = tf.sysconfig.get_link_flags()
-    key = hashlib.sha256(b"\0".join(
-        [code, tf.__version__.encode(), version.encode(), " ".join(command + link).encode(), " ".join(flags).encode()]))
-    name = f"lstm_kernel-{key.hexdigest()[:16]}.so"
-    for directory in _cache_dirs():
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            return path
-    with tempfile.TemporaryDirectory() as scratch:
-        built = os.path.join(scratch, "lstm_kernel.so")
-        result = subprocess.run([compiler, *command, _SOURCE, "-o", built, *link],
-                                capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise NativeUnavailableError(
-                f"compiling {_SOURCE} with {compiler} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
-        with open(built, "rb") as library:
-            binary = library.read()
-    errors = []
-    for directory in _cache_dirs():
-        path = os.path.join(directory, name)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            with atomic_writer(path, binary=True, permissions=0o755) as cached:
-                cached.write(binary)
-            return path
-        except OSError as error:  # not writable: try the next place
-            errors.append(f"{directory}: {error}")
-    raise NativeUnavailableError(f"no writable cache folder for the built kernel ({'; '.join(errors)})")
+def _not_private(path, info, kind):
+    """Why `path` (with `info` from lstat or fstat) is not this user's own `kind`, writable only by them; or None."""
+    if stat.S_ISLNK(info.st_mode):
+        return f"'{path}' is a symbolic link"
+    if not (stat.S_ISDIR if kind == "folder" else stat.S_ISREG)(info.st_mode):
+        return f"'{path}' is not a {kind}"
+    if info.st_uid != os.getuid():
+        return f"'{path}' belongs to user id {info.st_uid}, not to this user ({os.getuid()})"
+    if info.st_mode & 0o022:
+        return f"'{path}' can be written by other users (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
 
 
-def _load_library(path):
-    """The op module in `path`, or None when the file is unusable (then it is deleted, to be rebuilt)."""
+def _folder_problem(path):
+    """Why kernels must not be loaded from folder `path`, or None.
+
+    It must be this user's own folder (not a link), writable by no one else; every folder above
+    it must belong to this user or root and be writable by no one else unless it is sticky (/tmp).
+    """
+    problem = _not_private(path, os.lstat(path), "folder")
+    folder = os.path.realpath(os.path.dirname(path))
+    while problem is None:
+        info = os.stat(folder)
+        if info.st_uid not in (0, os.getuid()) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+            return (f"'{folder}', above '{path}', can be changed by another user (owner {info.st_uid}, "
+                    f"mode {stat.S_IMODE(info.st_mode):04o})")
+        if folder == os.path.dirname(folder):
+            break
+        folder = os.path.dirname(folder)
+    return problem
+
+
+def _cache_folder():
+    """`(folder, None)`: the user's private kernel cache (made if missing); or `(None, why it cannot be used)`."""
+    folder = os.environ.get("TFSTATE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tfstate")
+    folder = os.path.abspath(folder)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        problem = _folder_problem(folder)
+    except OSError as error:
+        problem = f"'{folder}' cannot be used ({error.strerror})"
+    return (None, problem) if problem else (folder, None)
+
+
+def _file_problem(path, digest):
+    """Why the library at `path` must not be loaded, or None: this user's regular file, content hashing to `digest`."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        return f"'{path}' is a symbolic link" if error.errno == errno.ELOOP else f"'{path}': {error.strerror}"
+    with os.fdopen(handle, "rb") as file:
+        problem = _not_private(path, os.fstat(handle), "regular file")
+        if problem is None and hashlib.sha256(file.read()).hexdigest() != digest:
+            problem = f"the content of '{path}' does not match the SHA-256 in its name"
+    return problem
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _cached(folder, build):
+    """The path of a verified build in the private `folder`, or None; entries failing the checks are removed."""
+    prefix = build.stem + "-"
+    for entry in sorted(os.listdir(folder)):
+        if entry.startswith(prefix) and entry.endswith(".so"):
+            path = os.path.join(folder, entry)
+            problem = _file_problem(path, entry[len(prefix):-len(".so")])
+            if problem is None:
+                return path
+            _log.warning("tfstate: not loading the cached kernel: %s; it is built again", problem)
+            _remove(path)
+    return None
+
+
+def _store(folder, build, library):
+    """Writes the built `library` into the private cache `folder` under its content's name; returns its path."""
+    with open(library, "rb") as file:
+        binary = file.read()
+    path = os.path.join(folder, f"{build.stem}-{hashlib.sha256(binary).hexdigest()}.so")
+    with atomic_writer(path, binary=True, permissions=0o755) as cached:
+        cached.write(binary)
+    return path
+
+
+def _compile(build, scratch):
+    """Compiles `build` into the private folder `scratch`; returns the library's path."""
+    library = os.path.join(scratch, "lstm_kernel.so")
+    result = subprocess.run([*build.command, "-o", library, *build.link], capture_output=True, text=True,
+                            timeout=600)
+    if result.returncode != 0:
+        raise NativeUnavailableError(
+            f"compiling {_SOURCE} with {build.command[0]} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    return library
+
+
+def _open(path, build):
+    """The op's Python function from the library at `path`, or None when it does not load or lacks the op."""
     try:
         module = tf.load_op_library(path)
-    except tf.errors.OpError:
-        module = None
-    if module is None or not hasattr(module, "tfstate_lstm_sequence"):
-        os.remove(path)
+    except tf.errors.OpError as error:
+        _log.warning("tfstate: TensorFlow could not load '%s': %s", path, error.message)
         return None
-    return module
+    name = "".join("_" + char.lower() if char.isupper() else char for char in build.op).lstrip("_")
+    return getattr(module, name, None)
+
+
+class _Kernel(NamedTuple):
+    op: Callable  # the op's Python function
+    path: Optional[str]  # the cached library it was loaded from; None when built for this process only
+    not_cached: Optional[str]  # why the cache was not used, or None
 
 
 @functools.lru_cache(maxsize=None)
-def _load():
-    """The loaded op module; raises NativeUnavailableError with the reason when there is none."""
-    if os.environ.get("TFSTATE_NATIVE", "1") == "0":
-        raise NativeUnavailableError("TFSTATE_NATIVE=0 is set")
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        raise NativeUnavailableError(f"it needs Linux on x86-64; this is {platform.system()} on {platform.machine()}")
-    flags = _cpu_flags()
-    if "avx512f" not in flags:
-        raise NativeUnavailableError("this CPU has no AVX-512F")
+def _load(name):
+    """Variant `name` loaded (from the private cache, or built); raises NativeUnavailableError with the reason."""
     compiler = _compiler()
     if compiler is None:
         raise NativeUnavailableError("no C++ compiler found (set CXX, or install g++)")
-    for _ in range(2):  # a cached file that does not load is deleted and built again, once
-        path = _build(compiler, flags)
-        module = _load_library(path)
-        if module is not None:
-            return module
-    raise NativeUnavailableError(f"TensorFlow could not load the kernel it built ({path})")
+    build = _Build.of(name, compiler)
+    folder, not_cached = _cache_folder()
+    path = _cached(folder, build) if folder else None
+    if path is not None:
+        op = _open(path, build)
+        if op is not None:
+            return _Kernel(op, path, None)
+        _log.warning("tfstate: the cached kernel '%s' does not provide %s; it is built again", path, build.op)
+        _remove(path)
+    with tempfile.TemporaryDirectory(prefix="tfstate-kernel-") as scratch:
+        problem = _folder_problem(scratch)
+        if problem is not None:
+            raise NativeUnavailableError(f"no private folder to build it in: {problem}")
+        path = _compile(build, scratch)
+        if folder is not None:
+            try:
+                path = _store(folder, build, path)
+            except OSError as error:
+                not_cached = f"writing it into '{folder}' failed ({error.strerror})"
+        if not_cached is not None:
+            _log.warning("tfstate: the compiled LSTM kernel is built for this process only, not cached: %s", not_cached)
+        op = _open(path, build)  # a library stays loaded after its file is removed
+    if op is None:
+        raise NativeUnavailableError(f"TensorFlow could not load the kernel it built from {_SOURCE} ({build.op})")
+    return _Kernel(op, None if not_cached else path, not_cached)
 
 
 @functools.lru_cache(maxsize=None)
-def status():
-    """`None` when the compiled kernel is ready, else the reason it is not (a string). Builds it if needed."""
-    try:
-        _load()
-    except NativeUnavailableError as error:
-        _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
-        return str(error)
-    except Exception as error:  # noqa: BLE001 - any failure to build or load means: use the XLA path
-        _log.warning("tfstate: building the compiled LSTM kernel failed (%s); the XLA path is used", error)
-        return f"building it failed: {error}"
+def _status(name):
+    with _lock:
+        try:
+            _load(name)
+        except NativeUnavailableError as error:
+            _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
+            return str(error)
+        except Exception as error:  # noqa: BLE001 - any failure to build or load means: use the XLA path
+            _log.warning("tfstate: building the compiled LSTM kernel failed (%s); the XLA path is used", error)
+            return f"building it failed: {error}"
     return None
+
+
+def status():
+    """`None` when the compiled kernel (of `variant()`) is ready, else the reason it is not. Builds it if needed."""
+    if os.environ.get("TFSTATE_NATIVE", "1") == "0":
+        return "TFSTATE_NATIVE=0 is set"
+    if platform.system() != "Linux":
+        return f"it is built and tested on Linux only; this is {platform.system()}"
+    try:
+        return _status(variant())
+    except NativeUnavailableError as error:
+        return str(error)
 
 
 def unsupported_reason(dtype):
     """`None` when the compiled kernel can run an LSTM in `dtype` here, else why not.
 
-    Any number of units works; multiples of 16 use the vector registers fully.
+    Any number of units works; multiples of the vector width (16, 8 or 4) use the registers fully.
     """
     if dtype != tf.float32:
         return f"it computes in float32; the inputs are {dtype.name}"
     return status()
+
+
+def auto_reason(dtype):
+    """`None` when the fused cells' implementation="auto" takes the compiled kernel for `dtype`, else why not.
+
+    The portable variant measured slower than the XLA path (docs/benchmarks.md), so "auto" takes it
+    only when `TFSTATE_NATIVE_ISA=portable` asks for it; `implementation="native"` always may.
+    """
+    reason = unsupported_reason(dtype)
+    if reason is None and variant() == "portable" and os.environ.get("TFSTATE_NATIVE_ISA") != "portable":
+        return "this CPU runs only the portable variant, which is slower than XLA (TFSTATE_NATIVE_ISA=portable uses it)"
+    return reason
+
+
+def kernel_arguments(peepholes, cell_clip, units, dtype):
+    """`(wci, wcf, wco, cell_clip)` as TF's LSTMBlockCell/BlockLSTM kernels and tfstate's compiled one take them.
+
+    Those kernels always take three peephole vectors and a float clip: zeros stand for no
+    peepholes, and -1 for no clipping.
+    """
+    zeros = tf.zeros([units], dtype)
+    w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
+    return w_i, w_f, w_o, -1.0 if cell_clip is None else cell_clip
 
 
 def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
@@ -166,12 +359,10 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
     if lengths is None:
         lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
-    zeros = tf.zeros([units], tf.float32)
-    w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
-    outputs, c, h, cell_states = _load().tfstate_lstm_sequence(
-        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias,
-        cell_clip=-1.0 if cell_clip is None else cell_clip, use_peephole=peepholes is not None,
-        time_major=time_major)
+    w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
+    outputs, c, h, cell_states = _load(variant()).op(
+        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias, cell_clip=clip,
+        use_peephole=peepholes is not None, time_major=time_major)
     for sequence in (outputs, cell_states):
         sequence.set_shape(inputs.shape[:2].concatenate([units]))
     c.set_shape(c0.shape)
@@ -187,9 +378,13 @@ def configure(parser):
 def run(args):
     del args
     reason = status()
-    if reason is None:
-        print(f"tfstate's compiled LSTM kernel is ready ({_build(_compiler(), _cpu_flags())}); the fused cells use "
-              f"it for float32 LSTMs.")
-        return 0
-    print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
-    return 1
+    if reason is not None:
+        print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
+        return 1
+    kernel = _load(variant())
+    where = (f"cached in {kernel.path}" if kernel.path else f"built for this process only, not cached: "
+             f"{kernel.not_cached}")
+    print(f"tfstate's compiled LSTM kernel is ready: variant '{variant()}' of the variants this CPU runs "
+          f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use it for "
+          f"float32 LSTMs.")
+    return 0

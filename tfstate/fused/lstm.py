@@ -19,8 +19,9 @@ A fused cell is used two ways:
 `unroll` is what `tfstate.dynamic_rnn` and `stateful_dynamic_rnn` call. Its implementations (the
 `implementation` argument; "auto" picks the first that applies):
 
-    "native"  tfstate's compiled kernel (`tfstate.native`): float32, a CPU with AVX-512F and a C++
-              compiler, no GPU visible. The fastest forward on CPU (in training, "xla" is as fast).
+    "native"  tfstate's compiled kernel (`tfstate.native`): float32, Linux with a C++ compiler, no GPU
+              visible (variants for AVX-512, AVX2 + FMA and any other CPU). The fastest forward on CPU
+              (in training, "xla" is as fast).
     "xla"     `sequence` (tfstate.fused.sequence) as one XLA cluster, statically unrolled; needs the
               chunk length at graph-build time.
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
@@ -98,7 +99,7 @@ class FusedLSTM(RNNCell):
         # with implementation="block".
         c_prev, h_prev = state
         if self._implementation == "block" and inputs.dtype in (tf.float32, tf.float16):
-            wci, wcf, wco, cell_clip = sequence.kernel_arguments(self._peepholes(), self._cell_clip, self._num_units,
+            wci, wcf, wco, cell_clip = native.kernel_arguments(self._peepholes(), self._cell_clip, self._num_units,
                                                                  inputs.dtype)
             _, c, _, _, _, _, h = tf.raw_ops.LSTMBlockCell(
                 x=inputs, cs_prev=c_prev, h_prev=h_prev, w=self._kernel, wci=wci, wcf=wcf, wco=wco, b=self._bias,
@@ -160,7 +161,7 @@ class FusedLSTM(RNNCell):
                 raise ValueError(f"{type(self).__name__}(implementation={self._implementation!r}) cannot reset rows "
                                  "inside a chunk; use implementation='xla', 'loop' or 'auto' with resets.")
             return self._implementation
-        if not resets and not tf.config.list_physical_devices("GPU") and native.unsupported_reason(inputs.dtype) is None:
+        if not resets and not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
             return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= sequence.MAX_STATIC_STEPS:
@@ -200,7 +201,7 @@ class FusedLSTM(RNNCell):
         if not time_major:
             inputs = tf.transpose(inputs, [1, 0, 2])
         steps = tf.shape(inputs)[0]
-        wci, wcf, wco, cell_clip = sequence.kernel_arguments(peepholes, self._cell_clip, self._num_units, inputs.dtype)
+        wci, wcf, wco, cell_clip = native.kernel_arguments(peepholes, self._cell_clip, self._num_units, inputs.dtype)
         max_len = tf.cast(steps if lengths is None else tf.reduce_max(lengths), tf.int64)
         _, cs, _, _, _, _, hs = tf.raw_ops.BlockLSTM(
             seq_len_max=max_len, x=inputs, cs_prev=c0, h_prev=h0, w=kernel, wci=wci, wcf=wcf, wco=wco, b=bias,

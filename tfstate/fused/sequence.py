@@ -34,17 +34,6 @@ def gates(xw, c_prev, h_prev, recurrent_kernel, peepholes, forget_bias, cell_cli
     return c, tf.sigmoid(o) * tf.tanh(c)
 
 
-def kernel_arguments(peepholes, cell_clip, units, dtype):
-    """`(wci, wcf, wco, cell_clip)` as TF's LSTMBlockCell/BlockLSTM kernels and tfstate's compiled one take them.
-
-    Those kernels always take three peephole vectors and a float clip: zeros stand for no
-    peepholes, and -1 for no clipping.
-    """
-    zeros = tf.zeros([units], dtype)
-    w_i, w_f, w_o = peepholes or (zeros, zeros, zeros)
-    return w_i, w_f, w_o, -1.0 if cell_clip is None else cell_clip
-
-
 def scan(step, count, carry, emitted_like, reverse=False):
     """`carry, emitted = step(t, carry)` for t in range(count) (or reversed); returns (emitted stacked in time order, carry).
 
