@@ -7,7 +7,9 @@ import sys
 
 import tfstate
 
-_TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |All log messages before absl::InitializeLog", re.M)
+# TensorFlow's C++ log lines: "I0000 00:00:..." (absl, TF 2.17+) or "2026-01-01 00:00:00.000: I ..." (TF 2.16)
+_TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: [IWEF] |All log messages before absl::InitializeLog",
+                          re.M)
 
 
 def _tfstate(*args, env=None):
