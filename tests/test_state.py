@@ -517,6 +517,13 @@ def _counting_rnn(x, **kwargs):
     return tfstate.stateful_dynamic_rnn(CountingCell(), x, **kwargs)
 
 
+def _counting_model(steps):
+    """A one-row counting RNN over chunks of `steps` steps: (rnn, its StatefulSession, a chunk's feed)."""
+    x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
+    rnn = _counting_rnn(x, batch_size=1)
+    return rnn, tfstate.StatefulSession(tf.compat.v1.get_default_session(), rnn), {x: np.zeros([1, steps, 1], np.float32)}
+
+
 def _in_threads(count, target):
     errors = []
 
@@ -538,10 +545,7 @@ def _in_threads(count, target):
 def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_never_tear(tmp_path):
     steps, runs = 5, 200
     with graph_session() as sess:
-        x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
-        rnn = _counting_rnn(x, batch_size=1)
-        stateful = tfstate.StatefulSession(sess, rnn)
-        chunk = {x: np.zeros([1, steps, 1], np.float32)}
+        rnn, stateful, chunk = _counting_model(steps)
         torn = []
 
         def keeper(index):
@@ -584,10 +588,7 @@ def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_nev
 def test_stateful_session_threads_on_one_state_count_exactly():
     steps, runs = 3, 50
     with graph_session() as sess:
-        x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
-        rnn = _counting_rnn(x, batch_size=1)
-        stateful = tfstate.StatefulSession(sess, rnn)
-        chunk = {x: np.zeros([1, steps, 1], np.float32)}
+        rnn, stateful, chunk = _counting_model(steps)
         _in_threads(4, lambda index: [stateful.run(rnn.outputs, chunk) for _ in range(runs)])
         final = rnn.state.read(sess)
     assert final.c[0, 0] == final.h[0, 0] == 4 * runs * steps
