@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
 
+__all__ = ["dense", "fully_connected"]
+
 
 def _affine(inputs, kernel, bias):
     """`inputs @ kernel (+ bias)` over the last axis of inputs of any rank >= 2."""

@@ -1,0 +1,141 @@
+"""A program cut into runs of whole top-level statements, each upgraded by TensorFlow's machinery on its own.
+
+pasta, the parser under TensorFlow's upgrader, takes time that grows with the square of the text it is given:
+its `TokenGenerator.peek_conditional` copies the rest of the token list at every block, slice and optional
+token, so one 360 KB file took 16 s and a 4.7 MB one did not finish. Here pasta parses with a token generator
+that looks ahead by index instead, and each piece (about PIECE_CHARS of whole top-level statements) is
+parsed, upgraded and compared on its own, so the whole upgrade takes time in proportion to the file's size.
+The program's aliases (`names.Names`) are read from the whole file first; a piece needs nothing from the others.
+"""
+
+import ast
+import bisect
+import contextlib
+import dataclasses
+import sys
+
+import pasta
+from pasta.base import annotate, ast_utils, token_generator
+
+from tfstate.upgrade.errors import UpgradeError
+from tfstate.upgrade.names import loaded_names, maximal_dotted_names
+from tfstate.upgrade.visitor import RuleVisitor
+
+PIECE_CHARS = 2000
+
+
+@dataclasses.dataclass
+class Piece:
+    """Input lines `first_line`.. (from 1) and, once upgraded, their pasta tree, TensorFlow's log, the dotted
+    names the upgraded piece reads [(node, "a.b.c")] and the names it reads {name: [input lines]}."""
+
+    first_line: int
+    lines: list
+    statements: list  # the input's top-level statements in these lines
+    tree: ast.AST = None
+    log: list = dataclasses.field(default_factory=list)
+    dotted: list = dataclasses.field(default_factory=list)
+    loaded: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def offset(self):
+        """Input lines before this piece (add it to a line of `tree` to get the input line)."""
+        return self.first_line - 1
+
+    def upgrade(self, spec, names, filename):
+        """Parses the piece with pasta and runs the upgrade visitor over it."""
+        with _failures_named(filename, self):
+            self.tree = _pasta_parse("".join(self.lines))
+            visitor = RuleVisitor(spec, names, self.offset)
+            visitor.visit(self.tree)
+        self.log = visitor.log
+        nodes = list(ast.walk(self.tree))
+        self.dotted = list(maximal_dotted_names(nodes))
+        self.loaded = loaded_names(nodes, self.offset)
+
+    def dump(self, filename):
+        """The upgraded text of the piece."""
+        with _failures_named(filename, self):
+            return pasta.dump(self.tree)
+
+    def deepest_statement(self):
+        """The line of the piece's most deeply nested top-level statement (where recursion gives out)."""
+        def depth(root):
+            deepest, stack = 0, [(root, 1)]
+            while stack:
+                node, level = stack.pop()
+                deepest = max(deepest, level)
+                stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+            return deepest
+        return max(self.statements, key=depth).lineno if self.statements else self.first_line
+
+
+class _LookAheadByIndex(token_generator.TokenGenerator):
+    """pasta's token generator, finding the next matching token without copying the rest of the list."""
+
+    def peek_conditional(self, condition):
+        for index in range(self._i + 1, self._len):
+            if condition(self._tokens[index]):
+                return self._tokens[index]
+        return None
+
+
+class _Annotator(annotate.AstAnnotator):
+    def __init__(self, source):  # AstAnnotator's, with the linear token generator
+        annotate.BaseVisitor.__init__(self)
+        self.tokens = _LookAheadByIndex(source)
+
+
+def _pasta_parse(source):
+    """`pasta.parse(source)`, in time linear in the source's length."""
+    tree = ast_utils.parse(source)
+    _Annotator(source).visit(tree)
+    return tree
+
+
+@contextlib.contextmanager
+def _failures_named(filename, piece):
+    """Turns a failure of TensorFlow's upgrader on a piece into an UpgradeError naming the statement."""
+    try:
+        yield
+    except RecursionError:
+        raise UpgradeError(
+            f"{filename}:{piece.deepest_statement()}: the statement starting here nests expressions more deeply "
+            f"than TensorFlow's upgrader can follow (Python's recursion limit is {sys.getrecursionlimit()}); "
+            "split its long expressions into smaller ones and upgrade again.") from None
+    except Exception as error:  # pasta's own errors have no common base; name the place and the error
+        raise UpgradeError(f"{filename}:{piece.first_line}: TensorFlow's upgrader failed on the statements "
+                           f"starting here ({type(error).__name__}: {error}).") from None
+
+
+def cut(tree, lines):
+    """The program's lines as Pieces: runs of whole top-level statements of about PIECE_CHARS characters."""
+    starts, groups = [1], [[]]
+    size, previous_end = 0, 0
+    for statement in tree.body:
+        first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+        if first > previous_end and size >= PIECE_CHARS:
+            starts.append(first)
+            groups.append([])
+            size = 0
+        groups[-1].append(statement)
+        size += sum(len(line) for line in lines[previous_end:statement.end_lineno])
+        previous_end = statement.end_lineno
+    ends = [start - 1 for start in starts[1:]] + [len(lines)]
+    return [Piece(start, lines[start - 1:end], group)
+            for start, end, group in zip(starts, ends, groups) if start <= end]
+
+
+def statement_ends(tree):
+    """A function: input line -> last line of the innermost statement that contains it (the line if none)."""
+    starts = [statement.lineno for statement in tree.body]
+
+    def end_of(line):
+        index = bisect.bisect_right(starts, line) - 1
+        if index < 0:
+            return line
+        ends = [node.end_lineno for node in ast.walk(tree.body[index])
+                if isinstance(node, ast.stmt) and node.lineno <= line <= node.end_lineno]
+        return min(ends, default=line)
+
+    return end_of
