@@ -39,8 +39,7 @@ class LineMap:
                 continue
             for i in range(i1, i2):
                 j = j1 + i - i1
-                col = _first_difference(before[i], after[j]) if i2 - i1 == j2 - j1 else 1
-                self.changed[first_line + i] = col
+                self.changed[first_line + i] = _first_difference(before[i], after[j]) if j < j2 else 1
         self._output_lines += len(after)
 
     def output_line(self, line):

@@ -32,32 +32,29 @@ def tidy(pieces, names, used_after):
     statements = collections.defaultdict(list)
     for alias in names.imports:
         statements[alias.line, alias.col].append(alias)
+    found = {}  # (input line, col) -> (import node, parent) in the pieces' trees
+    for piece in pieces:
+        if any(piece.first_line <= line < piece.first_line + len(piece.lines) for line, _ in statements):
+            found.update(((node.lineno + piece.offset, node.col_offset), (node, parent))
+                         for parent in ast.walk(piece.tree) for node in ast.iter_child_nodes(parent)
+                         if isinstance(node, (ast.Import, ast.ImportFrom)))
     entries = []
-    for (line, col), aliases in statements.items():
-        piece = next(piece for piece in reversed(pieces) if piece.first_line <= line)
-        node, parent = _statement_at(piece, line, col)
+    for where, aliases in statements.items():
+        node, parent = found[where]
         entries += _tidy_statement(node, parent, aliases, names, used_after)
     return entries
 
 
-def _statement_at(piece, line, col):
-    for parent in ast.walk(piece.tree):
-        for node in ast.iter_child_nodes(parent):
-            if (isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno + piece.offset == line
-                    and node.col_offset == col):
-                return node, parent
-    raise LookupError(f"no import statement at line {line}, column {col}")
-
-
 def _tidy_statement(node, parent, aliases, names, used_after):
     where = (aliases[0].line, aliases[0].col + 1)
-    entries, dead = [], set()
     statement = pasta.dump(node).strip()
+    moved = [alias for alias in aliases if alias.local in names.whole_modules]
+    entries, dead = [_repoint(node, moved, statement, where)] if moved else [], set()
     for alias in aliases:
         fails = why_import_fails(alias.python_path)
-        if alias.local in names.whole_modules:
-            entries.append(_repoint(node, alias, aliases, where))
-        elif alias.local in used_after:
+        if alias in moved:
+            continue
+        if alias.local in used_after:
             if alias.local == "tensorflow" and not alias.is_from and fails:
                 node.names[alias.index].name = "tensorflow"
                 entries.append(Entry(*where, CHANGED, f"Changed `import {alias.python_path}` to `import tensorflow`: "
@@ -80,23 +77,27 @@ def _tidy_statement(node, parent, aliases, names, used_after):
     return entries + [Entry(*where, CHANGED, f"Removed `{statement}`{left}: nothing uses {removed} after the upgrade")]
 
 
-def _repoint(node, alias, aliases, where):
-    """Points the import of a module that moved whole (tf.flags) at its tf.compat.v1 home."""
-    new_path = "tensorflow" + module_rename(alias.path)[len("tf"):]
-    if not alias.is_from:
-        node.names[alias.index].name = new_path
-        return Entry(*where, CHANGED, f"Changed the import of {alias.python_path} to {new_path}: "
-                                      f"{alias.path} lives on as {module_rename(alias.path)}")
-    new_module, _, new_name = new_path.rpartition(".")
-    same_home = [other for other in aliases
-                 if other.path and module_rename(other.path)
-                 and ("tensorflow" + module_rename(other.path)[len("tf"):]).rpartition(".")[0] == new_module]
-    if len(same_home) != len(node.names) or new_name != alias.python_path.rpartition(".")[2]:
-        return Entry(*where, NOT_CONVERTED, f"{alias.python_path} moved to {new_module}.{new_name}; import it on "
-                                            f"a line of its own: `from {new_module} import {new_name}`")
-    node.module = new_module
-    return Entry(*where, CHANGED, f"Changed the import of {alias.python_path} to `from {new_module} import "
-                                  f"{new_name}`: {alias.path} lives on as {module_rename(alias.path)}")
+def _import_path(name):
+    """The import path of the TF API name `name`: tf.compat.v1.flags -> tensorflow.compat.v1.flags."""
+    return "tensorflow" + name[len("tf"):]
+
+
+def _repoint(node, moved, statement, where):
+    """Points the import of modules that moved whole (tf.flags, tf.logging) at their tf.compat.v1 homes."""
+    new_paths = [_import_path(module_rename(alias.path)) for alias in moved]
+    if not isinstance(node, ast.ImportFrom):
+        for alias, new_path in zip(moved, new_paths):
+            node.names[alias.index].name = new_path
+        return Entry(*where, CHANGED, f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
+                                      f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1")
+    homes = {new_path.rpartition(".")[0] for new_path in new_paths}
+    if len(moved) != len(node.names) or len(homes) != 1:
+        lines = "; ".join(f"`from {path.rpartition('.')[0]} import {path.rpartition('.')[2]}`" for path in new_paths)
+        return Entry(*where, NOT_CONVERTED, f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1; "
+                                            f"import it on a line of its own: {lines}")
+    node.module = homes.pop()
+    return Entry(*where, CHANGED, f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
+                                  f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1")
 
 
 def _drop_statement(parent, node):

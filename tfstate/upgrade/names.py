@@ -93,7 +93,7 @@ class Names:
         alias_assignments = set()
         for node in nodes:
             self._bind_imports(node, bindings)
-        self.aliases = self._agreeing(bindings)
+        self.aliases = self._agreeing(bindings)  # the imports' aliases, to read `rnn_cell = tf.nn.rnn_cell` with
         for node in nodes:
             path = self._module_assignment(node)
             if path:

@@ -1,21 +1,22 @@
 """A program cut into runs of whole top-level statements, each upgraded by TensorFlow's machinery on its own.
 
-pasta, the parser under TensorFlow's upgrader, takes time that grows with the square of the text it is given:
-its `TokenGenerator.peek_conditional` copies the rest of the token list at every block, slice and optional
-token, so one 360 KB file took 16 s and a 4.7 MB one did not finish. Here pasta parses with a token generator
-that looks ahead by index instead, and each piece (about PIECE_CHARS of whole top-level statements) is
-parsed, upgraded and compared on its own, so the whole upgrade takes time in proportion to the file's size.
+pasta, the parser and printer under TensorFlow's upgrader, takes time that grows with the square of the text
+it is given: its `TokenGenerator.peek_conditional` copies the rest of the token list at every block, slice and
+optional token, and its `Printer` adds each token to a string attribute (a copy each time), so one 360 KB file
+took 16 s and a 4.7 MB one did not finish. Here pasta parses with a token generator that looks ahead by index
+and prints into a list of chunks, and each piece (about PIECE_CHARS of whole top-level statements) is parsed,
+upgraded and compared on its own, so the whole upgrade takes time in proportion to the file's size.
 The program's aliases (`names.Names`) are read from the whole file first; a piece needs nothing from the others.
 """
 
 import ast
-import bisect
+import collections
 import contextlib
 import dataclasses
 import sys
 
-import pasta
-from pasta.base import annotate, ast_utils, token_generator
+from pasta.base import annotate, ast_utils, codegen, token_generator
+from pasta.base import formatting as fmt
 
 from tfstate.upgrade.errors import UpgradeError
 from tfstate.upgrade.names import loaded_names, maximal_dotted_names
@@ -56,7 +57,7 @@ class Piece:
     def dump(self, filename):
         """The upgraded text of the piece."""
         with _failures_named(filename, self):
-            return pasta.dump(self.tree)
+            return _pasta_dump(self.tree)
 
     def deepest_statement(self):
         """The line of the piece's most deeply nested top-level statement (where recursion gives out)."""
@@ -93,6 +94,31 @@ def _pasta_parse(source):
     return tree
 
 
+class _Chunks:
+    """Text built with `+=` in time linear in its length (`str` attributes are copied at every `+=`)."""
+
+    def __init__(self):
+        self._chunks = []
+
+    def __iadd__(self, text):
+        self._chunks.append(text)
+        return self
+
+    def __str__(self):
+        return "".join(self._chunks)
+
+
+def _pasta_dump(tree):
+    """`pasta.dump(tree)`, in time linear in the text's length: pasta's `codegen.to_str`, printing into _Chunks."""
+    printer = codegen.Printer()
+    printer.code = _Chunks()
+    indents = collections.Counter(filter(None, (fmt.get(node, "indent_diff") for node in ast.walk(tree))))
+    if indents:
+        printer.set_default_indent_diff(max(indents, key=indents.get))  # the program's most common indent
+    printer.visit(tree)
+    return str(printer.code)
+
+
 @contextlib.contextmanager
 def _failures_named(filename, piece):
     """Turns a failure of TensorFlow's upgrader on a piece into an UpgradeError naming the statement."""
@@ -126,16 +152,13 @@ def cut(tree, lines):
             for start, end, group in zip(starts, ends, groups) if start <= end]
 
 
-def statement_ends(tree):
-    """A function: input line -> last line of the innermost statement that contains it (the line if none)."""
-    starts = [statement.lineno for statement in tree.body]
+def statement_spans(tree):
+    """A function: input line -> (first, last) line of the innermost statement holding it ((line, line) if none).
 
-    def end_of(line):
-        index = bisect.bisect_right(starts, line) - 1
-        if index < 0:
-            return line
-        ends = [node.end_lineno for node in ast.walk(tree.body[index])
-                if isinstance(node, ast.stmt) and node.lineno <= line <= node.end_lineno]
-        return min(ends, default=line)
-
-    return end_of
+    Built once for the whole program (inner statements written over outer ones), so each lookup is a dict read.
+    """
+    spans = {}
+    statements = [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
+    for node in sorted(statements, key=lambda node: node.end_lineno - node.lineno, reverse=True):
+        spans.update(dict.fromkeys(range(node.lineno, node.end_lineno + 1), (node.lineno, node.end_lineno)))
+    return lambda line: spans.get(line, (line, line))

@@ -62,25 +62,31 @@ class Report:
         return "\n".join(lines + [f"{self.filename}: {counts}"])
 
 
-def truthful(entries, lines_changed, statement_end):
-    """The entries, each "changed" one on a line the upgrade really changed.
+def truthful(entries, lines_changed, statement_span):
+    """The entries, each "changed" one on a line the upgrade really changed, and every changed statement named.
 
     TensorFlow logs an edit where its node starts (a call's first line), which may be a line before the
     one that changed; such an entry moves to the first changed line of its statement, and an entry whose
-    statement did not change at all is dropped.
+    statement did not change at all is dropped. A statement changed with no entry (an edit no rule logged)
+    gets one, so that the report names every statement the upgrade changed.
 
     Args:
         entries: Entry objects.
         lines_changed: {input line: column of its first change} (`diff.LineMap.changed`).
-        statement_end: function, input line -> last line of the innermost statement starting on or around it.
+        statement_span: function, input line -> (first, last) line of the innermost statement holding it.
     """
     kept = set()
     for entry in entries:
         if entry.kind == CHANGED and entry.line not in lines_changed:
-            line = next((line for line in range(entry.line + 1, statement_end(entry.line) + 1)
+            line = next((line for line in range(entry.line + 1, statement_span(entry.line)[1] + 1)
                          if line in lines_changed), None)
             if line is None:
                 continue
             entry = dataclasses.replace(entry, line=line, col=lines_changed[line])
         kept.add(entry)
+    named = {statement_span(entry.line) for entry in kept if entry.kind == CHANGED}
+    for line, col in sorted(lines_changed.items()):
+        if statement_span(line) not in named:
+            named.add(statement_span(line))
+            kept.add(Entry(line, col, CHANGED, "rewritten by TensorFlow's upgrader, which logged no reason"))
     return sorted(kept)

@@ -16,7 +16,7 @@ from tfstate.upgrade.additions import add_needed_lines
 from tfstate.upgrade.diff import LineMap
 from tfstate.upgrade.errors import UpgradeError
 from tfstate.upgrade.names import Names
-from tfstate.upgrade.pieces import cut, statement_ends
+from tfstate.upgrade.pieces import cut, statement_spans
 from tfstate.upgrade.report import Report, entry_from_log, truthful
 from tfstate.upgrade.rules import TfstateChangeSpec
 from tfstate.upgrade.unconverted import unconverted
@@ -70,7 +70,7 @@ def upgrade_source(text, filename="<string>"):
     for piece in pieces:
         outputs.append(piece.dump(filename))
         line_map.add(piece.first_line, piece.lines, io.StringIO(outputs[-1], newline="").readlines())
-    entries = truthful(entries, line_map.changed, statement_ends(tree))
+    entries = truthful(entries, line_map.changed, statement_spans(tree))
     new_text, added = add_needed_lines("".join(outputs), tree, lines, names, pieces, used_after, line_map)
     try:
         ast.parse(new_text, filename)
