@@ -57,7 +57,7 @@ def add_needed_lines(text, tree, lines, names, pieces, used_after, line_map):
 
 def _wanted(names, pieces, used_after):
     """[(reason key, line)] the upgraded program needs."""
-    used = [names.canonical(name) for piece in pieces for _, name in piece.dotted]
+    used = [names.canonical(name) for piece in pieces for _, _, name in piece.dotted]
     graph = (any(name.split(".")[0] in ("tf", "tfstate") and name.split(".")[-1] in GRAPH_MODE_NAMES for name in used)
              and not any(name.split(".")[-1] in ALREADY_GRAPH_MODE for name in used))
     graph_line = names.spell("tf.compat.v1.disable_eager_execution") + "()"

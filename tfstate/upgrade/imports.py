@@ -34,7 +34,7 @@ def tidy(pieces, names, used_after):
         statements[alias.line, alias.col].append(alias)
     found = {}  # (input line, col) -> (import node, parent) in the pieces' trees
     for piece in pieces:
-        if any(piece.first_line <= line < piece.first_line + len(piece.lines) for line, _ in statements):
+        if piece.tree is not None:
             found.update(((node.lineno + piece.offset, node.col_offset), (node, parent))
                          for parent in ast.walk(piece.tree) for node in ast.iter_child_nodes(parent)
                          if isinstance(node, (ast.Import, ast.ImportFrom)))

@@ -27,13 +27,15 @@ PIECE_CHARS = 2000
 
 @dataclasses.dataclass
 class Piece:
-    """Input lines `first_line`.. (from 1) and, once upgraded, their pasta tree, TensorFlow's log, the dotted
-    names the upgraded piece reads [(node, "a.b.c")] and the names it reads {name: [input lines]}."""
+    """Input lines `first_line`.. (from 1) and, once upgraded: TensorFlow's log, the dotted names the upgraded
+    piece reads [(input line or None for a name the upgrade wrote, col, "a.b.c")], the names it reads
+    {name: [input lines]}, and its upgraded text, or its pasta tree where its imports are still to be tidied."""
 
     first_line: int
     lines: list
     statements: list  # the input's top-level statements in these lines
     tree: ast.AST = None
+    text: str = None
     log: list = dataclasses.field(default_factory=list)
     dotted: list = dataclasses.field(default_factory=list)
     loaded: dict = dataclasses.field(default_factory=dict)
@@ -43,21 +45,32 @@ class Piece:
         """Input lines before this piece (add it to a line of `tree` to get the input line)."""
         return self.first_line - 1
 
-    def upgrade(self, spec, names, filename):
-        """Parses the piece with pasta and runs the upgrade visitor over it."""
-        with _failures_named(filename, self):
-            self.tree = _pasta_parse("".join(self.lines))
-            visitor = RuleVisitor(spec, names, self.offset)
-            visitor.visit(self.tree)
-        self.log = visitor.log
-        nodes = list(ast.walk(self.tree))
-        self.dotted = list(maximal_dotted_names(nodes))
-        self.loaded = loaded_names(nodes, self.offset)
+    def holds(self, line):
+        return self.first_line <= line < self.first_line + len(self.lines)
 
-    def dump(self, filename):
-        """The upgraded text of the piece."""
+    def upgrade(self, spec, names, filename, keep_tree):
+        """Parses the piece with pasta and runs the upgrade visitor over it; keeps the tree only if `keep_tree`
+        (pasta's trees take about 1 GB per MB of program), else only the upgraded text."""
         with _failures_named(filename, self):
-            return _pasta_dump(self.tree)
+            tree = _pasta_parse("".join(self.lines))
+            visitor = RuleVisitor(spec, names, self.offset)
+            visitor.visit(tree)
+        self.log = visitor.log
+        nodes = list(ast.walk(tree))
+        self.dotted = [(self.offset + node.lineno if hasattr(node, "lineno") else None,
+                        getattr(node, "col_offset", 0), name) for node, name in maximal_dotted_names(nodes)]
+        self.loaded = loaded_names(nodes, self.offset)
+        if keep_tree:
+            self.tree = tree
+        else:
+            self.text = self.dump(filename, tree)
+
+    def dump(self, filename, tree=None):
+        """The upgraded text of the piece."""
+        if self.text is not None:
+            return self.text
+        with _failures_named(filename, self):
+            return _pasta_dump(tree or self.tree)
 
     def deepest_statement(self):
         """The line of the piece's most deeply nested top-level statement (where recursion gives out)."""

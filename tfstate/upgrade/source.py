@@ -57,8 +57,9 @@ def upgrade_source(text, filename="<string>"):
     names = Names(tree)
     spec = TfstateChangeSpec(tensorflow_rules=names.tensorflow_rules)
     pieces = cut(tree, lines)
+    import_lines = {alias.line for alias in names.imports}
     for piece in pieces:
-        piece.upgrade(spec, names, filename)
+        piece.upgrade(spec, names, filename, keep_tree=any(piece.holds(line) for line in import_lines))
     entries = [entry_from_log(*log) for piece in pieces for log in piece.log]
     used_after = {}
     for piece in pieces:

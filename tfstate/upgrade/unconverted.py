@@ -13,16 +13,15 @@ def unconverted(pieces, names, used_after):
     """Report entries for what the upgraded pieces still use that fails; `used_after`: {name: [lines]} read."""
     entries, seen = [], set()
     for piece in pieces:
-        for node, written in piece.dotted:
-            if not hasattr(node, "lineno"):  # a name the upgrade wrote
+        for line, col, written in piece.dotted:
+            if line is None:  # a name the upgrade wrote
                 continue
             name = names.canonical(written)
-            line = piece.offset + node.lineno
             why = (line, name) not in seen and why_not_converted(name)
             if why:
                 seen.add((line, name))
                 alias = f" ({name})" if name != written else ""
-                entries.append(Entry(line, node.col_offset + 1, NOT_CONVERTED, f"{written}{alias}: {why}"))
+                entries.append(Entry(line, col + 1, NOT_CONVERTED, f"{written}{alias}: {why}"))
     entries += _star_imports(names)
     for local, bound in names.conflicts.items():
         if local in used_after:
