@@ -1,144 +1,275 @@
-"""`tfstate upgrade`: TF1 scripts rewritten by TF's own upgrader plus tfstate's rules, then run."""
+"""`tfstate upgrade` rules: tfstate's tables, every import spelling, TF1 forms that run, and what is reported.
 
-import os
-import pathlib
-import subprocess
-import sys
+Programs that run after the upgrade are in test_upgrade_programs.py; files, limits and the command line in
+test_upgrade_files.py.
+"""
+
 import textwrap
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfstate import rnn_cell
-from tfstate.__main__ import main
-from tfstate.upgrade import NOT_CONVERTED, UpgradeError, upgrade_source
-
-DATA = pathlib.Path(__file__).parent / "data" / "upgrade"
+import tfstate
+from tfstate.upgrade import CHANGED, CHECK, NOT_CONVERTED, upgrade_source
+from tfstate.upgrade.reasons import exists_in_tensorflow
+from tfstate.upgrade.tables import MODULES, public_names
 
 
 def _source(text):
     return textwrap.dedent(text).lstrip()
 
 
-def test_upgraded_tf1_stateful_lstm_script_runs_on_current_tensorflow(tmp_path):
-    # The script mixes tf.contrib.rnn, tf.nn.rnn_cell.MultiRNNCell, placeholder_with_default, tf.cond,
-    # tf.tuple of assigns, fully_connected, initialize_all_variables and tf.Session, and checks
-    # that chunks run with kept state equal one long run.
-    out, report = tmp_path / "stateful_lstm.py", tmp_path / "report.txt"
-    assert main(["upgrade", str(DATA / "stateful_lstm_tf1.py"), "-o", str(out), "--report", str(report)]) == 0
-    upgraded = out.read_text()
-    assert "tf.contrib." not in upgraded.split('"""')[2]  # the code, past the docstring
-    assert "tfstate.rnn_cell.MultiRNNCell([tfstate.rnn_cell.LSTMCell(UNITS)" in upgraded
-    assert "tfstate.dynamic_rnn(cell, inputs, initial_state=initial_state)" in upgraded
-    assert "import tfstate\ntf.compat.v1.disable_eager_execution()\n" in upgraded
-    result = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "chunked run with kept state equals one long run" in result.stdout
-    assert "0 not converted" in report.read_text()
+def _upgrade(text):
+    new_text, report = upgrade_source(_source(text), "p.py")
+    return new_text, [(e.line, e.kind, e.message) for e in report.entries]
 
 
-def test_report_names_changed_lines_and_unconverted_symbols():
-    text = _source("""
-        import tensorflow as tf
-
-        cell = tf.contrib.rnn.LSTMCell(4)
-        grid = tf.contrib.rnn.GridLSTMCell(4)
-        conv = tf.layers.conv2d(x, 3, 3)
-        sess = tf.Session()
-    """)
-    new_text, report = upgrade_source(text, "script.py")
-    at = {}
-    for entry in report.entries:
-        at[entry.line, entry.kind] = at.get((entry.line, entry.kind), "") + entry.message + "\n"
-    assert "'tf.contrib.rnn.LSTMCell' to 'tfstate.rnn_cell.LSTMCell'" in at[3, "changed"]
-    assert "tfstate.rnn_cell has no GridLSTMCell" in at[4, NOT_CONVERTED]
-    assert "tf.layers.conv2d is not available with Keras 3" in at[5, NOT_CONVERTED]
-    assert "'tf.Session' to 'tf.compat.v1.Session'" in at[6, "changed"]
-    assert "added `import tfstate`" in at[1, "changed"]
-    assert "tf.contrib.rnn.GridLSTMCell(4)" in new_text  # left as it was, not half-converted
-    assert "script.py:4:8: not converted: tf.contrib.rnn.GridLSTMCell" in str(report)
-
-
-@pytest.mark.parametrize("module", ["tf.contrib.rnn", "tf.nn.rnn_cell", "tf.compat.v1.nn.rnn_cell", "contrib_rnn"])
-def test_tfstate_cell_names_never_become_compat_v1_rnn_cell(module):
-    text = "import tensorflow as tf\n" + "".join(f"x{i} = {module}.{name}\n"
-                                                   for i, name in enumerate(rnn_cell.__all__))
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_name_in_a_tfstate_modules_all_converts_from_each_tf1_module_mapped_to_it(module):
+    home = MODULES[module]
+    names = public_names(home)
+    text = "import tensorflow as tf\n" + "".join(f"x{i} = {module}.{name}\n" for i, name in enumerate(names))
     new_text, report = upgrade_source(text)
-    assert "tf.compat.v1.nn.rnn_cell" not in new_text and "tf.nn.rnn_cell" not in new_text
-    for name in rnn_cell.__all__:
-        assert f"= tfstate.rnn_cell.{name}\n" in new_text
+    assert new_text == "import tensorflow as tf\n" + "import tfstate\n" * bool(names) + "".join(
+        f"x{i} = {home}.{name}\n" for i, name in enumerate(names))
     assert not report.not_converted
 
 
-def test_dynamic_rnn_becomes_tfstate_dynamic_rnn_with_its_arguments_as_they_were():
-    new_text, _ = upgrade_source(_source("""
+def test_a_name_added_to_a_tfstate_modules_all_converts_with_no_change_to_the_upgrader(monkeypatch):
+    text = _source("""
         import tensorflow as tf
-        a = tf.nn.dynamic_rnn(cell, x, lengths, dtype=tf.float32)
-        b = tf.compat.v1.nn.dynamic_rnn(cell, x, time_major=True, scope="b")
-        c = tf.nn.bidirectional_dynamic_rnn(fw, bw, x, dtype=tf.float32)
-    """))
-    assert "tfstate.dynamic_rnn(cell, x, lengths, dtype=tf.float32)" in new_text
-    assert 'tfstate.dynamic_rnn(cell, x, time_major=True, scope="b")' in new_text
-    assert "tfstate.bidirectional_dynamic_rnn(fw, bw, x, dtype=tf.float32)" in new_text
+        from tensorflow.contrib import seq2seq
+        a = tf.contrib.seq2seq.sequence_loss(logits, targets, weights)
+        b = seq2seq.sequence_loss(logits, targets, weights)
+    """)
+    monkeypatch.setattr(tfstate.seq2seq, "__all__", [])
+    new_text, report = upgrade_source(text)
+    assert new_text == "import tensorflow as tf\n" + text.split("\n", 1)[1]
+    assert [e.line for e in report.not_converted] == [2, 3, 4]
+    assert "tfstate.seq2seq has no sequence_loss" in report.not_converted[1].message
 
-
-def test_dense_and_fully_connected_become_tfstate_layers():
-    new_text, _ = upgrade_source(_source("""
+    monkeypatch.setattr(tfstate.seq2seq, "__all__", ["sequence_loss"])
+    new_text, report = upgrade_source(text)
+    assert new_text == _source("""
         import tensorflow as tf
-        a = tf.layers.dense(x, 3)
-        b = tf.compat.v1.layers.dense(x, 3)
-        c = tf.contrib.layers.fully_connected(x, 3)
-    """))
-    assert new_text.count("tfstate.layers.dense(x, 3)") == 2
-    assert "tfstate.layers.fully_connected(x, 3)" in new_text
+        import tfstate
+        a = tfstate.seq2seq.sequence_loss(logits, targets, weights)
+        b = tfstate.seq2seq.sequence_loss(logits, targets, weights)
+    """)
+    assert not report.not_converted
 
 
-def test_python2_file_is_refused_naming_file_and_line_and_nothing_is_written(tmp_path, capsys):
-    script = tmp_path / "old.py"
-    script.write_text("import tensorflow as tf\nx = tf.placeholder(tf.float32)\nprint x\n")
-    out = tmp_path / "new.py"
-    assert main(["upgrade", str(script), "-o", str(out)]) != 0
-    error = capsys.readouterr().err
-    assert f"{script}:3:" in error and "print x" in error and "Python 3" in error
-    assert not out.exists()
-    assert main(["upgrade", str(script), "--in-place"]) != 0
-    assert script.read_text().endswith("print x\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.py"]  # no temporary file left behind
-    with pytest.raises(UpgradeError, match=r"old\.py:3:"):
-        upgrade_source(script.read_text(), "old.py")
+def test_contrib_rnn_functions_become_their_tf2_compat_v1_forms_which_exist():
+    new_text, _ = _upgrade("""
+        import tensorflow as tf
+        a = tf.contrib.rnn.static_rnn(cell, inputs, dtype=tf.float32)
+        b = tf.contrib.rnn.static_bidirectional_rnn(fw, bw, inputs, dtype=tf.float32)
+        c = tf.contrib.rnn.static_state_saving_rnn(cell, inputs, saver, "state")
+        d = tf.contrib.framework.nest.flatten(state)
+    """)
+    for name in ("tf.compat.v1.nn.static_rnn", "tf.compat.v1.nn.static_bidirectional_rnn",
+                 "tf.compat.v1.nn.static_state_saving_rnn", "tf.nest.flatten"):
+        assert f" = {name}(" in new_text and exists_in_tensorflow(name)
 
 
-def test_in_place_rewrites_the_file_and_prints_the_report(tmp_path, capsys):
-    script = tmp_path / "train.py"
-    script.write_text("import tensorflow as tf\ncell = tf.nn.rnn_cell.GRUCell(3)\n")
-    script.chmod(0o755)
-    assert main(["upgrade", str(script), "--in-place"]) == 0
-    assert script.read_text() == "import tensorflow as tf\nimport tfstate\ncell = tfstate.rnn_cell.GRUCell(3)\n"
-    assert script.stat().st_mode & 0o777 == 0o755
-    assert f"{script}:2:8: changed: Renamed 'tf.nn.rnn_cell.GRUCell'" in capsys.readouterr().out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
+def test_upgraded_static_state_saving_rnn_carries_a_tfstate_cells_state_across_runs():
+    # TF1 code: the state saver keeps the state in variables; two runs over two chunks equal one static_rnn
+    # over the whole stream (the oracle), run on the upgraded code's tf.compat.v1 form with a tfstate cell.
+    new_text, _ = _upgrade("""
+        import tensorflow as tf
+
+        class Saver(object):
+            def __init__(self):
+                self.kept = {}
+            def state(self, name):
+                return self.kept.setdefault(name, tf.Variable(tf.zeros([2, 3]), trainable=False))
+            def save_state(self, name, value):
+                return tf.assign(self.kept[name], value)
+
+        chunk = tf.placeholder(tf.float32, [2, 2, 4])
+        whole = tf.placeholder(tf.float32, [2, 4, 4])
+        cell = tf.contrib.rnn.LSTMCell(3)
+        saved, _ = tf.contrib.rnn.static_state_saving_rnn(cell, tf.unstack(chunk, axis=1), Saver(), ("c", "h"))
+        once, _ = tf.contrib.rnn.static_rnn(cell, tf.unstack(whole, axis=1), dtype=tf.float32)
+    """)
+    assert "saved, _ = tf.compat.v1.nn.static_state_saving_rnn(cell, " in new_text
+    stream = np.random.RandomState(0).randn(2, 4, 4)
+    with tf.Graph().as_default():
+        namespace = {}
+        exec(compile(new_text.replace("tf.compat.v1.disable_eager_execution()\n", ""), "upgraded", "exec"), namespace)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            first = sess.run(namespace["saved"][-1], {namespace["chunk"]: stream[:, :2]})
+            second = sess.run(namespace["saved"][-1], {namespace["chunk"]: stream[:, 2:]})
+            once = sess.run(namespace["once"], {namespace["whole"]: stream})
+    np.testing.assert_allclose(first, once[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(second, once[3], rtol=1e-5, atol=1e-6)
 
 
-def test_several_files_in_place_are_upgraded_each_and_an_unparseable_one_is_left_alone(tmp_path, capsys):
-    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
-    good.write_text("import tensorflow as tf\ns = tf.Session()\n")
-    bad.write_text("import tensorflow as tf\nprint 'x'\n")
-    assert main(["upgrade", str(good), str(bad), "--in-place"]) == 1
-    assert "tf.compat.v1.Session()" in good.read_text()
-    assert bad.read_text() == "import tensorflow as tf\nprint 'x'\n"
-    assert f"{bad}:2:" in capsys.readouterr().err
-    assert main(["upgrade", str(good), str(bad)]) == 2  # several files need --in-place
+def test_a_name_tfstate_cannot_convert_under_an_alias_is_reported_once_at_its_line_and_its_import_stays():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        from tensorflow.contrib import rnn
+        a = rnn.LSTMCell(3)
+        b = rnn.GridLSTMCell(3), rnn.GridLSTMCell(4)
+    """)
+    assert new_text == _source("""
+        import tensorflow as tf
+        import tfstate
+        from tensorflow.contrib import rnn
+        a = tfstate.rnn_cell.LSTMCell(3)
+        b = rnn.GridLSTMCell(3), rnn.GridLSTMCell(4)
+    """)
+    assert entries == [
+        (1, CHANGED, "added `import tfstate` after line 1: the program now uses tfstate names"),
+        (2, NOT_CONVERTED, "import of tensorflow.contrib.rnn: tf.contrib was removed in TensorFlow 2; 'rnn' is "
+                           "still used (line 4)"),
+        (3, CHANGED, "Renamed 'rnn.LSTMCell' (tf.contrib.rnn.LSTMCell) to 'tfstate.rnn_cell.LSTMCell'"),
+        (4, NOT_CONVERTED, "rnn.GridLSTMCell (tf.contrib.rnn.GridLSTMCell): tf.contrib was removed in TensorFlow 2, "
+                           "and tfstate.rnn_cell has no GridLSTMCell; port it by hand"),
+    ]
 
 
-def test_without_output_the_source_goes_to_stdout_and_the_report_to_stderr(tmp_path, capsys):
-    script = tmp_path / "s.py"
-    script.write_text("import tensorflow as tf\nx = tf.placeholder(tf.float32)\n")
-    assert main(["upgrade", str(script)]) == 0
-    captured = capsys.readouterr()
-    assert captured.out == ("import tensorflow as tf\ntf.compat.v1.disable_eager_execution()\n"
-                            "x = tf.compat.v1.placeholder(tf.float32)\n")
-    assert "changed" in captured.err and "import tensorflow" not in captured.err
+def test_a_name_bound_to_a_tensorflow_module_and_to_something_else_is_left_and_reported():
+    text = _source("""
+        import tensorflow as tf
+        from tensorflow.contrib import rnn
+        rnn = None
+        cell = rnn.LSTMCell(3)
+    """)
+    new_text, entries = _upgrade(text)
+    assert new_text == text
+    assert entries[0][:2] == (2, NOT_CONVERTED) and "'rnn' is bound to tf.contrib.rnn here and to something " \
+                                                    "else on line 3" in entries[0][2]
+
+
+@pytest.mark.parametrize("spelling, expected", [
+    ("import tensorflow\nimport tensorflow.contrib.rnn\ncell = tensorflow.contrib.rnn.LSTMCell(3)\n"
+     "s = tensorflow.Session()\n",
+     "import tensorflow\nimport tfstate\ntensorflow.compat.v1.disable_eager_execution()\nimport tensorflow\n"
+     "cell = tfstate.rnn_cell.LSTMCell(3)\ns = tensorflow.compat.v1.Session()\n"),
+    ("import tensorflow.compat.v1 as tf\ntf.disable_v2_behavior()\ncell = tf.nn.rnn_cell.LSTMCell(3)\n"
+     "gru = tf.contrib.rnn.GRUCell(3)\nx = tf.placeholder(tf.float32)\n",
+     "import tensorflow.compat.v1 as tf\nimport tfstate\ntf.disable_v2_behavior()\n"
+     "cell = tfstate.rnn_cell.LSTMCell(3)\ngru = tfstate.rnn_cell.GRUCell(3)\nx = tf.placeholder(tf.float32)\n"),
+    ("import tensorflow as tf\nfrom tensorflow import flags, logging\nflags.DEFINE_integer('n', 1, 'n')\n"
+     "logging.info('x')\n",
+     "import tensorflow as tf\nfrom tensorflow.compat.v1 import flags, logging\nflags.DEFINE_integer('n', 1, 'n')\n"
+     "logging.info('x')\n"),
+    ("import tensorflow as tf\nlogging = tf.logging\nFLAGS = tf.app.flags.FLAGS\nlogging.warn(FLAGS.n)\n",
+     "import tensorflow as tf\nlogging = tf.compat.v1.logging\nFLAGS = tf.compat.v1.app.flags.FLAGS\n"
+     "logging.warn(FLAGS.n)\n"),
+    ('"""Doc."""\nfrom __future__ import print_function\nfrom tensorflow.contrib.rnn import static_rnn\n'
+     "out = static_rnn(cell, xs, dtype=None)\n",
+     '"""Doc."""\nfrom __future__ import print_function\nimport tensorflow as tf\n'
+     "out = tf.compat.v1.nn.static_rnn(cell, xs, dtype=None)\n"),
+], ids=["unaliased", "compat_v1", "from_tensorflow_import_flags", "logging_and_flags_aliases", "no_tf_import"])
+def test_import_spelling_is_upgraded_to_running_code(spelling, expected):
+    new_text, report = upgrade_source(spelling)
+    assert new_text == expected
+    assert not report.not_converted
+
+
+@pytest.mark.parametrize("tf1, tf2", [
+    ("tf.summary.scalar", "tf.compat.v1.summary.scalar"), ("tf.summary.histogram", "tf.compat.v1.summary.histogram"),
+    ("tf.summary.image", "tf.compat.v1.summary.image"), ("tf.summary.audio", "tf.compat.v1.summary.audio"),
+    ("tf.summary.text", "tf.compat.v1.summary.text"), ("tf.summary.merge", "tf.compat.v1.summary.merge"),
+    ("tf.summary.merge_all", "tf.compat.v1.summary.merge_all"),
+    ("tf.summary.FileWriter", "tf.compat.v1.summary.FileWriter"),
+    ("tf.flags.DEFINE_string", "tf.compat.v1.flags.DEFINE_string"),
+    ("tf.flags.FLAGS.batch_size", "tf.compat.v1.flags.FLAGS.batch_size"), ("tf.app.run", "tf.compat.v1.app.run"),
+    ("tf.logging.vlog", "tf.compat.v1.logging.vlog"), ("tf.logging", "tf.compat.v1.logging"),
+])
+def test_tf1_summaries_flags_logging_and_app_become_their_working_compat_v1_forms(tf1, tf2):
+    new_text, report = upgrade_source(f"import tensorflow as tf\nx = {tf1}\n")
+    assert new_text == f"import tensorflow as tf\nx = {tf2}\n"
+    assert [e.kind for e in report.entries] == [CHANGED] and exists_in_tensorflow(tf2)
+
+
+def test_static_dimension_values_are_read_with_dimension_value_and_other_shapes_are_left():
+    new_text, _ = _upgrade("""
+        import tensorflow as tf
+        a = x.shape[2].value
+        b = x.get_shape()[-1].value * 2
+        c = x.get_shape().as_list()[1]
+        d = tf.shape(x)[0]
+        e = x.get_shape().dims[0].value
+    """)
+    assert new_text.splitlines()[1:] == [
+        "a = tf.compat.v1.dimension_value(x.shape[2])",
+        "b = tf.compat.v1.dimension_value(x.get_shape()[-1]) * 2",
+        "c = x.get_shape().as_list()[1]", "d = tf.shape(x)[0]", "e = x.get_shape().dims[0].value"]
+    with tf.Graph().as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3, 5])
+        assert tf.compat.v1.dimension_value(x.shape[2]) == 5 and tf.compat.v1.dimension_value(x.shape[0]) is None
+
+
+def test_tf_variable_becomes_compat_v1_where_tf1_arguments_need_it_and_is_left_elsewhere():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        a = tf.Variable(0.0, name="a")
+        b = tf.Variable(0.0, collections=["state"])
+        c = tf.Variable(0.0, True, ["state"])
+    """)
+    assert new_text.splitlines()[1:] == ['a = tf.Variable(0.0, name="a")',
+                                         'b = tf.compat.v1.Variable(0.0, collections=["state"])',
+                                         'c = tf.compat.v1.Variable(0.0, True, ["state"])']
+    assert [line for line, _, _ in entries] == [3, 4]
+
+
+@pytest.mark.parametrize("name, why", [
+    ("tf.layers.conv2d", f"tfstate.layers has no conv2d (it has {', '.join(public_names('tfstate.layers'))}); "
+                         "use tf.nn.conv2d"),
+    ("tf.contrib.layers.flatten", "use tf.reshape(x, [tf.shape(x)[0], -1])"),
+    ("tf.contrib.training.HParams", "tf.contrib was removed in TensorFlow 2; use a plain object"),
+    ("tf.contrib.cudnn_rnn.CudnnLSTM", "use a fused tfstate cell on tfstate.dynamic_rnn"),
+    ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
+])
+def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacement(name, why):
+    text = f"import tensorflow as tf\nx = {name}(y)\n"
+    new_text, report = upgrade_source(text)
+    assert new_text == text
+    [entry] = report.entries
+    assert (entry.line, entry.col, entry.kind) == (2, 5, NOT_CONVERTED)
+    assert entry.message.startswith(f"{name}: ") and why in entry.message
+
+
+def test_imports_of_modules_tensorflow_2_removed_are_reported_not_converted():
+    text = _source("""
+        import tensorflow as tf
+        from tensorflow.examples.tutorials.mnist import input_data
+        from tensorflow.contrib.rnn import *
+        mnist = input_data.read_data_sets("MNIST_data", one_hot=True)
+    """)
+    new_text, entries = _upgrade(text)
+    assert new_text == text
+    assert [(line, kind) for line, kind, _ in entries] == [(2, NOT_CONVERTED), (3, NOT_CONVERTED)]
+    assert "tf.keras.datasets.mnist.load_data()" in entries[0][2] and "'input_data' is still used (line 4)" in \
+        entries[0][2]
+    assert "import the names you use by name" in entries[1][2]
+
+
+def test_report_moves_an_edit_to_the_line_it_changed_and_has_one_line_per_edit():
+    # TensorFlow logs this edit where the call starts (line 2); the text changes on line 3.
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        z = tf.nn.softmax_cross_entropy_with_logits(
+            labels=y,
+            logits=y)
+    """)
+    assert new_text.splitlines()[2] == "    labels=tf.stop_gradient(y),"
+    assert entries == [(3, CHANGED, "Changing labels arg of tf.nn.softmax_cross_entropy_with_logits to "
+                                    "tf.stop_gradient(labels). Please check this transformation.")]
+
+
+def test_tensorflows_manual_check_notes_are_checks_not_changes():
+    _, entries = _upgrade("""
+        import tensorflow as tf
+        w = tf.get_variable("w", [2])
+    """)
+    assert [kind for _, kind, _ in entries] == [CHANGED, CHECK]
+    assert "returns ResourceVariables by default" in entries[1][2]
 
 
 def test_graph_mode_is_added_once_and_only_for_sessions_or_placeholders():
@@ -149,26 +280,7 @@ def test_graph_mode_is_added_once_and_only_for_sessions_or_placeholders():
     once, _ = upgrade_source("import numpy as np\nimport tensorflow as tf\ns = tf.Session()\n")
     assert once == ("import numpy as np\nimport tensorflow as tf\ntf.compat.v1.disable_eager_execution()\n"
                     "s = tf.compat.v1.Session()\n")
-    assert upgrade_source(once)[0] == once  # upgrading an upgraded script changes nothing
-
-
-def test_compat_v1_alias_scripts_still_get_tfstate_cells():
-    new_text, report = upgrade_source(_source("""
-        import tensorflow.compat.v1 as tf
-        tf.disable_v2_behavior()
-        cell = tf.nn.rnn_cell.LSTMCell(3)
-        x = tf.placeholder(tf.float32)
-    """))
-    assert "cell = tfstate.rnn_cell.LSTMCell(3)" in new_text
-    assert "x = tf.placeholder(tf.float32)" in new_text  # TF's rules are off for this alias, as in tf_upgrade_v2
-    assert "import tensorflow.compat.v1 as tf\nimport tfstate\n" in new_text
-    assert any(e.kind == "note" for e in report.entries)
-
-
-def test_contrib_imports_are_reported_not_converted():
-    _, report = upgrade_source("import tensorflow as tf\nfrom tensorflow.contrib import rnn\n")
-    [entry] = report.not_converted
-    assert entry.line == 2 and "tensorflow.contrib" in entry.message
+    assert upgrade_source(once)[0] == once  # upgrading an upgraded program changes nothing
 
 
 def test_tf_tuple_accepts_resource_assign_values_so_assigns_are_left_alone():

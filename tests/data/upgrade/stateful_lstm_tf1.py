@@ -52,4 +52,4 @@ with tf.Session() as sess:
 
 np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, rtol=1e-5, atol=1e-5)
 assert not np.allclose(carried, whole), "without reset the run must start from the kept state"
-print("chunked run with kept state equals one long run")
+print("stateful_lstm: a chunked run with kept state equals one long run")
