@@ -223,7 +223,8 @@ def test_tf_variable_becomes_compat_v1_where_tf1_arguments_need_it_and_is_left_e
                          "use tf.nn.conv2d"),
     ("tf.contrib.layers.flatten", "use tf.reshape(x, [tf.shape(x)[0], -1])"),
     ("tf.contrib.training.HParams", "tf.contrib was removed in TensorFlow 2; use a plain object"),
-    ("tf.contrib.cudnn_rnn.CudnnLSTM", "use a fused tfstate cell on tfstate.dynamic_rnn"),
+    ("tf.contrib.cudnn_rnn.CudnnParamsFormatConverterLSTM",
+     "tfstate.cudnn_rnn has no CudnnParamsFormatConverterLSTM; port it by hand"),
     ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
 ])
 def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacement(name, why):

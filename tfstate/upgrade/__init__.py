@@ -7,7 +7,8 @@ upgrade visitor (`tensorflow.tools.compatibility`), reading every name through t
 tfstate's rules laid over TensorFlow's:
 
     TF1 module                                      tfstate module    (a name X converts when X is in its __all__)
-    tf.contrib.rnn, tf.nn.rnn_cell, tf.compat.v1.nn.rnn_cell, tf.contrib.cudnn_rnn  ->  tfstate.rnn_cell
+    tf.contrib.rnn, tf.nn.rnn_cell, tf.compat.v1.nn.rnn_cell                         ->  tfstate.rnn_cell
+    tf.contrib.cudnn_rnn                                                             ->  tfstate.cudnn_rnn
     tf.contrib.seq2seq                                                               ->  tfstate.seq2seq
     tf.contrib.legacy_seq2seq                                                        ->  tfstate.legacy_seq2seq
     tf.layers, tf.compat.v1.layers, tf.contrib.layers                                ->  tfstate.layers

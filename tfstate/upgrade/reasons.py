@@ -12,7 +12,6 @@ from tensorflow.tools.compatibility import module_deprecations_v2
 
 from tfstate.upgrade.tables import MODULES, api_path, in_module, public_names
 
-_FUSED_CUDNN = ("a fused tfstate cell on tfstate.dynamic_rnn (its own weight layout: cuDNN checkpoints do not restore)")
 _NORM = "tf.nn.moments and tf.nn.batch_normalization with scale/offset variables from tf.compat.v1.get_variable"
 _KERAS2 = "needs Keras 2, which TensorFlow 2.16+ no longer loads"
 # What to write instead of TF1 names that nothing on current TensorFlow replaces one for one.
@@ -29,10 +28,7 @@ REPLACEMENTS = {
     "optimize_loss": ("an optimizer from tf.compat.v1.train (e.g. AdamOptimizer(rate).minimize(loss)), clipping "
                       "with tf.clip_by_global_norm where clip_gradients was given"),
     "HParams": "a plain object (types.SimpleNamespace, a dict, or argparse) for the hyperparameters",
-    "CudnnLSTM": _FUSED_CUDNN,
-    "CudnnGRU": _FUSED_CUDNN,
     "is_sequence": "tf.nest.is_nested",
-    "embed_sequence": "tf.nn.embedding_lookup on a variable from tf.compat.v1.get_variable",
 }
 _REMOVED_MODULES = {
     "tensorflow.examples": ("the tutorial readers (tensorflow.examples.tutorials.mnist.input_data) were removed in "

@@ -13,7 +13,7 @@ MODULES = {
     "tf.contrib.rnn": "tfstate.rnn_cell",
     "tf.nn.rnn_cell": "tfstate.rnn_cell",
     "tf.compat.v1.nn.rnn_cell": "tfstate.rnn_cell",
-    "tf.contrib.cudnn_rnn": "tfstate.rnn_cell",
+    "tf.contrib.cudnn_rnn": "tfstate.cudnn_rnn",
     "tf.contrib.seq2seq": "tfstate.seq2seq",
     "tf.contrib.legacy_seq2seq": "tfstate.legacy_seq2seq",
     "tf.layers": "tfstate.layers",
