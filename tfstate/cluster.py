@@ -68,14 +68,15 @@ def start_server(cluster, job_name, task_index, config=None):
 
     Args:
       cluster: a dict {job name: ["host:port", ...]} or a `tf.train.ClusterSpec`, the same in every process.
-      job_name, task_index: this process's task ("ps" 0, "worker" 1, ...).
+      job_name: this process's job ("ps", "worker", ...).
+      task_index: this process's task within its job.
       config: an optional `tf.compat.v1.ConfigProto` for the server's sessions.
 
     Raises:
-      The error TensorFlow gives (its type and message), with a hint added that names the spec's
-      jobs and the likely fix: `tf.errors.InternalError` for a job or task not in the spec,
-      `tf.errors.UnknownError` for a port it cannot listen on, `tf.errors.InvalidArgumentError`
-      for an address without a port.
+      tf.errors.OpError: the error TensorFlow gives (its type and message), with a hint added that
+        names the spec's jobs and the likely fix: `InternalError` for a job or task not in the spec,
+        `UnknownError` for a port it cannot listen on, `InvalidArgumentError` for an address
+        without a port.
     """
     jobs = _jobs(cluster)
     try:
