@@ -15,6 +15,8 @@ _NAMES = {
     "tfstate.state": ["RNNState", "STATE_VARIABLES"],
     "tfstate.rnn": ["dynamic_rnn", "bidirectional_dynamic_rnn", "stateful_dynamic_rnn", "StatefulRNN"],
     "tfstate.session": ["StatefulSession"],
+    "tfstate.keyed": ["KeyedState", "KeyedLookup"],
+    "tfstate.keyed_rnn": ["keyed_dynamic_rnn", "KeyedRNN"],
     "tfstate.trace": ["StateTraceWrapper", "dynamic_rnn_with_states"],
     "tfstate.generate": ["generate"],
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
