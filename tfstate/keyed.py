@@ -249,22 +249,28 @@ class KeyedState:
         released = run.finish_after([counted])
         with tf.control_dependencies([released]):
             over = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept) > self.capacity
-            trimmed = run_if(over, lambda: self._locks.exclusively(self._trim))
+            trimmed = run_if(over, self._trim)
         return tf.group(released, trimmed, name="keep")
 
-    def _trim(self, wait_for):
-        """Drops the least recently kept streams beyond capacity (under the registration lock)."""
+    def _trim(self):
+        """Drops the least recently kept streams beyond capacity (claiming them first, like a run)."""
         size = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept)
         count = tf.minimum(size - self.capacity + self.capacity // _EVICTION_SLACK, size)
         keys, kept = self._export_kept()
         _, oldest = tf.math.top_k(-kept, k=tf.cast(tf.maximum(count, 0), tf.int32))
-        return self._drop(tf.gather(keys, oldest), wait_for)
+        victims, last_kept = tf.gather(keys, oldest), tf.gather(kept, oldest)
+        run = self._locks.acquire(victims)
+        with tf.control_dependencies([run.claimed]):  # a victim kept again meanwhile stays
+            now = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=victims,
+                                               default_value=tf.constant(-1, tf.int64))
+            unchanged = tf.ensure_shape(tf.equal(now, last_kept), [None])
+            dropped = self._drop(tf.boolean_mask(victims, unchanged))
+        return run.finish_after([dropped])
 
-    def _drop(self, keys, wait_for):
-        """Removes `keys` once no run is in flight on them; returns a bool per key: whether it held a state."""
-        with tf.control_dependencies([wait_for(keys)]):
-            held = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
-                                                default_value=tf.constant(-1, tf.int64)) >= 0
+    def _drop(self, keys):
+        """Removes `keys` (claimed by the caller); returns a bool per key: whether it held a state."""
+        held = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
+                                            default_value=tf.constant(-1, tf.int64)) >= 0
         with tf.control_dependencies([held]):
             uncounted = tf.raw_ops.LookupTableRemoveV2(table_handle=self._kept, keys=keys)
         with tf.control_dependencies([uncounted]):
@@ -275,21 +281,17 @@ class KeyedState:
     def end(self, keys):
         """A `[batch]` bool tensor, True where the key held a state; running it drops those states.
 
-        The drop waits for runs in flight on those keys. Builds ops: call it once per keys tensor
-        (the table's own `end_keys` / `end_op` are built already).
+        The drop waits for runs in flight on those keys (it claims them like a run). Builds ops:
+        call it once per keys tensor (the table's own `end_keys` / `ended` are built already).
         """
         require_graph_mode("KeyedState.end")
-        keys, check = self._key_checks(keys, "end")
-        held = []
-
-        def drop(wait_for):
-            held.append(self._drop(keys, wait_for))
-            return held[0]
-
         with tf.compat.v1.name_scope(f"{self.name}/end/"):
-            done = self._locks.exclusively(drop, [check])
-            with tf.control_dependencies([done]):
-                return tf.identity(held[0], name="ended")
+            keys, check = self._key_checks(keys, "end")
+            run = self._locks.acquire(keys, [check])
+            with tf.control_dependencies([run.claimed]):
+                held = self._drop(keys)
+            with tf.control_dependencies([run.finish_after([held])]):
+                return tf.identity(held, name="ended")
 
     def _export_kept(self):
         return tf.raw_ops.LookupTableExportV2(table_handle=self._kept, Tkeys=self.key_dtype, Tvalues=tf.int64)
@@ -312,15 +314,14 @@ class KeyedState:
         """(keys, rows, kept counts, clock) of every stored stream, read while no run is in flight."""
         snapshot = []
 
-        def read(wait_for):
-            with tf.control_dependencies([wait_for(None)]):
-                keys, rows = tf.raw_ops.LookupTableExportV2(table_handle=self._rows, Tkeys=self.key_dtype,
-                                                            Tvalues=self._dtype)
-                kept = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
-                                                    default_value=tf.constant(-1, tf.int64))
-                held = tf.ensure_shape(kept >= 0, [None])  # a row without a keep count is not a stream
-                snapshot.extend([tf.boolean_mask(keys, held), tf.boolean_mask(rows, held), tf.boolean_mask(kept, held),
-                                 self._clock.read_value()])
+        def read():
+            keys, rows = tf.raw_ops.LookupTableExportV2(table_handle=self._rows, Tkeys=self.key_dtype,
+                                                        Tvalues=self._dtype)
+            kept = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
+                                                default_value=tf.constant(-1, tf.int64))
+            held = tf.ensure_shape(kept >= 0, [None])  # a row without a keep count is not a stream
+            snapshot.extend([tf.boolean_mask(keys, held), tf.boolean_mask(rows, held), tf.boolean_mask(kept, held),
+                             self._clock.read_value()])
             return tf.group(snapshot)
 
         with tf.compat.v1.name_scope("snapshot"):
@@ -330,18 +331,16 @@ class KeyedState:
 
     def _build_import(self, keys, rows, kept, clock):
         """An op that replaces the whole table by the given streams, while no run is in flight."""
-        def replace(wait_for):
-            with tf.control_dependencies([wait_for(None)]):
-                imported = [tf.raw_ops.LookupTableImportV2(table_handle=self._rows, keys=keys, values=rows),
+        def replace():
+            return tf.group(tf.raw_ops.LookupTableImportV2(table_handle=self._rows, keys=keys, values=rows),
                             tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=keys, values=kept),
-                            self._clock.assign(clock, read_value=False)]
-            return tf.group(imported)
+                            self._clock.assign(clock, read_value=False))
 
         with tf.compat.v1.name_scope("import"):
             return self._locks.exclusively(replace)
 
     def read(self, sess):
-        """`{key: nest of arrays}` of every stored stream (read while no run is in flight)."""
+        """`{key: nest of arrays}` of every stored stream (read while no run is in flight); string keys as bytes."""
         keys, rows, _, _ = sess.run(self._snapshot)
         parts = self._split(rows)
         return {_python_key(key): tf.nest.pack_sequence_as(self._state_size, [part[index] for part in parts])
@@ -414,13 +413,16 @@ class KeyedState:
             raise ValueError(f"KeyedState '{self.name}' needs keys of shape [batch]; got shape {list(array.shape)}.")
         values, counts = np.unique(array, return_counts=True)
         if (counts > 1).any():
-            raise ValueError(f"KeyedState '{self.name}': key {values[counts > 1][0]!r} appears more than once in one "
-                             "run; each row must be another stream.")
+            repeated = values[counts > 1][0]
+            shown = repr(repeated.item() if isinstance(repeated, np.generic) else repeated)
+            raise ValueError(f"KeyedState '{self.name}': key {shown} appears more than once in one run; each row "
+                             "must be another stream.")
         return array.astype(np.int64) if self.key_dtype == tf.int64 else array
 
 
 def _python_key(key):
-    return key.decode() if isinstance(key, bytes) else int(key)
+    """A key as Python gives it back: bytes for a string table (as TensorFlow returns them), int otherwise."""
+    return bytes(key) if isinstance(key, (bytes, np.bytes_)) else int(key)
 
 
 def _encode_keys(name, keys, key_dtype):
