@@ -3,26 +3,27 @@
 A run claims its keys before it reads them:
 
     repeat:
-        lock the registration mutex                          # held for microseconds, never while waiting
-        earlier = the runs recorded on the keys' buckets that are not known to be finished
-        if none:
-            ticket += 1; take a free run lock from the pool (its tickets and finish marks say which)
-            record (ticket, run lock) on the keys' buckets
+        take a run lock from the pool (one that no run seems to hold)   # waits only if its holder runs on
+        ticket += 1                                                  # taken while holding the run lock
+        lock the registration mutex                                  # held for microseconds
+            earlier = the claims recorded on the keys' buckets that are not known to be finished
+            if none: record (ticket, run lock) on the keys' buckets
         unlock the registration mutex
-        if some: take and drop each of their run locks (wait for them), mark them finished
+        if some: let go of the run lock; take and drop each of their run locks (wait), mark them finished
     until claimed
     ... read, compute, write the keys' rows ...
     mark finished and release the run lock after the writes (keep), or release it after the reads (peek)
 
 Why it is correct: a run claims only when no earlier run on its keys is in flight, and records
-itself before it unlocks the registration mutex, so a later run on those keys waits for it. A
-mark "lock i finished up to ticket t" is written by the run itself after its writes, or by a run
-that took lock i after run t held it; tickets grow in claim order, so the mark never covers a
-run still in flight. Why it cannot deadlock: a waiting run holds no lock, a claimed run never
-waits, and the registration mutex is never held while waiting (except to take a run lock when
-every lock of the pool seems busy; its holder is a claimed run, which does not wait). Two keys
-that share a bucket also wait for each other: a false conflict, never a missed one. Every lock
-is a TensorFlow `MutexLock`, released when its tensor dies, so a run that fails releases its locks.
+itself before it unlocks the registration mutex, so a later run on those keys waits for it. The
+mark "lock i finished up to ticket t" is written by run t itself after its writes, or by a run
+that took lock i after run t had recorded a claim on it; a run takes its ticket while holding its
+lock, so tickets on one lock grow in the order the lock is held, and the mark never covers a run
+still in flight. Why it cannot deadlock: a run waits for the registration mutex or for a run
+lock only while holding at most its own run lock, the registration mutex is never held while
+waiting, and a run that waits for earlier claims holds nothing. Two keys that share a bucket also
+wait for each other: a false conflict, never a missed one. Every lock is a TensorFlow
+`MutexLock`, released when its tensor dies, so a run that fails releases its locks.
 """
 
 import tensorflow as tf
@@ -41,12 +42,6 @@ def bucket_of(keys, buckets):
     """The bucket of each key (int64 or string), from its 64-bit fingerprint."""
     fingerprints = tf.bitcast(tf.fingerprint(keys), tf.int64)
     return tf.math.floormod(fingerprints, buckets)
-
-
-def _no_lock():
-    """A variant tensor standing for "no lock taken" where a `MutexLock` would be (never consumed)."""
-    return tf.raw_ops.EmptyTensorList(element_shape=tf.constant([], tf.int32), max_num_elements=0,
-                                      element_dtype=tf.int32)
 
 
 class KeyLocks:
@@ -70,11 +65,12 @@ class KeyLocks:
                                              collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
 
             none = tf.constant(-1, tf.int64)
-            self._tickets = variable(0, "tickets")  # claims so far
+            self._turns = variable(0, "turns")  # where the search for an idle run lock starts
+            self._tickets = variable(0, "tickets")  # run locks taken so far
             self._holders = variable(tf.fill([buckets], none), "holders")  # ticket * pool_size + lock, per bucket
             self._assigned = variable(tf.fill([pool_size], none), "assigned")  # last ticket given each lock
             self._finished = variable(tf.fill([pool_size], none), "finished")  # each lock's runs finished up to
-        self.variables = [self._tickets, self._holders, self._assigned, self._finished]
+        self.variables = [self._turns, self._tickets, self._holders, self._assigned, self._finished]
 
     def _in_flight(self, holders):
         """The recorded claims (ticket * pool_size + lock) among `holders` not known to be finished."""
@@ -98,34 +94,37 @@ class KeyLocks:
 
         return run_if(tf.size(claims) > 0, wait)
 
-    def _take_lock(self, buckets):
-        """Under the registration mutex: a new ticket, a free run lock taken, the claim recorded on `buckets`."""
-        ticket = self._tickets.assign_add(1)
+    def _take_lock(self):
+        """`(lock, ticket, lock index)`: a run lock that no run seems to hold (round robin from a turn), and a ticket."""
+        turn = self._turns.assign_add(1)
         assigned = self._assigned.read_value()
         idle = self._finished.read_value() >= assigned
-        lock_index = tf.argmin(tf.where(idle, assigned, assigned + 2 ** 62), output_type=tf.int64)  # oldest idle
+        rotated = tf.math.floormod(tf.range(self.pool_size, dtype=tf.int64) - turn, self.pool_size)
+        lock_index = tf.argmin(tf.where(idle, rotated, rotated + self.pool_size), output_type=tf.int64)
+        lock = tf.raw_ops.MutexLock(mutex=tf.gather(self._pool, lock_index), name="run_lock")
+        with tf.control_dependencies([lock]):
+            ticket = self._tickets.assign_add(1)
         noted = self._assigned.scatter_update(tf.IndexedSlices(ticket[None], lock_index[None]))
         with tf.control_dependencies([noted]):
-            lock = tf.raw_ops.MutexLock(mutex=tf.gather(self._pool, lock_index), name="run_lock")
-        with tf.control_dependencies([lock]):
-            claim = tf.fill(tf.shape(buckets), ticket * self.pool_size + lock_index)
-            recorded = self._holders.scatter_update(tf.IndexedSlices(claim, buckets))
-        with tf.control_dependencies([recorded]):
-            return tf.identity(lock), tf.identity(ticket), tf.identity(lock_index)
+            return tf.identity(lock), tf.identity(ticket), lock_index
 
     def _attempt(self, buckets):
-        """One try: `(claimed, lock, ticket, lock index, claims to wait for)`, under the registration mutex."""
-        registration = tf.raw_ops.MutexLock(mutex=self._registration, name="registration_lock")
+        """One try: `(claimed, lock, ticket, lock index, claims to wait for)`; the lock is held either way."""
+        lock, ticket, lock_index = self._take_lock()
+        with tf.control_dependencies([ticket]):
+            registration = tf.raw_ops.MutexLock(mutex=self._registration, name="registration_lock")
         with tf.control_dependencies([registration]):
-            waiting = self._in_flight(self._holders.sparse_read(buckets))
+            previous = self._holders.sparse_read(buckets)
+            waiting = self._in_flight(previous)
+            # a claim on this run's own lock is finished: this run holds that lock now
+            waiting = tf.boolean_mask(waiting, tf.not_equal(tf.math.floormod(waiting, self.pool_size), lock_index))
             claimed = tf.equal(tf.size(waiting), 0)
-            none = tf.constant(-1, tf.int64)
-            lock, ticket, lock_index = tf.cond(claimed, lambda: self._take_lock(buckets),
-                                               lambda: (_no_lock(), none, none))
-        with tf.control_dependencies([lock, ticket, lock_index]):
+            claim = tf.where(claimed, ticket * self.pool_size + lock_index, previous)  # unchanged unless claimed
+            recorded = self._holders.scatter_update(tf.IndexedSlices(claim, buckets))
+        with tf.control_dependencies([recorded]):
             released = tf.raw_ops.ConsumeMutexLock(mutex_lock=registration, name="registration_done")
         with tf.control_dependencies([released]):
-            return tf.identity(claimed), tf.identity(lock), ticket, lock_index, tf.identity(waiting)
+            return tf.identity(claimed), lock, ticket, lock_index, tf.identity(waiting)
 
     def acquire(self, keys, checks=()):
         """Claims `keys` for this run (waiting for earlier runs on them); returns a `ClaimedRun`.
@@ -137,34 +136,31 @@ class KeyLocks:
             first = self._attempt(buckets)
 
         def retry(claimed, lock, ticket, lock_index, waiting):
-            with tf.control_dependencies([self._wait_for(waiting)]):
+            let_go = tf.raw_ops.ConsumeMutexLock(mutex_lock=lock)
+            with tf.control_dependencies([let_go]):
+                waited = self._wait_for(waiting)
+            with tf.control_dependencies([waited]):
                 return self._attempt(buckets)
 
-        def until_claimed():
-            loop = tf.while_loop(lambda claimed, *_: tf.logical_not(claimed), retry, first,
-                                 shape_invariants=(tf.TensorShape([]),) * 4 + (tf.TensorShape([None]),))
-            return loop[1:4]
-
-        lock, ticket, lock_index = tf.cond(first[0], lambda: tuple(tf.identity(t) for t in first[1:4]), until_claimed)
-        with tf.control_dependencies([lock]):
+        claimed, lock, ticket, lock_index, _ = tf.while_loop(
+            lambda claimed, *_: tf.logical_not(claimed), retry, first,
+            shape_invariants=(tf.TensorShape([]),) * 4 + (tf.TensorShape([None]),))
+        with tf.control_dependencies([claimed]):
             return ClaimedRun(self, lock, ticket, lock_index, tf.no_op(name="claimed"))
 
     def exclusively(self, build):
-        """An op that runs `build()`'s ops under the registration mutex, once no run is in flight.
-
-        While the mutex is held no run can claim keys: what `build` reads is whole, what it
-        replaces is read by no run until it is done.
-        """
-        registration = tf.raw_ops.MutexLock(mutex=self._registration, name="registration_lock")
-        waited = []
-        for index in range(self.pool_size):  # every claimed run is done once each run lock was free
-            with tf.control_dependencies([registration] + waited[-1:]):
-                lock = tf.raw_ops.MutexLock(mutex=self._pool[index])
-            waited.append(tf.raw_ops.ConsumeMutexLock(mutex_lock=lock))
-        with tf.control_dependencies(waited):
+        """An op that runs `build()`'s ops while no run is in flight or can start (holding every run lock)."""
+        locks = []
+        for index in range(self.pool_size):  # in index order, as every such op takes them
+            mutex = self._pool[index]
+            # the order is a control input of the lock op itself: one on the slice above would be
+            # dropped when Grappler folds the slice into the stacked handle
+            with tf.control_dependencies(locks[-1:]):
+                locks.append(tf.raw_ops.MutexLock(mutex=mutex))
+        with tf.control_dependencies(locks):
             built = build()
         with tf.control_dependencies([built]):
-            return tf.group(tf.raw_ops.ConsumeMutexLock(mutex_lock=registration), name="registration_done")
+            return tf.group([tf.raw_ops.ConsumeMutexLock(mutex_lock=lock) for lock in locks], name="exclusively")
 
 
 class ClaimedRun:
