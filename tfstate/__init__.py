@@ -22,7 +22,7 @@ _NAMES = {
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
-_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq"]
+_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq", "keyed", "serving"]
 
 __all__ = _SUBMODULES + list(_MODULE_OF)
 
