@@ -72,11 +72,14 @@ class KeyLocks:
             self._finished = variable(tf.fill([pool_size], none), "finished")  # each lock's runs finished up to
         self.variables = [self._turns, self._tickets, self._holders, self._assigned, self._finished]
 
-    def _in_flight(self, holders):
-        """The recorded claims (ticket * pool_size + lock) among `holders` not known to be finished."""
+    def _in_flight(self, holders, own_lock):
+        """True for each recorded claim (ticket * pool_size + lock) among `holders` not known to be finished.
+
+        A claim on `own_lock` is finished: the run asking holds that lock now.
+        """
         locks, tickets = tf.math.floormod(holders, self.pool_size), tf.math.floordiv(holders, self.pool_size)
         pending = tf.logical_and(holders >= 0, self._finished.sparse_read(locks) < tickets)
-        return tf.boolean_mask(holders, pending)
+        return tf.logical_and(pending, tf.not_equal(locks, own_lock))
 
     def _wait_for(self, claims):
         """An op that takes and drops the run lock of each claim in turn, then marks the claim finished."""
@@ -113,18 +116,17 @@ class KeyLocks:
         lock, ticket, lock_index = self._take_lock()
         with tf.control_dependencies([ticket]):
             registration = tf.raw_ops.MutexLock(mutex=self._registration, name="registration_lock")
-        with tf.control_dependencies([registration]):
+        with tf.control_dependencies([registration]):  # the critical section: read, decide, record
             previous = self._holders.sparse_read(buckets)
-            waiting = self._in_flight(previous)
-            # a claim on this run's own lock is finished: this run holds that lock now
-            waiting = tf.boolean_mask(waiting, tf.not_equal(tf.math.floormod(waiting, self.pool_size), lock_index))
-            claimed = tf.equal(tf.size(waiting), 0)
+            pending = self._in_flight(previous, lock_index)
+            claimed = tf.logical_not(tf.reduce_any(pending))
             claim = tf.where(claimed, ticket * self.pool_size + lock_index, previous)  # unchanged unless claimed
             recorded = self._holders.scatter_update(tf.IndexedSlices(claim, buckets))
         with tf.control_dependencies([recorded]):
             released = tf.raw_ops.ConsumeMutexLock(mutex_lock=registration, name="registration_done")
         with tf.control_dependencies([released]):
-            return tf.identity(claimed), lock, ticket, lock_index, tf.identity(waiting)
+            waiting = tf.boolean_mask(previous, pending)
+            return tf.identity(claimed), lock, ticket, lock_index, waiting
 
     def acquire(self, keys, checks=()):
         """Claims `keys` for this run (waiting for earlier runs on them); returns a `ClaimedRun`.
