@@ -4,7 +4,8 @@
     overhead   a chunk (batch 32, 50 steps) through keyed lookup + keep vs the same chunk with RNNState keep
     lookups    the keyed machinery alone (claim, read, keep; no RNN) on a full table: keys per second
     serving    one step for 32 streams through the exported SavedModel: latency, and the throughput of
-               2 client threads on disjoint keys over 1 thread
+               2 client threads on disjoint keys over 1 thread; the TF1 recipe (the client carries
+               each stream's state through a stateless SavedModel) timed alongside
     torch      PyTorch's per-step latency for the same model, in its own process (skipped without torch)
 """
 
@@ -177,22 +178,58 @@ def _export(config, folder, fast):
     return path
 
 
-class _Served:
-    """A SavedModel loaded with `tf.compat.v1.saved_model.loader.load`; `step(keys, inputs)` runs `step`."""
+def _export_stateless(config, folder):
+    """The TF1 recipe's model: the same LSTM, its state a signature input and output (the client keeps it)."""
+    import tensorflow as tf
 
-    def __init__(self, path):
+    import tfstate
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, config.input], name="inputs")
+        state = tfstate.LSTMStateTuple(*[tf.compat.v1.placeholder(tf.float32, [None, config.hidden], name=part)
+                                         for part in ("c", "h")])
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(tfstate.LSTMCell(config.hidden), x, initial_state=state)
+    sess = _session(graph)
+    path = os.path.join(folder, "stateless")
+    with graph.as_default():
+        tf.compat.v1.saved_model.simple_save(sess, path, inputs={"inputs": x, "c": state.c, "h": state.h},
+                                             outputs={"outputs": outputs, "c_out": final.c, "h_out": final.h})
+    sess.close()
+    return path
+
+
+class _Served:
+    """A SavedModel loaded with `tf.compat.v1.saved_model.loader.load`; `step(keys, inputs)` serves one request.
+
+    A keyed model keeps the streams' state itself; for a stateless one (`client_carried`) the
+    client keeps each stream's state in a dict and passes it in and out, as TF1 servers did.
+    """
+
+    def __init__(self, path, client_carried=False):
         import tensorflow as tf
-        self.graph = tf.Graph()
+        self.graph, self.client_carried = tf.Graph(), client_carried
         self.sess = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
-            signature = tf.compat.v1.saved_model.loader.load(self.sess, ["serve"], path).signature_def["step"]
-        tensor = lambda name: self.graph.get_tensor_by_name(signature.inputs[name].name)  # noqa: E731
-        self.keys, self.inputs, self.start = tensor("keys"), tensor("inputs"), tensor("start")
-        self.outputs = self.graph.get_tensor_by_name(signature.outputs["outputs"].name)
+            signature = tf.compat.v1.saved_model.loader.load(self.sess, ["serve"], path).signature_def
+        signature = signature["serving_default" if client_carried else "step"]
+        self.inputs = {name: self.graph.get_tensor_by_name(info.name) for name, info in signature.inputs.items()}
+        self.outputs = {name: self.graph.get_tensor_by_name(info.name) for name, info in signature.outputs.items()}
+        self.states = {}  # client_carried: stream -> (c, h)
+        self.lock = threading.Lock()
 
     def step(self, keys, inputs):
-        return self.sess.run(self.outputs, {self.keys: keys, self.inputs: inputs,
-                                            self.start: np.zeros(len(keys), bool)})
+        if not self.client_carried:
+            return self.sess.run(self.outputs["outputs"], {self.inputs["keys"]: keys, self.inputs["inputs"]: inputs,
+                                                           self.inputs["start"]: np.zeros(len(keys), bool)})
+        width = self.inputs["c"].shape[-1]
+        with self.lock:
+            carried = [self.states.get(key, (np.zeros(width, np.float32),) * 2) for key in keys]
+        feed = {self.inputs["inputs"]: inputs, self.inputs["c"]: np.stack([c for c, _ in carried]),
+                self.inputs["h"]: np.stack([h for _, h in carried])}
+        outputs, c, h = self.sess.run([self.outputs[name] for name in ("outputs", "c_out", "h_out")], feed)
+        with self.lock:
+            self.states.update((key, (c[row], h[row])) for row, key in enumerate(keys))
+        return outputs
 
 
 def _throughput(served, config, threads, rng):
@@ -217,8 +254,10 @@ def serving(config, settings, rng):
     """Step latency (32 streams, one step) through the SavedModel, and 2-thread / 1-thread throughput."""
     result = {}
     with tempfile.TemporaryDirectory() as folder:
-        served = {"LSTMCell": _Served(_export(config, folder, fast=False)),
-                  "LSTMBlockCell (BlockLSTM)": _Served(_export(config, folder, fast=True))}
+        served = {"keyed LSTMCell": _Served(_export(config, folder, fast=False)),
+                  "keyed LSTMBlockCell (BlockLSTM)": _Served(_export(config, folder, fast=True)),
+                  "TF1 recipe: LSTMCell, state through the signature": _Served(_export_stateless(config, folder),
+                                                                              client_carried=True)}
     inputs = rng.uniform(-1, 1, (config.batch, 1, config.input)).astype(np.float32)
     ids = np.arange(config.batch)
     times = common.time_alternating({name: (lambda model=model: model.step(ids, inputs))
