@@ -3,7 +3,7 @@
 A run claims its keys before it reads them:
 
     repeat:
-        take a run lock from the pool (one that no run seems to hold)   # waits only if its holder runs on
+        take a run lock: the latest claim's on these keys, else one no run seems to hold
         ticket += 1                                                  # taken while holding the run lock
         lock the registration mutex                                  # held for microseconds
             earlier = the claims recorded on the keys' buckets that are not known to be finished
@@ -47,6 +47,13 @@ def bucket_of(keys, buckets):
 class KeyLocks:
     """Registration mutex, pool of run mutexes and key buckets of one keyed table (see the module docstring).
 
+    The bookkeeping lives in one int64 variable (fewer ops per run than one variable each):
+
+        [0, buckets)              the last claim recorded on each bucket: ticket * pool_size + lock, or -1
+        [assigned, +pool_size)    the last ticket given each run lock
+        [finished, +pool_size)    each run lock's runs are finished up to this ticket
+        turn, ticket              counters: where the search for an idle run lock starts; tickets given
+
     Args:
       name: a unique scope name; the mutexes' shared names derive from it.
       pool_size: run mutexes; when all are held by runs in flight, a claim waits for one.
@@ -55,22 +62,28 @@ class KeyLocks:
 
     def __init__(self, name, pool_size, buckets):
         self.pool_size, self.buckets = pool_size, buckets
+        self._assigned, self._finished = buckets, buckets + pool_size
+        self._turn, self._ticket = buckets + 2 * pool_size, buckets + 2 * pool_size + 1
         with tf.compat.v1.name_scope("locks"):
             self._registration = tf.raw_ops.MutexV2(shared_name=f"{name}/registration", name="registration")
             self._pool = tf.stack([tf.raw_ops.MutexV2(shared_name=f"{name}/run_{index}", name=f"run_{index}")
                                    for index in range(pool_size)], name="pool")
+            initial = tf.concat([tf.fill([buckets + 2 * pool_size], tf.constant(-1, tf.int64)),
+                                 tf.zeros([2], tf.int64)], 0)
+            self._book = tf.compat.v1.Variable(initial, trainable=False, use_resource=True, name="bookkeeping",
+                                               collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+        self.variables = [self._book]
 
-            def variable(value, name):
-                return tf.compat.v1.Variable(value, dtype=tf.int64, trainable=False, use_resource=True, name=name,
-                                             collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+    def _read(self, indices):
+        return tf.raw_ops.ResourceGather(resource=self._book.handle, indices=indices, dtype=tf.int64)
 
-            none = tf.constant(-1, tf.int64)
-            self._turns = variable(0, "turns")  # where the search for an idle run lock starts
-            self._tickets = variable(0, "tickets")  # run locks taken so far
-            self._holders = variable(tf.fill([buckets], none), "holders")  # ticket * pool_size + lock, per bucket
-            self._assigned = variable(tf.fill([pool_size], none), "assigned")  # last ticket given each lock
-            self._finished = variable(tf.fill([pool_size], none), "finished")  # each lock's runs finished up to
-        self.variables = [self._turns, self._tickets, self._holders, self._assigned, self._finished]
+    def _add(self, index):
+        return tf.raw_ops.ResourceScatterAdd(resource=self._book.handle, indices=[index],
+                                             updates=tf.ones([1], tf.int64))
+
+    def _mark_finished(self, lock_index, ticket):
+        return tf.raw_ops.ResourceScatterMax(resource=self._book.handle, indices=(self._finished + lock_index)[None],
+                                             updates=ticket[None])
 
     def _in_flight(self, holders, own_lock):
         """True for each recorded claim (ticket * pool_size + lock) among `holders` not known to be finished.
@@ -78,7 +91,7 @@ class KeyLocks:
         A claim on `own_lock` is finished: the run asking holds that lock now.
         """
         locks, tickets = tf.math.floormod(holders, self.pool_size), tf.math.floordiv(holders, self.pool_size)
-        pending = tf.logical_and(holders >= 0, self._finished.sparse_read(locks) < tickets)
+        pending = tf.logical_and(holders >= 0, self._read(self._finished + locks) < tickets)
         return tf.logical_and(pending, tf.not_equal(locks, own_lock))
 
     def _wait_for(self, claims):
@@ -88,8 +101,7 @@ class KeyLocks:
                 lock_index = tf.math.floormod(claims[index], self.pool_size)
                 lock = tf.raw_ops.MutexLock(mutex=tf.gather(self._pool, lock_index))
                 with tf.control_dependencies([tf.raw_ops.ConsumeMutexLock(mutex_lock=lock)]):
-                    ticket = tf.math.floordiv(claims[index], self.pool_size)
-                    marked = self._finished.scatter_max(tf.IndexedSlices(ticket[None], lock_index[None]))
+                    marked = self._mark_finished(lock_index, tf.math.floordiv(claims[index], self.pool_size))
                 with tf.control_dependencies([marked]):
                     return index + 1
 
@@ -97,36 +109,48 @@ class KeyLocks:
 
         return run_if(tf.size(claims) > 0, wait)
 
-    def _take_lock(self):
-        """`(lock, ticket, lock index)`: a run lock that no run seems to hold (round robin from a turn), and a ticket."""
-        turn = self._turns.assign_add(1)
-        assigned = self._assigned.read_value()
-        idle = self._finished.read_value() >= assigned
+    def _take_lock(self, buckets):
+        """`(lock, claim code)`: a run lock, and a new ticket (code: ticket * pool_size + lock index).
+
+        The lock is that of the latest claim on the keys' buckets, if any: its run holds some of
+        these keys, so waiting for it is waiting our turn (holding nothing), and when that run is
+        done its claim is on our own lock, which makes it finished (a peek never marks its claim
+        finished itself). Runs on other keys therefore keep to other locks. Keys never claimed
+        take a lock that no run seems to hold, round robin from a turn. The ticket is taken while
+        holding the lock, so the tickets of one lock grow in the order it is held.
+        """
+        latest = tf.reduce_max(tf.concat([[-1], self._read(buckets)], 0))  # read without the mutex: a hint
+        with tf.control_dependencies([self._add(self._turn)]):
+            view = self._read(tf.range(self._assigned, self._turn + 1, dtype=tf.int64))
+        assigned, finished, turn = view[:self.pool_size], view[self.pool_size:-1], view[-1]
         rotated = tf.math.floormod(tf.range(self.pool_size, dtype=tf.int64) - turn, self.pool_size)
-        lock_index = tf.argmin(tf.where(idle, rotated, rotated + self.pool_size), output_type=tf.int64)
+        idle = tf.argmin(tf.where(finished >= assigned, rotated, rotated + self.pool_size), output_type=tf.int64)
+        lock_index = tf.where(latest >= 0, tf.math.floormod(latest, self.pool_size), idle)
         lock = tf.raw_ops.MutexLock(mutex=tf.gather(self._pool, lock_index), name="run_lock")
         with tf.control_dependencies([lock]):
-            ticket = self._tickets.assign_add(1)
-        noted = self._assigned.scatter_update(tf.IndexedSlices(ticket[None], lock_index[None]))
+            counted = self._add(self._ticket)
+        with tf.control_dependencies([counted]):
+            ticket = self._read([self._ticket])[0]
+        noted = tf.raw_ops.ResourceScatterUpdate(resource=self._book.handle,
+                                                 indices=(self._assigned + lock_index)[None], updates=ticket[None])
         with tf.control_dependencies([noted]):
-            return tf.identity(lock), tf.identity(ticket), lock_index
+            return tf.identity(lock), ticket * self.pool_size + lock_index
 
     def _attempt(self, buckets):
-        """One try: `(claimed, lock, ticket, lock index, claims to wait for)`; the lock is held either way."""
-        lock, ticket, lock_index = self._take_lock()
-        with tf.control_dependencies([ticket]):
+        """One try: `(claimed, lock, claim code, claims to wait for)`; the lock is held either way."""
+        lock, code = self._take_lock(buckets)
+        with tf.control_dependencies([code]):
             registration = tf.raw_ops.MutexLock(mutex=self._registration, name="registration_lock")
         with tf.control_dependencies([registration]):  # the critical section: read, decide, record
-            previous = self._holders.sparse_read(buckets)
-            pending = self._in_flight(previous, lock_index)
+            previous = self._read(buckets)
+            pending = self._in_flight(previous, tf.math.floormod(code, self.pool_size))
             claimed = tf.logical_not(tf.reduce_any(pending))
-            claim = tf.where(claimed, ticket * self.pool_size + lock_index, previous)  # unchanged unless claimed
-            recorded = self._holders.scatter_update(tf.IndexedSlices(claim, buckets))
+            recorded = tf.raw_ops.ResourceScatterUpdate(resource=self._book.handle, indices=buckets,
+                                                        updates=tf.where(claimed, code, previous))  # or unchanged
         with tf.control_dependencies([recorded]):
             released = tf.raw_ops.ConsumeMutexLock(mutex_lock=registration, name="registration_done")
         with tf.control_dependencies([released]):
-            waiting = tf.boolean_mask(previous, pending)
-            return tf.identity(claimed), lock, ticket, lock_index, waiting
+            return tf.identity(claimed), lock, code, tf.boolean_mask(previous, pending)
 
     def acquire(self, keys, checks=()):
         """Claims `keys` for this run (waiting for earlier runs on them); returns a `ClaimedRun`.
@@ -137,18 +161,17 @@ class KeyLocks:
         with tf.control_dependencies(list(checks)):
             first = self._attempt(buckets)
 
-        def retry(claimed, lock, ticket, lock_index, waiting):
+        def retry(claimed, lock, code, waiting):
             let_go = tf.raw_ops.ConsumeMutexLock(mutex_lock=lock)
             with tf.control_dependencies([let_go]):
                 waited = self._wait_for(waiting)
             with tf.control_dependencies([waited]):
                 return self._attempt(buckets)
 
-        claimed, lock, ticket, lock_index, _ = tf.while_loop(
-            lambda claimed, *_: tf.logical_not(claimed), retry, first,
-            shape_invariants=(tf.TensorShape([]),) * 4 + (tf.TensorShape([None]),))
+        claimed, lock, code, _ = tf.while_loop(lambda claimed, *_: tf.logical_not(claimed), retry, first,
+                                               shape_invariants=(tf.TensorShape([]),) * 3 + (tf.TensorShape([None]),))
         with tf.control_dependencies([claimed]):
-            return ClaimedRun(self, lock, ticket, lock_index, tf.no_op(name="claimed"))
+            return ClaimedRun(self, lock, code, tf.no_op(name="claimed"))
 
     def exclusively(self, build):
         """An op that runs `build()`'s ops while no run is in flight or can start (holding every run lock)."""
@@ -168,8 +191,8 @@ class KeyLocks:
 class ClaimedRun:
     """A run's claim on its keys: `claimed` (an op), and the ops that end it."""
 
-    def __init__(self, locks, lock, ticket, lock_index, claimed):
-        self._locks, self._lock, self._ticket, self._lock_index, self.claimed = locks, lock, ticket, lock_index, claimed
+    def __init__(self, locks, lock, code, claimed):
+        self._locks, self._lock, self._code, self.claimed = locks, lock, code, claimed
 
     def release_after(self, ops, name=None):
         """An op run after `ops` that lets go of the run lock (held until every such op has run)."""
@@ -178,7 +201,8 @@ class ClaimedRun:
 
     def finish_after(self, ops, name=None):
         """Like `release_after`, also marking the run finished, so that later runs on its keys need not wait."""
+        locks = self._locks
         with tf.control_dependencies(list(ops)):
-            finished = self._locks._finished.scatter_max(
-                tf.IndexedSlices(self._ticket[None], self._lock_index[None]))
+            finished = locks._mark_finished(tf.math.floormod(self._code, locks.pool_size),
+                                            tf.math.floordiv(self._code, locks.pool_size))
         return self.release_after([finished], name)
