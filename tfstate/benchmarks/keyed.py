@@ -267,6 +267,27 @@ class _Served:
         return outputs
 
 
+class _InProcess:
+    """The keyed `LSTMCell` step built in this process (no SavedModel): `step(keys, inputs)` runs and keeps."""
+
+    def __init__(self, config):
+        import tensorflow as tf
+
+        import tfstate
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.x = tf.compat.v1.placeholder(tf.float32, [None, None, config.input])
+            self.keys = tf.compat.v1.placeholder(tf.int64, [None])
+            krnn = tfstate.keyed_dynamic_rnn(tfstate.LSTMCell(config.hidden), self.x, self.keys,
+                                             capacity=config.streams)
+            self.fetches = (krnn.outputs, krnn.keep)
+        self.sess = _session(self.graph)
+        self.sess.run(krnn.state.initializer)
+
+    def step(self, keys, inputs):
+        return self.sess.run(self.fetches, {self.keys: keys, self.x: inputs})[0]
+
+
 def _throughput(served, config, threads, rng):
     """Streams served per second by `threads` clients, each stepping its own `batch` streams."""
     inputs = rng.uniform(-1, 1, (config.batch, 1, config.input)).astype(np.float32)
@@ -298,6 +319,7 @@ def serving(config, settings, rng):
     times = common.time_alternating({name: (lambda model=model: model.step(ids, inputs))
                                      for name, model in served.items()}, settings)
     result["latency"] = {name: common.summarize(seconds) for name, seconds in times.items()}
+    served["keyed LSTMCell, in-process graph (no SavedModel)"] = _InProcess(config)
     for name, model in served.items():
         _throughput(model, config, 2, rng)  # warm-up
         rates = {1: [], 2: []}
