@@ -29,7 +29,7 @@ from tensorflow.python.training.saving import saveable_object
 from tfstate import _npz
 from tfstate._checks import check_structure, require_graph_mode
 from tfstate._key_locks import KeyLocks, run_if
-from tfstate.state import state_paths
+from tfstate.state import check_reset_value, state_paths
 
 _FORMAT = "tfstate-keyed-v1"
 _KEY_DTYPES = (tf.int64, tf.string)
@@ -122,7 +122,8 @@ class KeyedState:
                 lambda: tf.reduce_max(tf.concat([[0], self._export_kept()[1]], 0)), dtype=tf.int64, trainable=False,
                 use_resource=True, name="clock", collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
             self._locks = KeyLocks(self.name, max_parallel_runs, _BUCKETS)
-            self._given_reset_value = self._check_reset_value(reset_value)
+            self._given_reset_value = check_reset_value(self._state_size, reset_value, self._dtype,
+                                                        f"KeyedState '{self.name}'")
             self.size = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept, name="size")
             self.initializer = self._build_initializer()
             self._is_initialized = tf.reduce_all(
@@ -152,17 +153,6 @@ class KeyedState:
     def paths(self):
         """Names of the state's parts in `tf.nest.flatten` order (`c`, `h`, `cell_1/c`, ...)."""
         return list(self._paths)
-
-    def _check_reset_value(self, reset_value):
-        if reset_value is None:
-            return None
-        check_structure(self._state_size, reset_value, f"The reset_value of KeyedState '{self.name}'")
-        flat = [tf.convert_to_tensor(value, self._dtype) for value in tf.nest.flatten(reset_value)]
-        for path, width, value in zip(self._paths, self._widths, flat):
-            if value.shape.rank is not None and not value.shape[-1:].is_compatible_with(width[-1:]):
-                raise ValueError(
-                    f"KeyedState '{self.name}' reset_value for '{path}' must end in {width}; got shape {value.shape}.")
-        return flat
 
     def _reset_rows(self, rows):
         """The reset value for `rows` rows, packed into table rows `[rows, row width]`."""
