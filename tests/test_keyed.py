@@ -240,6 +240,12 @@ def test_bad_keys_and_batches_are_clear_errors_that_leave_the_table_alone(rng):
             tfstate.keyed_dynamic_rnn(model.cell, model.x, model.keys)
         with pytest.raises(ValueError, match="key_dtype"):
             tfstate.KeyedState(model.cell, 4, key_dtype=tf.float32)
+        with pytest.raises(ValueError, match=r"KeyedState 'wide' reset_value for 'state' must end in \[3\]; got shape"):
+            tfstate.KeyedState(model.cell, 4, reset_value=tf.zeros([5]), name="wide")
+        with pytest.raises(ValueError, match="needs capacity an int >= 1; got 0"):
+            tfstate.KeyedState(model.cell, 0)
+        with pytest.raises(ValueError, match="start flags must be bool; got int32"):
+            model.table.lookup(model.keys, start=tf.zeros([2], tf.int32))
 
 
 def test_save_and_load_round_trip_and_foreign_files_are_refused_without_change(tmp_path, rng):

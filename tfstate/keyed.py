@@ -462,14 +462,15 @@ class KeyedLookup:
 
     def __init__(self, state, keys, start, batch_size):
         self.state = state
+        if start is not None:
+            start = tf.convert_to_tensor(start)
+            if start.dtype != tf.bool:
+                raise ValueError(f"KeyedState '{state.name}' start flags must be bool; got {start.dtype.name}.")
         with tf.compat.v1.name_scope(f"{state.name}/lookup/"):
             keys, unique = state._key_checks(keys, "lookup")
             rows = tf.size(keys)
             if start is None:
                 start = tf.compat.v1.placeholder_with_default(tf.zeros([rows], tf.bool), [None], name="start")
-            start = tf.convert_to_tensor(start)
-            if start.dtype != tf.bool:
-                raise ValueError(f"KeyedState '{state.name}' start flags must be bool; got {start.dtype.name}.")
             self.keys, self.start = keys, start
             checks = [unique, self._check_batch(tf.size(start), "start flags")]
             self._run, self._reads_done, stored, kept, clock = state._read(keys, checks)
