@@ -86,9 +86,10 @@ class KeyedState:
       initializer: empties the table (`tf.compat.v1.local_variables_initializer()` does not).
 
     Threads: runs that share a key run one after the other (the later one sees the earlier
-    one's keep), runs on different keys run in parallel, and a read never sees half of a write.
-    Build at most one `lookup` per run that keeps (or reuse one lookup's `initial_state_for`):
-    two lookups of the same table in one run that share a key and keep would wait for each other.
+    one's keep), runs on different keys run in parallel, and a read never sees half of a write
+    (see tfstate/_key_locks.py). Two lookups of one table fetched in one run that share a key run
+    one after the other too: the second waits for the first's keep, so the first's keep must not
+    depend on the second (to continue the same keys, use one lookup's `initial_state_for`).
     """
 
     def __init__(self, cell_or_state_size, capacity, key_dtype=tf.int64, dtype=tf.float32, name="keyed_state",
