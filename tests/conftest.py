@@ -5,11 +5,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib  # noqa: E402
+import threading  # noqa: E402
 import typing  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+import tfstate  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 
@@ -129,3 +132,39 @@ def assert_nested_close(actual, expected, atol=1e-5):
 @pytest.fixture
 def rng():
     return np.random.RandomState(1234)
+
+
+class CountingCell(tfstate.RNNCell):
+    """A TF1-style custom cell whose state counts its steps twice (c and h): a torn state has c != h."""
+
+    @property
+    def state_size(self):
+        return tfstate.LSTMStateTuple(1, 1)
+
+    @property
+    def output_size(self):
+        return 1
+
+    def call(self, inputs, state):
+        c, h = state
+        step = 1 + inputs  # the inputs are zeros; adding them makes the run wait for them
+        return c + step, tfstate.LSTMStateTuple(c + step, h + step)
+
+
+def in_threads(count, target):
+    """Runs `target(index)` in `count` threads; fails if one raised or hung."""
+    errors = []
+
+    def guarded(index):
+        try:
+            target(index)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    assert not errors, errors

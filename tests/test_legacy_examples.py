@@ -57,7 +57,8 @@ def _check(result, name):
 
 def test_every_recipe_has_a_tf1_form():
     assert RECIPES == TF1_RECIPES
-    assert RECIPES == ["every_timestep_state", "generate_feedback", "lstm_state_anatomy", "set_state", "stateful_lstm"]
+    assert RECIPES == ["every_timestep_state", "generate_feedback", "keyed_streams", "lstm_state_anatomy", "set_state",
+                       "stateful_lstm"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -84,4 +85,4 @@ def test_examples_need_only_tensorflow_and_numpy(path):
             imports.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imports.add(node.module.split(".")[0])
-    assert imports <= {"os", "time", "tempfile", "numpy", "tensorflow", "tfstate"}, imports
+    assert imports <= {"os", "subprocess", "sys", "time", "tempfile", "numpy", "tensorflow", "tfstate"}, imports

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from conftest import CELLS, assert_nested_close, graph_session, randomize_variables
+from conftest import CELLS, CountingCell, assert_nested_close, graph_session, in_threads, randomize_variables
 
 BATCH, DEPTH = 3, 4
 
@@ -496,23 +496,6 @@ def test_inputs_of_static_batch_carry_from_a_never_set_state_like_one_long_run(g
         assert_nested_close(np.concatenate(chunks, axis=1), sess.run(whole))
 
 
-class CountingCell(tfstate.RNNCell):
-    """A TF1-style custom cell whose state counts its steps twice (c and h): a torn state has c != h."""
-
-    @property
-    def state_size(self):
-        return tfstate.LSTMStateTuple(1, 1)
-
-    @property
-    def output_size(self):
-        return 1
-
-    def call(self, inputs, state):
-        c, h = state
-        step = 1 + inputs  # the inputs are zeros; adding them makes the run wait for them
-        return c + step, tfstate.LSTMStateTuple(c + step, h + step)
-
-
 def _counting_rnn(x, **kwargs):
     return tfstate.stateful_dynamic_rnn(CountingCell(), x, **kwargs)
 
@@ -522,24 +505,6 @@ def _counting_model(steps):
     x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
     rnn = _counting_rnn(x, batch_size=1)
     return rnn, tfstate.StatefulSession(tf.compat.v1.get_default_session(), rnn), {x: np.zeros([1, steps, 1], np.float32)}
-
-
-def _in_threads(count, target):
-    errors = []
-
-    def guarded(index):
-        try:
-            target(index)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert not errors, errors
 
 
 def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_never_tear(tmp_path):
@@ -566,7 +531,7 @@ def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_nev
                 if not np.array_equal(state.c, state.h):
                     torn.append(state)
 
-        _in_threads(6, lambda index: keeper(index) if index < 4 else watcher(index - 4))
+        in_threads(6, lambda index: keeper(index) if index < 4 else watcher(index - 4))
         final = rnn.state.read(sess)
         assert final.c[0, 0] == final.h[0, 0] == 4 * runs * steps
         assert not torn
@@ -581,7 +546,7 @@ def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_nev
                     if not np.array_equal(state.c, state.h):
                         torn.append(state)
 
-        _in_threads(3, resetter)
+        in_threads(3, resetter)
         assert not torn
 
 
@@ -589,7 +554,7 @@ def test_stateful_session_threads_on_one_state_count_exactly():
     steps, runs = 3, 50
     with graph_session() as sess:
         rnn, stateful, chunk = _counting_model(steps)
-        _in_threads(4, lambda index: [stateful.run(rnn.outputs, chunk) for _ in range(runs)])
+        in_threads(4, lambda index: [stateful.run(rnn.outputs, chunk) for _ in range(runs)])
         final = rnn.state.read(sess)
     assert final.c[0, 0] == final.h[0, 0] == 4 * runs * steps
 

@@ -17,12 +17,15 @@ _NAMES = {
     "tfstate.session": ["StatefulSession"],
     "tfstate.checkpoint": ["saveable_state"],
     "tfstate.hooks": ["StateHook"],
+    "tfstate.keyed": ["KeyedState", "KeyedLookup"],
+    "tfstate.keyed_rnn": ["keyed_dynamic_rnn", "KeyedRNN"],
     "tfstate.trace": ["StateTraceWrapper", "dynamic_rnn_with_states"],
     "tfstate.generate": ["generate"],
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
-_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq", "checkpoint", "cluster"]
+_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq", "checkpoint", "cluster",
+               "keyed", "serving"]
 
 __all__ = _SUBMODULES + list(_MODULE_OF)
 

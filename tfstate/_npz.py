@@ -20,6 +20,9 @@ FORMAT_KEY = "__tfstate_format__"
 _MAX_HEADER = 65536  # bytes: an .npy header is a few hundred
 
 
+_KIND_NAMES = {"f": "a float", "i": "an integer", "u": "an unsigned integer"}
+
+
 class StateFileError(ValueError):
     """A state file that cannot be read, or does not match what it is loaded into (the message says why)."""
 
@@ -82,8 +85,11 @@ def _members(archive, path):
     return infos
 
 
-def read_arrays(path, format_name, expected):
+def read_arrays(path, format_name, expected, kinds=None):
     """Reads the arrays of a `write_arrays` file; `expected` maps each name to its shape (None: any size).
+
+    `kinds` maps names to the NumPy dtype kinds they may have ("i" int, "u" unsigned int); every
+    other array must be float. Object arrays are never accepted.
 
     Raises:
       StateFileError: the file is unreadable, of another format, or its names, dtypes or shapes
@@ -102,9 +108,10 @@ def read_arrays(path, format_name, expected):
             info = infos[name]
             shape, fortran_order, dtype, header = _header(archive, info, path)
             fits = len(shape) == len(want) and all(w is None or w == s for w, s in zip(want, shape))
-            if dtype.kind != "f" or not fits:
+            kind = (kinds or {}).get(name, "f")
+            if dtype.kind != kind or dtype.hasobject or not fits:
                 shown = "[" + ", ".join("rows" if w is None else str(w) for w in want) + "]"
-                raise StateFileError(f"{path}: '{name}' must be a float array of shape {shown}; "
+                raise StateFileError(f"{path}: '{name}' must be {_KIND_NAMES[kind]} array of shape {shown}; "
                                      f"the file declares {dtype} of shape {list(shape)}.")
             size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if info.file_size != header + size:

@@ -11,7 +11,6 @@ With `jit_compile=True` the loop (cell steps and `next_input_fn`) is one XLA clu
 import tensorflow as tf
 
 from tfstate._checks import check_state, require_graph_mode
-from tfstate.state import RNNState
 
 
 def _check_num_steps(num_steps):
@@ -44,7 +43,10 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
       initial_state: the state to start from: zeros by default, a nest of tensors like
         `cell.state_size`, or a `StatefulRNN` / `RNNState` to continue its carried state (for
         generate's batch, honouring its step flag and reset rows, without feeding the RNN's
-        inputs); keep the result with `rnn.state.keep(final_state)`.
+        inputs; keep the result with `rnn.state.keep(final_state)`), or a `KeyedRNN` /
+        `KeyedLookup` to continue its keys' streams (generate's batch must be one row per key;
+        keep the result with `lookup.keep(final_state)`). Any object with
+        `initial_state_for(batch)` and `initial_state` is continued the same way.
       scope: variable scope for a cell not yet built (default "rnn", as `dynamic_rnn`).
       jit_compile: run steps 1 .. num_steps-1 (each a cell step and `next_input_fn`) as one XLA
         cluster instead of a `tf.while_loop` of TensorFlow ops: same results (float32, to 1e-5),
@@ -72,11 +74,13 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
         with tf.control_dependencies([check]):
             num_steps = tf.identity(num_steps)
     batch = tf.shape(first_input)[0]
-    carried = getattr(initial_state, "state", initial_state)  # a StatefulRNN's RNNState, or the RNNState
+    carried = _carrier(initial_state)
     if initial_state is None:
         initial_state = cell.zero_state(batch, first_input.dtype)
-    elif isinstance(carried, RNNState):
-        check_state(cell.state_size, carried.initial_state, f"The state of RNNState '{carried.name}' given to generate")
+    elif carried is not None:
+        name = carried.name if hasattr(carried, "name") else carried.state.name
+        check_state(cell.state_size, carried.initial_state,
+                    f"The state of {type(carried).__name__} '{name}' given to generate")
         initial_state = carried.initial_state_for(batch)
     else:
         check_state(cell.state_size, initial_state, "generate's initial_state")
@@ -94,6 +98,15 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
     first_loop_vars = (tf.constant(1), first_output, state, outputs.write(0, first_output))
     _, _, final_state, outputs = tf.while_loop(lambda step, *_: step < num_steps, body, first_loop_vars)
     return tf.transpose(outputs.stack(), [1, 0, 2]), final_state
+
+
+def _carrier(initial_state):
+    """What continues a carried state: anything with `initial_state_for(batch)` (an `RNNState`, a `KeyedRNN`,
+    a `KeyedLookup`), or a `StatefulRNN`'s state; None for a plain nest of tensors."""
+    if hasattr(initial_state, "initial_state_for"):
+        return initial_state
+    state = getattr(initial_state, "state", None)
+    return state if hasattr(state, "initial_state_for") else None
 
 
 def _static_steps(num_steps, jit_compile, max_steps):

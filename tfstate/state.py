@@ -47,6 +47,22 @@ def state_paths(structure, prefix=""):
     return paths
 
 
+def check_reset_value(state_size, reset_value, dtype, owner):
+    """A `reset_value` nest as a flat list of `dtype` tensors (None stays None), each ending in its part's width.
+
+    Raises ValueError naming `owner` (e.g. "RNNState 'rnn_state'"), the part and the shapes.
+    """
+    if reset_value is None:
+        return None
+    check_structure(state_size, reset_value, f"The reset_value of {owner}")
+    flat = [tf.convert_to_tensor(value, dtype) for value in tf.nest.flatten(reset_value)]
+    for path, size, value in zip(state_paths(state_size), tf.nest.flatten(state_size), flat):
+        width = _width(size)
+        if value.shape.rank is not None and not value.shape[-1:].is_compatible_with(width[-1:]):
+            raise ValueError(f"{owner} reset_value for '{path}' must end in {width}; got shape {value.shape}.")
+    return flat
+
+
 def _width(size):
     return tf.TensorShape(size).as_list()
 
@@ -215,15 +231,7 @@ class RNNState:
             collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
 
     def _check_reset_value(self, reset_value):
-        if reset_value is None:
-            return None
-        check_structure(self._state_size, reset_value, f"The reset_value of RNNState '{self.name}'")
-        flat = [tf.convert_to_tensor(value, self._dtype) for value in tf.nest.flatten(reset_value)]
-        for path, width, value in zip(self._paths, self._widths, flat):
-            if value.shape.rank is not None and not value.shape[-1:].is_compatible_with(width[-1:]):
-                raise ValueError(
-                    f"RNNState '{self.name}' reset_value for '{path}' must end in {width}; got shape {value.shape}.")
-        return flat
+        return check_reset_value(self._state_size, reset_value, self._dtype, f"RNNState '{self.name}'")
 
     def _reset_tensors(self, rows):
         """The flat reset value for `rows` rows."""
