@@ -87,7 +87,8 @@ def test_saveable_state_of_given_rnns_selects_their_state_only():
             "decoder/c", "decoder/h", "decoder/writes", "decoder/rows"]
         assert [v.op.name for v in tfstate.saveable_state(encoder.state)] == ["encoder/state", "encoder/writes"]
         assert len(tfstate.saveable_state()) == 6
-        with pytest.raises(TypeError, match="saveable_state takes StatefulRNNs or RNNStates; got SymbolicTensor"):
+        with pytest.raises(TypeError, match="saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; "
+                                            "got SymbolicTensor"):
             tfstate.saveable_state(x)
 
 

@@ -308,6 +308,8 @@ def test_a_plain_saver_leaves_the_table_out_and_the_opt_in_saveable_restores_it(
         weights_only = tf.compat.v1.train.Saver()
         with_table = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.keyed.saveables())
         assert tfstate.keyed.saveables() == [model.table.saveable] == tfstate.keyed.saveables(model.krnn)
+        assert tfstate.saveable_state(model.krnn) == [model.table.saveable]  # the one opt-in for every kind of state
+        assert tfstate.saveable_state()[-1] is model.table.saveable
         weights_only.save(sess, str(tmp_path / "weights"))
         with_table.save(sess, str(tmp_path / "both"))
         names = [name for name, _ in tf.train.list_variables(str(tmp_path / "weights"))]
@@ -410,3 +412,25 @@ def test_a_run_holding_keys_blocks_runs_on_those_keys_only():
         assert len(finished) == 2
         stored = table.read(sess)
         assert (stored[1].c[0], stored[2].c[0], stored[3].c[0], stored[4].c[0]) == (10, 11, 1, 10)
+
+
+def test_resets_inside_a_chunk_start_a_keys_new_stream_there_and_keep_its_last(rng):
+    streams = _streams(rng, 2, 6)
+    resets = np.zeros([2, 4], bool)
+    resets[0, 2] = True  # key 1's row starts a new stream at the chunk's third step
+    with graph_session() as sess:
+        mask = tf.compat.v1.placeholder(tf.bool, [None, None])
+        model = KeyedModel(sess, resets=mask)
+        sess.run(model.krnn.keep, {model.x: streams[:, :2], model.keys: [1, 2], mask: np.zeros([2, 2], bool)})
+        before = model.stored()
+        outputs = sess.run([model.krnn.outputs, model.krnn.keep],
+                           {model.x: streams[:, 2:], model.keys: [1, 2], mask: resets})[0]
+        kept = model.stored()
+        row = lambda nest, index: tf.nest.map_structure(lambda part: part[None], nest[index])  # noqa: E731
+        carried, _ = model.alone(streams[:1, 2:4], row(before, 1))  # key 1 before its reset
+        fresh, fresh_final = model.alone(streams[:1, 4:6])          # its new stream, from zeros
+        other, other_final = model.alone(streams[1:, 2:], row(before, 2))
+    np.testing.assert_allclose(outputs[0], np.concatenate([carried[0], fresh[0]]), atol=1e-5)
+    np.testing.assert_allclose(outputs[1], other[0], atol=1e-5)
+    assert_nested_close(row(kept, 1), fresh_final)
+    assert_nested_close(row(kept, 2), other_final)

@@ -18,7 +18,7 @@ import os
 import tensorflow as tf
 
 from tfstate._npz import StateFileError
-from tfstate.rnn import StatefulRNN
+from tfstate.keyed import KeyedState, saveables
 from tfstate.session import StatefulSession
 from tfstate.state import STATE_VARIABLES, RNNState
 
@@ -26,35 +26,41 @@ SNAPSHOT_SUFFIX = ".tfstate.npz"
 
 
 def saveable_state(*rnns, graph=None):
-    """The variables that put the state of `rnns` (default: every state in the graph) into a `Saver`'s checkpoint.
+    """What puts the state of `rnns` (default: every state and keyed table in the graph) into a `Saver`'s checkpoint.
 
         saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.saveable_state())
 
-    Each state's parts come with its bookkeeping (the row count of a batch_size=None state, which
-    says whether the state holds a stream), so `saver.restore` brings the streams back exactly.
+    Each `RNNState`'s parts come with its bookkeeping (the row count of a batch_size=None state,
+    which says whether the state holds a stream), so `saver.restore` brings the streams back
+    exactly; a keyed table comes as one `SaveableObject` (its streams, rows and keep counts).
     `MonitoredTrainingSession` initializes local variables after it restores a checkpoint, which
-    would put such a state back to zeros: there, use `tfstate.StateHook` and its snapshots.
+    would put an `RNNState` back to zeros: there, use `tfstate.StateHook` and its snapshots.
 
     Args:
-      *rnns: `StatefulRNN`s or `RNNState`s.
+      *rnns: `StatefulRNN`s, `RNNState`s, `KeyedRNN`s or `KeyedState`s.
       graph: the graph to look in (default: the default graph, or that of `rnns`).
 
     Returns:
-      A list of variables, in creation order.
+      A list of variables (in creation order) and keyed tables' `SaveableObject`s, for `Saver(var_list=...)`.
     """
-    states = []
+    states, tables = [], []
     for rnn in rnns:
-        state = rnn.state if isinstance(rnn, StatefulRNN) else rnn
-        if not isinstance(state, RNNState):
-            raise TypeError(f"saveable_state takes StatefulRNNs or RNNStates; got {type(rnn).__name__}.")
-        states.append(state)
-    if graph is None:
-        graph = states[0].step.graph if states else tf.compat.v1.get_default_graph()
-    variables = graph.get_collection(STATE_VARIABLES)
-    if not states:
-        return variables
+        state = getattr(rnn, "state", rnn)  # a StatefulRNN's RNNState, a KeyedRNN's KeyedState
+        if isinstance(state, RNNState):
+            states.append(state)
+        elif isinstance(state, KeyedState):
+            tables.append(state)
+        else:
+            raise TypeError(f"saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; "
+                            f"got {type(rnn).__name__}.")
+    if not rnns:
+        graph = graph or tf.compat.v1.get_default_graph()
+        return graph.get_collection(STATE_VARIABLES) + saveables(graph=graph)
+    graph = graph or (states[0].step.graph if states else tf.compat.v1.get_default_graph())
     prefixes = tuple(f"{state.name}/" for state in states)
-    return [variable for variable in variables if variable.op.name.startswith(prefixes)]
+    variables = [variable for variable in graph.get_collection(STATE_VARIABLES)
+                 if prefixes and variable.op.name.startswith(prefixes)]
+    return variables + (saveables(*tables) if tables else [])
 
 
 def snapshot_path(checkpoint_path):

@@ -459,6 +459,8 @@ class KeyedLookup:
       start: `[batch]` bool; True rows start from the reset value (a `placeholder_with_default` unless given).
       found: `[batch]` bool, True where the run continued a stored state.
       initial_state: the state the run starts from, nested like the table's state.
+      reset_value: the state a fresh stream starts from, for these rows (zeros unless the table
+        has a `reset_value`).
     """
 
     def __init__(self, state, keys, start, batch_size):
@@ -476,7 +478,9 @@ class KeyedLookup:
             checks = [unique, self._check_batch(tf.size(start), "start flags")]
             self._run, self._reads_done, stored, kept, clock = state._read(keys, checks)
             self.found = tf.logical_and(state._stored(kept, clock), tf.logical_not(start), name="found")
-            initial = tf.where(self.found[:, None], stored, state._reset_rows(rows))
+            reset = state._reset_rows(rows)
+            self.reset_value = tf.nest.pack_sequence_as(state.state_size, state._unpack(reset))
+            initial = tf.where(self.found[:, None], stored, reset)
             self._initial = tf.nest.pack_sequence_as(state.state_size, state._unpack(initial))
             # the inputs' batch gates the RNN, not the claim: `initial_state_for` needs no inputs fed
             self.initial_state = self._initial if batch_size is None else self.initial_state_for(batch_size)

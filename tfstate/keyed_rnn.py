@@ -43,7 +43,8 @@ class KeyedRNN:
 
 
 def keyed_dynamic_rnn(cell, inputs, keys, capacity=None, start=None, sequence_length=None, time_major=False,
-                      dtype=None, reset_value=None, max_idle=None, state=None, scope=None, name="keyed_state"):
+                      dtype=None, reset_value=None, max_idle=None, state=None, scope=None, name="keyed_state",
+                      resets=None):
     """`tfstate.dynamic_rnn` over `inputs` whose row i continues the stream `keys[i]`.
 
     Each row starts from the state its key holds in a `KeyedState` table (or from the reset value
@@ -63,6 +64,9 @@ def keyed_dynamic_rnn(cell, inputs, keys, capacity=None, start=None, sequence_le
       state: an existing `KeyedState` to use (e.g. shared with another graph path).
       scope: variable scope of the unroll (default "rnn", as in TF1).
       name: name scope of a table built here.
+      resets: optional bool `[batch, time]` mask (`[time, batch]` with `time_major`): True starts
+        that row's new stream at that step, from the reset value (see `tfstate.resets`); the state
+        kept under the row's key is that of its last stream.
 
     Returns:
       A `KeyedRNN`.
@@ -89,6 +93,8 @@ def keyed_dynamic_rnn(cell, inputs, keys, capacity=None, start=None, sequence_le
         raise ValueError("keyed_dynamic_rnn got state and also capacity, reset_value or max_idle; those belong to "
                          f"the KeyedState '{state.name}' already built. Drop them.")
     lookup = state.lookup(keys, start=start, batch_size=tf.shape(first_input)[batch_axis])
+    with_resets = {} if resets is None else dict(resets=resets, reset_state=lookup.reset_value)
     outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
-                                       initial_state=lookup.initial_state, time_major=time_major, scope=scope)
+                                       initial_state=lookup.initial_state, time_major=time_major, scope=scope,
+                                       **with_resets)
     return KeyedRNN(outputs, final_state, lookup)
