@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, randomize_variables
 
 import tfstate
-from conftest import assert_nested_close, graph_session, randomize_variables
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell
 
 # the function tfstate.generate first: importing its module of the same name first would shadow it
@@ -72,10 +72,16 @@ def _reshape_by_data(output):  # a shape computed from values: XLA needs it at c
 
 
 NOT_COMPILABLE = {  # (cell, next_input_fn, what the logged reason names)
-    "numpy_function": (lambda: tfstate.GRUCell(5), lambda output: tf.numpy_function(
-        np.tanh, [head(output)], tf.float32, stateful=False), "PyFuncStateless"),
-    "string_op": (lambda: tfstate.GRUCell(5), lambda output: head(output) + tf.strings.to_number(
-        tf.strings.as_string(output[:, :1])), "AsString"),
+    "numpy_function": (
+        lambda: tfstate.GRUCell(5),
+        lambda output: tf.numpy_function(np.tanh, [head(output)], tf.float32, stateful=False),
+        "PyFuncStateless",
+    ),
+    "string_op": (
+        lambda: tfstate.GRUCell(5),
+        lambda output: head(output) + tf.strings.to_number(tf.strings.as_string(output[:, :1])),
+        "AsString",
+    ),
     "shape_from_values": (lambda: tfstate.GRUCell(5), _reshape_by_data, "must be a compile-time constant"),
     "cell_kernel_without_xla": (lambda: LSTMBlockCell(5, implementation="block"), head, "LSTMBlockCell"),
 }
@@ -108,8 +114,9 @@ class CharModel:
         self.embeddings = tf.compat.v1.get_variable("embeddings", [self.VOCABULARY, 5])
         self.cell = tfstate.GRUCell(6)
         tokens = tf.zeros([4, 3], tf.int32)
-        outputs, _ = tf.compat.v1.nn.dynamic_rnn(self.cell, tf.nn.embedding_lookup(self.embeddings, tokens),
-                                                 dtype=tf.float32)
+        outputs, _ = tf.compat.v1.nn.dynamic_rnn(
+            self.cell, tf.nn.embedding_lookup(self.embeddings, tokens), dtype=tf.float32
+        )
         tfstate.layers.dense(outputs, self.VOCABULARY, name="logits")
         self.sharpness = tf.compat.v1.placeholder_with_default(1.0, [])
         self.seed = seed
@@ -177,8 +184,9 @@ def test_generate_checks_max_steps_on_every_path_and_refuses_a_bad_jit_compile(r
     with graph_session() as sess:
         cell, x = tfstate.GRUCell(DEPTH), tf.constant(rng.randn(BATCH, DEPTH).astype(np.float32))
         steps = tf.compat.v1.placeholder(tf.int32, [])
-        outputs = [tfstate.generate(cell, x, steps, lambda o: o, jit_compile=jit, max_steps=5)[0]
-                   for jit in (None, False)]
+        outputs = [
+            tfstate.generate(cell, x, steps, lambda o: o, jit_compile=jit, max_steps=5)[0] for jit in (None, False)
+        ]
         sess.run(tf.compat.v1.global_variables_initializer())
         for path in outputs:
             assert sess.run(path, {steps: 5}).shape == (BATCH, 5, DEPTH)

@@ -18,14 +18,15 @@ from tensorflow.python.ops import handle_data_util
 
 
 def problem(function):
-    """`None` when the concrete `tf.function(jit_compile=True)` `function` compiles here and computes what its ops do, else why not."""
+    """`None` when the concrete `tf.function(jit_compile=True)` `function` compiles here and computes what its
+    ops compute, else why not."""
     library = list(function.graph.as_graph_def().library.function)  # the loop bodies, conditions, ... it calls
     seeded = _seeded_random_ops([function.function_def, *library])
     if seeded:
         return f"random ops draw with a seed ({', '.join(seeded)}), which XLA would ignore"
     try:
         return _lowering_problem(function, library)
-    except Exception as error:  # noqa: BLE001 - whatever stops the check means: do not compile
+    except Exception as error:  # whatever stops the check means: do not compile
         return f"checking whether XLA compiles it failed ({type(error).__name__}: {_first_line(error)})"
 
 
@@ -35,8 +36,13 @@ def _seeded_random_ops(function_defs):
     for function_def in function_defs:
         for node in function_def.node_def:
             op_def = op_def_registry.get(node.op)
-            if op_def is not None and op_def.is_stateful and "seed" in node.attr and "seed2" in node.attr and (
-                    node.attr["seed"].i or node.attr["seed2"].i):
+            if (
+                op_def is not None
+                and op_def.is_stateful
+                and "seed" in node.attr
+                and "seed2" in node.attr
+                and (node.attr["seed"].i or node.attr["seed2"].i)
+            ):
                 found.append(f"'{node.op}' op '{node.name}'")
     return found
 
@@ -56,9 +62,14 @@ def _lowering_problem(function, library):
             captured = len(function.captured_inputs)
             for platform in platforms:
                 try:
-                    ctx.get_compiler_ir(device_name=None, platform_name=platform, function_name=function.name,
-                                        flat_args=arguments[:len(arguments) - captured],
-                                        captured_inputs=arguments[len(arguments) - captured:], stage="hlo")
+                    ctx.get_compiler_ir(
+                        device_name=None,
+                        platform_name=platform,
+                        function_name=function.name,
+                        flat_args=arguments[: len(arguments) - captured],
+                        captured_inputs=arguments[len(arguments) - captured :],
+                        stage="hlo",
+                    )
                 except (ValueError, tf.errors.OpError) as error:
                     return f"XLA cannot compile it for {platform}: {_first_line(error)}"
         finally:
@@ -70,7 +81,7 @@ def _lowering_problem(function, library):
 
 
 def _stand_in(placeholder, variables):
-    """An eager zero value for a function input; for a resource, a new zero-filled variable (its handle added to `variables`)."""
+    """An eager zero value for a function input; for a resource, a new zero-filled variable (added to `variables`)."""
     if placeholder.dtype != tf.resource:
         return tf.zeros([1 if size is None else size for size in placeholder.shape.as_list()], placeholder.dtype)
     shape_and_type = handle_data_util.get_resource_handle_data(placeholder).shape_and_type[0]

@@ -23,7 +23,6 @@ from tfstate import _xla
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.state import RNNState
 
-
 CHUNK_STEPS = 32  # steps per compiled call when num_steps is a tensor (the outer loop then costs < 1%)
 
 _log = logging.getLogger("tfstate")
@@ -168,7 +167,7 @@ def _compiled_steps(cell, next_input_fn, first_input, first_output, state, slots
 
 
 def _in_chunks(steps, num_steps, first_output, flat_state):
-    """Steps 1 .. num_steps-1 by compiled calls of CHUNK_STEPS steps in a `tf.while_loop`: `(outputs [time, ...], flat_state)`."""
+    """Steps 1 .. num_steps-1, CHUNK_STEPS a compiled call, in a `tf.while_loop`: `(outputs [time, ..], flat_state)`."""
     def body(index, start, previous_output, flat_state, chunks):
         outputs, last_output, flat_state = steps(start, num_steps, previous_output, flat_state)
         return index + 1, start + CHUNK_STEPS, last_output, flat_state, chunks.write(index, outputs)
