@@ -215,18 +215,6 @@ def test_compiled_generate_of_fused_cells_equals_the_lstm_cell_loop(rng):
     assert_nested_close(results[1], results[0])
 
 
-def test_compiled_generate_errors_name_the_missing_static_length():
-    with graph_session():
-        steps = tf.compat.v1.placeholder(tf.int32, [])
-        cell, first = tfstate.GRUCell(4), tf.zeros([2, 4])
-        with pytest.raises(ValueError, match=r"jit_compile=True\) needs a static length.*max_steps=<int>"):
-            tfstate.generate(cell, first, steps, lambda o: o, jit_compile=True)
-        with pytest.raises(ValueError, match=r"max_steps applies only with jit_compile=True"):
-            tfstate.generate(cell, first, steps, lambda o: o, max_steps=5)
-        with pytest.raises(ValueError, match=r"num_steps=6, more than max_steps=5; raise max_steps"):
-            tfstate.generate(cell, first, 6, lambda o: o, jit_compile=True, max_steps=5)
-
-
 def test_generate_with_a_sampling_character_model(rng):
     vocabulary, embedding_size = 7, 5
     with graph_session() as sess:

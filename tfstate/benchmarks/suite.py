@@ -15,7 +15,8 @@ from tfstate.benchmarks import common  # noqa: E402
 
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
-GEN_XLA = "tfstate.generate (LSTMBlockCell, jit_compile=True)"
+GEN_DEFAULT = "tfstate.generate (LSTMBlockCell)"
+GEN_LOOP = "tfstate.generate (LSTMBlockCell, jit_compile=False: tf.while_loop)"
 TRAIN_BASELINE = "dynamic_rnn + LSTMCell, SGD step + keep"
 KEEP_RAW = "tfstate keep (state in variables)"
 KEEP_SESSION = "tfstate StatefulSession.run (all-or-nothing keep)"
@@ -75,8 +76,8 @@ def tf_variants(config, settings, result):
     work.add(work.gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
     work.add(work.gen, "per-step session.run, state in variables", tf_graph.generate_step_variables(config))
     work.add(work.gen, "tfstate.generate (LSTMCell)", tf_graph.generate_in_graph(config))
-    work.add(work.gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
-    work.add(work.gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
+    work.add(work.gen, GEN_DEFAULT, tf_graph.generate_in_graph(config, fast=True))
+    work.add(work.gen, GEN_LOOP, tf_graph.generate_in_graph(config, fast=True, jit_compile=False))
     result["generation"] = _streaming(config, settings, work.gen, baseline=GEN_BASELINE)
     train = functools.partial(tf_graph.training_step, config, inputs)
     work.add(work.train, TRAIN_BASELINE, train())
@@ -127,8 +128,8 @@ def torch_variants(config, settings, result):
     result["streaming"] = _streaming(config, settings, work.stream)
 
     work.add(work.gen, GEN_BASELINE, tf_graph.generate_feed_loop(config))
-    work.add(work.gen, "tfstate.generate (LSTMBlockCell)", tf_graph.generate_in_graph(config, fast=True))
-    work.add(work.gen, GEN_XLA, tf_graph.generate_in_graph(config, fast=True, jit_compile=True))
+    work.add(work.gen, GEN_DEFAULT, tf_graph.generate_in_graph(config, fast=True))
+    work.add(work.gen, GEN_LOOP, tf_graph.generate_in_graph(config, fast=True, jit_compile=False))
     cells = [torch.nn.LSTMCell(config.input if k == 0 else config.hidden, config.hidden) for k in range(config.layers)]
     to_input = torch.nn.Linear(config.hidden, config.input)
     x0 = torch.from_numpy(common.random_inputs(config)[:, 0])

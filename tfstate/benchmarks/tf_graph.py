@@ -188,8 +188,8 @@ def generate_step_variables(config):
     return run_once, sess
 
 
-def generate_in_graph(config, fast=False, jit_compile=False):
-    """`tfstate.generate`: all steps in one `session.run` (a tf.while_loop, or one XLA cluster)."""
+def generate_in_graph(config, fast=False, jit_compile=None):
+    """`tfstate.generate`: all steps in one `session.run` (its choice of path by default; `jit_compile` forces one)."""
     graph = tf.Graph()
     with graph.as_default():
         cell, x0, next_input = _gen_graph(config, fast)
