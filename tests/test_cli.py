@@ -44,3 +44,11 @@ def test_commands_print_no_tensorflow_start_up_lines_unless_the_user_asks(tmp_pa
 def test_an_unknown_command_is_a_usage_error():
     result = _tfstate("frobnicate")
     assert result.returncode == 2 and "invalid choice: 'frobnicate'" in result.stderr
+
+
+def test_tfstate_generate_stays_the_function_whatever_is_imported_first():
+    # the function lives in tfstate.generation: no submodule import can shadow it on the package
+    code = ("import tfstate.generation, tfstate.demo, tfstate\n"
+            "print(callable(tfstate.generate), tfstate.generate.__module__)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["True", "tfstate.generation"], result.stderr[-2000:]

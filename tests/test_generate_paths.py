@@ -1,7 +1,6 @@
 """generate's choice of path: one XLA cluster by default where it compiles and computes the same, else the
 while_loop of TF ops (the oracle here: `jit_compile=False`, the same computation with plain TF ops)."""
 
-import importlib
 import logging
 
 import numpy as np
@@ -11,9 +10,7 @@ from conftest import assert_nested_close, graph_session, randomize_variables
 
 import tfstate
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell, LSTMBlockFusedCell
-
-# the function tfstate.generate first: importing its module of the same name first would shadow it
-CHUNK_STEPS = importlib.import_module(tfstate.generate.__module__).CHUNK_STEPS
+from tfstate.generation import CHUNK_STEPS
 
 BATCH, DEPTH = 3, 4
 

@@ -20,7 +20,7 @@ _NAMES = {
     "tfstate.keyed": ["KeyedState", "KeyedLookup"],
     "tfstate.keyed_rnn": ["keyed_dynamic_rnn", "KeyedRNN"],
     "tfstate.trace": ["StateTraceWrapper", "dynamic_rnn_with_states"],
-    "tfstate.generate": ["generate"],
+    "tfstate.generation": ["generate"],
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
