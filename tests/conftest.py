@@ -7,9 +7,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import contextlib  # noqa: E402
 import typing  # noqa: E402
 
+import platform  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from tfstate import native  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 
@@ -129,3 +133,14 @@ def assert_nested_close(actual, expected, atol=1e-5):
 @pytest.fixture
 def rng():
     return np.random.RandomState(1234)
+
+
+# Where the compiled kernel can be built at all (Linux and a C++ compiler), every variant this CPU runs is tested.
+buildable = platform.system() == "Linux" and native._compiler() is not None
+
+
+@pytest.fixture(params=native.variants() if buildable else [])
+def isa(request, monkeypatch):
+    """Runs a test once per kernel variant this CPU runs (avx512, avx2, portable), forced by TFSTATE_NATIVE_ISA."""
+    monkeypatch.setenv("TFSTATE_NATIVE_ISA", request.param)
+    return request.param

@@ -12,12 +12,10 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from conftest import assert_nested_close, graph_session, randomize_variables, run_rnn
+from conftest import assert_nested_close, buildable, graph_session, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
-# Where a kernel can be built at all (Linux and a C++ compiler), every variant this CPU runs is tested.
-buildable = platform.system() == "Linux" and native._compiler() is not None
 needs_compiler = pytest.mark.skipif(not buildable, reason="the kernel is built on Linux with a C++ compiler only")
 needs_auto_kernel = pytest.mark.skipif(
     not buildable or bool(tf.config.list_physical_devices("GPU")),
@@ -25,13 +23,6 @@ needs_auto_kernel = pytest.mark.skipif(
 
 BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: full register tiles and a shorter last one in every variant
 LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
-
-
-@pytest.fixture(params=native.variants() if buildable else [])
-def isa(request, monkeypatch):
-    """Runs a test once per kernel variant this CPU runs (avx512, avx2, portable), forced by TFSTATE_NATIVE_ISA."""
-    monkeypatch.setenv("TFSTATE_NATIVE_ISA", request.param)
-    return request.param
 
 
 @pytest.fixture
@@ -176,6 +167,14 @@ def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones(isa):
             tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
             tf.zeros([64]), None, None, False, 1.0, None)
         with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" .*kernel \[20, 64\]"):
+            sess.run(outputs)
+        zeros = tf.zeros([2, 16])
+        outputs, _, _, _ = native.lstm_sequence(  # resets must be time-major [3, 2] whatever the inputs' layout
+            tf.zeros([2, 3, 4]), zeros, zeros, tf.zeros([20, 64]), tf.zeros([64]), None, None, False, 1.0, None,
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3], tf.bool), [None, None]), (zeros, zeros))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" with 3 steps, batch 2 and "
+                           r"16 units needs resets \[3, 2\] \(time-major; empty for none\) and reset_c, reset_h "
+                           r"\[2, 16\]"):
             sess.run(outputs)
 
 

@@ -1,7 +1,11 @@
 // tfstate's native LSTM recurrence as one TensorFlow op (C kernel API) that runs a whole chunk.
 //
 // TFSTATE_OP(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
-//            wci/wcf/wco [H], lengths [B]) -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
+//            wci/wcf/wco [H], lengths [B], resets [T,B] bool, reset_c [B,H], reset_h [B,H])
+//   -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
+//
+// `resets` is time-major whatever the layout of x; an empty one means no resets inside the chunk
+// (reset_c and reset_h are then not read and may be empty too).
 //
 // The maths is in lstm_recurrence.h. tfstate/native.py builds this file at first use, once per
 // variant (AVX-512, AVX2 + FMA, portable), and names the op after the variant with
@@ -63,7 +67,9 @@ void* Create(TF_OpKernelConstruction* construction) {
 
 void Delete(void* settings) { delete static_cast<Settings*>(settings); }
 
-enum Input { kX, kC0, kH0, kKernel, kBias, kWci, kWcf, kWco, kLengths, kNumInputs };
+enum Input { kX, kC0, kH0, kKernel, kBias, kWci, kWcf, kWco, kLengths, kResets, kResetC, kResetH, kNumInputs };
+
+bool HasResets(TF_Tensor* const* in) { return TF_TensorElementCount(in[kResets]) > 0; }
 
 // Checks every shape against x's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
@@ -72,7 +78,8 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                   TF_NumDims(in[kX]), TF_NumDims(in[kC0]));
     return false;
   }
-  const int64_t B = TF_Dim(in[kX], time_major ? 1 : 0), D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
+  const int64_t B = TF_Dim(in[kX], time_major ? 1 : 0), T = TF_Dim(in[kX], time_major ? 0 : 1);
+  const int64_t D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
   const bool ok = TF_Dim(in[kC0], 0) == B && TF_NumDims(in[kH0]) == 2 &&
                   TF_Dim(in[kH0], 0) == B && TF_Dim(in[kH0], 1) == H && TF_NumDims(in[kKernel]) == 2 &&
                   TF_Dim(in[kKernel], 0) == D + H && TF_Dim(in[kKernel], 1) == 4 * H &&
@@ -80,6 +87,19 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                   TF_Dim(in[kWci], 0) == H && TF_NumDims(in[kWcf]) == 1 && TF_Dim(in[kWcf], 0) == H &&
                   TF_NumDims(in[kWco]) == 1 && TF_Dim(in[kWco], 0) == H && TF_NumDims(in[kLengths]) == 1 &&
                   TF_Dim(in[kLengths], 0) == B;
+  if (ok && HasResets(in)) {
+    const bool resets_ok = TF_NumDims(in[kResets]) == 2 && TF_Dim(in[kResets], 0) == T &&
+                           TF_Dim(in[kResets], 1) == B && TF_NumDims(in[kResetC]) == 2 &&
+                           TF_Dim(in[kResetC], 0) == B && TF_Dim(in[kResetC], 1) == H &&
+                           TF_NumDims(in[kResetH]) == 2 && TF_Dim(in[kResetH], 0) == B && TF_Dim(in[kResetH], 1) == H;
+    if (!resets_ok) {
+      std::snprintf(message, size,
+                    TFSTATE_NAME(TFSTATE_OP) " with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
+                    "(time-major; empty for none) and reset_c, reset_h [%lld, %lld].",
+                    (long long)T, (long long)B, (long long)H, (long long)T, (long long)B, (long long)B, (long long)H);
+      return false;
+    }
+  }
   if (!ok) {
     std::snprintf(message, size,
                   TFSTATE_NAME(TFSTATE_OP) " with batch %lld, depth %lld and %lld units needs "
@@ -104,6 +124,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
     Fail(context, message);
   } else {
     tfstate::Sequence s;
+    s.resets = HasResets(in) ? static_cast<const bool*>(TF_TensorData(in[kResets])) : nullptr;
     s.time_major = settings.time_major;
     s.steps = TF_Dim(in[kX], s.time_major ? 0 : 1);
     s.batch = TF_Dim(in[kX], s.time_major ? 1 : 0);
@@ -136,6 +157,8 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       s.wcf = static_cast<const float*>(TF_TensorData(in[kWcf]));
       s.wco = static_cast<const float*>(TF_TensorData(in[kWco]));
       s.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
+      s.reset_c = static_cast<const float*>(TF_TensorData(in[kResetC]));
+      s.reset_h = static_cast<const float*>(TF_TensorData(in[kResetH]));
       s.outputs = static_cast<float*>(TF_TensorData(out[0]));
       s.c = static_cast<float*>(TF_TensorData(out[1]));
       s.h = static_cast<float*>(TF_TensorData(out[2]));
@@ -160,7 +183,8 @@ struct Registration {
     TF_Status* status = TF_NewStatus();
     TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(name);
     for (const char* input : {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float",
-                              "wcf: float", "wco: float", "lengths: int32"}) {
+                              "wcf: float", "wco: float", "lengths: int32", "resets: bool", "reset_c: float",
+                              "reset_h: float"}) {
       TF_OpDefinitionBuilderAddInput(op, input);
     }
     for (const char* output : {"outputs: float", "c: float", "h: float", "cs: float"}) {

@@ -10,7 +10,8 @@
 //     i, j, f, o = split([x[t], h] @ kernel + bias)              # gate order i, j, f, o
 //     c' = sigmoid(f + forget_bias [+ wcf*c]) * c + sigmoid(i [+ wci*c]) * tanh(j), clipped to +-cell_clip
 //     h' = sigmoid(o [+ wco*c']) * tanh(c')
-//     rows with t >= lengths[row] keep (c, h) and output zeros
+//     rows with t >= lengths[row] keep (c, h) and output zeros; before that, rows with
+//     resets[t, row] start the step from (reset_c, reset_h) instead of (c, h)
 //     cs[t] = c (the cell state after step t, which the gradient needs)
 //
 // The hidden units are split across threads in groups of kWidth; a thread owns all four gates
@@ -137,6 +138,8 @@ struct Sequence {
   float forget_bias, cell_clip;  // cell_clip < 0: no clipping
   const float *x, *c0, *h0, *kernel, *bias, *wci, *wcf, *wco;
   const int32_t* lengths;
+  const bool* resets;               // [steps, batch], or nullptr: no resets inside the chunk
+  const float *reset_c, *reset_h;   // [batch, units], read where resets is set
   float *outputs, *cs, *c, *h;
 
   int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
@@ -146,16 +149,22 @@ struct Sequence {
   int64_t Offset(int64_t t, int64_t row, int64_t width) const {
     return (time_major ? t * batch + row : row * steps + t) * width;
   }
+  // Whether `row` starts step t from the reset values (past the row's length the step keeps the state anyway).
+  bool Resets(int64_t t, int64_t row) const { return resets != nullptr && resets[t * batch + row]; }
 };
 
-// Floats of working memory RunSequence needs: the packed weights, and c and h (twice) padded.
+// Padded [batch, units] arrays in the working memory: c, h twice (double-buffered), and the reset values.
+inline int64_t StateArrays(const Sequence& s) { return s.resets != nullptr ? 5 : 3; }
+
+// Floats of working memory RunSequence needs: the packed weights and the padded state arrays.
 inline int64_t WorkspaceFloats(const Sequence& s) {
-  return s.Groups() * s.PanelFloats() + 3 * s.batch * s.Padded();
+  return s.Groups() * s.PanelFloats() + StateArrays(s) * s.batch * s.Padded();
 }
 
 struct Workspace {
   float* packed;                     // per group: [depth + units][i, j, f, o][kWidth], then the constants
   float *c, *h_even, *h_odd;         // [batch, padded units]; h is double-buffered across steps
+  float *reset_c, *reset_h;          // [batch, padded units] (with resets only)
 };
 
 // Spin barrier for the few threads of one call (one wait per step).
@@ -241,7 +250,7 @@ void Tile(const Sequence& s, const Workspace& w, int64_t t, int64_t row0, int64_
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     xs[r] = s.x + s.Offset(t, row0 + r, D);
-    hs[r] = h_prev + (row0 + r) * padded;
+    hs[r] = (s.Resets(t, row0 + r) ? w.reset_h : h_prev) + (row0 + r) * padded;
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) acc[r][q] = Load(constants + q * kWidth);
   }
@@ -258,7 +267,7 @@ void Tile(const Sequence& s, const Workspace& w, int64_t t, int64_t row0, int64_
       StoreFirst(output, Vec{}, width);
       continue;
     }
-    const Vec c_prev = Load(w.c + state);
+    const Vec c_prev = Load((s.Resets(t, row) ? w.reset_c : w.c) + state);
     Vec i = acc[r][0], f = acc[r][2] + s.forget_bias, o = acc[r][3];
     if (s.use_peephole) {
       i += Load(constants + 4 * kWidth) * c_prev;
@@ -381,10 +390,16 @@ inline void RunSequence(const Sequence& s, float* workspace) {
   w.c = workspace + s.Groups() * s.PanelFloats();
   w.h_even = w.c + B * padded;
   w.h_odd = w.h_even + B * padded;
-  std::fill(w.c, w.c + 3 * B * padded, 0.0f);
+  w.reset_c = w.h_odd + B * padded;
+  w.reset_h = w.reset_c + B * padded;
+  std::fill(w.c, w.c + StateArrays(s) * B * padded, 0.0f);
   for (int64_t row = 0; row < B; ++row) {
     std::memcpy(w.c + row * padded, s.c0 + row * H, H * sizeof(float));
     std::memcpy(w.h_even + row * padded, s.h0 + row * H, H * sizeof(float));
+    if (s.resets != nullptr) {
+      std::memcpy(w.reset_c + row * padded, s.reset_c + row * H, H * sizeof(float));
+      std::memcpy(w.reset_h + row * padded, s.reset_h + row * H, H * sizeof(float));
+    }
   }
   if (s.steps > 0 && B > 0 && H > 0) RunThreads(s, w);
   const float* h = s.steps % 2 == 0 ? w.h_even : w.h_odd;

@@ -346,11 +346,13 @@ def kernel_arguments(peepholes, cell_clip, units, dtype):
     return w_i, w_f, w_o, -1.0 if cell_clip is None else cell_clip
 
 
-def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
+def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
+                  reset_state=None):
     """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
 
     Same contract as `tfstate.fused.sequence.sequence`: `lengths` is None or `[batch]` int32, `peepholes`
-    None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
+    None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping, `resets` None or a time-major bool
+    `[time, batch]` mask whose marked rows start that step from `reset_state` `(c, h)`.
     """
     units = h0.shape[-1]
     reason = unsupported_reason(inputs.dtype)
@@ -359,10 +361,12 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
     if lengths is None:
         lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
+    if resets is None:  # empty: the op reads no reset values
+        resets, reset_state = tf.zeros([0, 0], tf.bool), (tf.zeros([0, 0]), tf.zeros([0, 0]))
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
     outputs, c, h, cell_states = _load(variant()).op(
-        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias, cell_clip=clip,
-        use_peephole=peepholes is not None, time_major=time_major)
+        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, resets, *reset_state, forget_bias=forget_bias,
+        cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
     for sequence in (outputs, cell_states):
         sequence.set_shape(inputs.shape[:2].concatenate([units]))
     c.set_shape(c0.shape)

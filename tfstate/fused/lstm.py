@@ -157,11 +157,12 @@ class FusedLSTM(RNNCell):
     def implementation_for(self, inputs, time_major, resets=False):
         """The path `unroll` takes for these inputs (with `resets` or not): the one given, or the one "auto" picks."""
         if self._implementation != "auto":
-            if resets and self._implementation in ("native", "block"):
-                raise ValueError(f"{type(self).__name__}(implementation={self._implementation!r}) cannot reset rows "
-                                 "inside a chunk; use implementation='xla', 'loop' or 'auto' with resets.")
+            if resets and self._implementation == "block":
+                raise ValueError(f"{type(self).__name__}(implementation='block') cannot reset rows inside a chunk "
+                                 "(TensorFlow's BlockLSTM kernel has no reset mask); use implementation='native', "
+                                 "'xla', 'loop' or 'auto' with resets.")
             return self._implementation
-        if not resets and not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
+        if not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
             return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= sequence.MAX_STATIC_STEPS:
