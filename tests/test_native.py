@@ -50,7 +50,7 @@ def lstm_cell_oracle(key, values, compute):
 
 
 def kernel_op_type(variant):
-    return native._VARIANTS[variant].op
+    return native.op_type("lstm", variant)
 
 
 @pytest.mark.parametrize("time_major", [False, True])
@@ -192,6 +192,22 @@ def test_the_fastest_variant_builds_on_every_linux_machine_with_a_compiler(monke
     assert native.status() is None  # never a silent fallback to XLA (and skipped tests) where it should build
 
 
+def test_every_kernel_source_ships_in_the_package():
+    # a header missing from the wheel makes the build fail on every user's machine, never in this checkout
+    import configparser
+    import fnmatch
+    config = configparser.ConfigParser()
+    config.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
+    patterns = [pattern.strip() for pattern in config["options.package_data"]["tfstate"].split(",")]
+    sources = [os.path.basename(source) for source in native._SOURCES]
+    assert [source for source in sources if not any(fnmatch.fnmatch(source, p) for p in patterns)] == []
+    local_includes = set()  # tfstate's own headers, which the build key must cover too
+    for source in native._SOURCES:
+        with open(source) as file:
+            local_includes |= {line.split('"')[1] for line in file if line.startswith('#include "') and "/" not in line}
+    assert local_includes <= set(sources)
+
+
 @pytest.mark.parametrize("machine, flags, expected", [
     ("x86_64", {"avx512f", "avx2", "fma"}, ("avx512", "avx2", "portable")),
     ("x86_64", {"avx2", "fma", "sse4_2"}, ("avx2", "portable")),  # most AMD cloud machines, laptops
@@ -237,7 +253,7 @@ def test_native_command_reports_the_variant_and_where_it_is_cached_or_says_why_n
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
     assert main(["native"]) == 0
     out = capsys.readouterr().out
-    assert "compiled LSTM kernel is ready: variant 'portable'" in out
+    assert "compiled LSTM and GRU kernels are ready: variant 'portable'" in out
     assert f"cached in {native._load('portable').path}" in out
     fresh_native.setenv("TFSTATE_NATIVE", "0")
     assert main(["native"]) == 1

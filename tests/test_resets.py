@@ -7,7 +7,7 @@ import tensorflow as tf
 import tfstate
 from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 from tfstate import native
-from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+from tfstate.fused import FusedMultiRNNCell, GRUBlockCellV2, LSTMBlockCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 8, 4, 5
 RESETS = np.zeros([BATCH, TIME], bool)
@@ -23,6 +23,8 @@ MAKERS = {
     "block_auto": lambda: LSTMBlockCell(UNITS),
     "fused_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]),
     "mixed_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), tfstate.GRUCell(UNITS)]),
+    "gru_block_xla": lambda: GRUBlockCellV2(UNITS, implementation="xla"),
+    "gru_block_loop": lambda: GRUBlockCellV2(UNITS, implementation="loop"),
 }
 
 
@@ -96,16 +98,19 @@ NATIVE_MAKERS = {
     "native_peepholes_clip": lambda: LSTMBlockCell(NATIVE_UNITS, implementation="native", use_peephole=True,
                                                    cell_clip=0.5, forget_bias=0.5),
     "auto_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
+    "native_gru": lambda: GRUBlockCellV2(NATIVE_UNITS, implementation="native"),
+    "auto_gru_cell_stack": lambda: FusedMultiRNNCell([tfstate.GRUCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
 }
 
 
 @pytest.mark.parametrize("kind, time_major, unknown_length", [
-    ("native", True, True), ("native_peepholes_clip", False, False), ("auto_stack", False, True)])
+    ("native", True, True), ("native_peepholes_clip", False, False), ("auto_stack", False, True),
+    ("native_gru", True, False), ("auto_gru_cell_stack", False, True)])
 def test_a_chunk_with_resets_on_the_compiled_kernel_equals_its_pieces_run_separately(rng, monkeypatch, isa, kind,
                                                                                       time_major, unknown_length):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # the units split between two threads
     actual, expected, types = _chunk_with_resets(NATIVE_MAKERS[kind], rng, unknown_length, time_major)
-    assert native._VARIANTS[isa].op in types  # "auto" takes the kernel with resets too
+    assert native.op_type("gru" if "gru" in kind else "lstm", isa) in types  # "auto" takes the kernel with resets too
     assert_nested_close(actual, expected)
 
 
@@ -118,11 +123,9 @@ def _gradients_through_resets(make_cell, rng):
         with graph_session() as sess:
             cell = make_cell()
             x = tf.constant(inputs)
-            layers = cell.cells if isinstance(cell, FusedMultiRNNCell) else [cell]
-            project = lambda name: tfstate.layers.dense(tf.constant(features), layers[0].output_size,  # noqa: E731
-                                                        name=name)
-            reset = [tfstate.LSTMStateTuple(project(f"c{k}"), project(f"h{k}")) for k in range(len(layers))]
-            reset = tuple(reset) if isinstance(cell, FusedMultiRNNCell) else reset[0]
+            names = iter(range(len(tf.nest.flatten(cell.state_size))))
+            reset = tf.nest.map_structure(lambda size: tfstate.layers.dense(tf.constant(features), size,
+                                                                            name=f"reset{next(names)}"), cell.state_size)
             zero = cell.zero_state(BATCH, tf.float32)
             if stepped:
                 outputs, final = tfstate.resets.stepped_with_resets(cell, x, tf.constant(RESETS), reset, zero, LENGTHS,
@@ -138,7 +141,7 @@ def _gradients_through_resets(make_cell, rng):
     return results
 
 
-@pytest.mark.parametrize("kind", ["block_xla", "block_loop", "fused_stack"])
+@pytest.mark.parametrize("kind", ["block_xla", "block_loop", "fused_stack", "gru_block_xla"])
 def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(rng, kind):
     # the fused paths' explicit gradient against autodiff of the same cells stepped by dynamic_rnn,
     # reset_state's gradient included (here it is trainable: a projection of features)
@@ -146,10 +149,12 @@ def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(
     assert_nested_close(fused[0], stepped[0], atol=2e-5)
 
 
-def test_gradients_through_resets_on_the_compiled_kernel_equal_autodiff_of_the_stepped_cell(rng, monkeypatch, isa):
+@pytest.mark.parametrize("kind", ["native_peepholes_clip", "native_gru"])
+def test_gradients_through_resets_on_the_compiled_kernel_equal_autodiff_of_the_stepped_cell(rng, monkeypatch, isa,
+                                                                                            kind):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
-    fused, stepped = _gradients_through_resets(NATIVE_MAKERS["native_peepholes_clip"], rng)
-    assert native._VARIANTS[isa].op in fused[2]
+    fused, stepped = _gradients_through_resets(NATIVE_MAKERS[kind], rng)
+    assert native.op_type("gru" if "gru" in kind else "lstm", isa) in fused[2]
     assert_nested_close(fused[0], stepped[0], atol=2e-5)
 
 

@@ -1,34 +1,21 @@
 // tfstate's native LSTM recurrence as one TensorFlow op (C kernel API) that runs a whole chunk.
 //
-// TFSTATE_OP(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
+// TfstateLstmSequence<Variant>(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
 //            wci/wcf/wco [H], lengths [B], resets [T,B] bool, reset_c [B,H], reset_h [B,H])
 //   -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
 //
 // `resets` is time-major whatever the layout of x; an empty one means no resets inside the chunk
-// (reset_c and reset_h are then not read and may be empty too).
-//
-// The maths is in lstm_recurrence.h. tfstate/native.py builds this file at first use, once per
-// variant (AVX-512, AVX2 + FMA, portable), and names the op after the variant with
-// -DTFSTATE_OP=TfstateLstmSequence<Variant>, so that several variants can be loaded in one process.
+// (reset_c and reset_h are then not read and may be empty too). The maths is in
+// lstm_recurrence.h; naming and registration in kernel_op.h.
 
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <string>
-
+#include "kernel_op.h"
 #include "lstm_recurrence.h"
-#include "tensorflow/c/kernels.h"
-#include "tensorflow/c/ops.h"
-#include "tensorflow/c/tf_status.h"
-#include "tensorflow/c/tf_tensor.h"
 
-#ifndef TFSTATE_OP
-#error "build with -DTFSTATE_OP=<op name> (tfstate/native.py does)"
-#endif
-#define TFSTATE_STRING(name) #name
-#define TFSTATE_NAME(name) TFSTATE_STRING(name)
+#define TFSTATE_OP TFSTATE_OP_NAME(TfstateLstmSequence)
 
 namespace {
+
+using tfstate::Fail;
 
 struct Settings {
   float forget_bias;
@@ -36,13 +23,6 @@ struct Settings {
   bool use_peephole;
   bool time_major;
 };
-
-void Fail(TF_OpKernelContext* context, const char* message) {
-  TF_Status* status = TF_NewStatus();
-  TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
-  TF_OpKernelContext_Failure(context, status);
-  TF_DeleteStatus(status);
-}
 
 void* Create(TF_OpKernelConstruction* construction) {
   auto* settings = new Settings();
@@ -74,7 +54,7 @@ bool HasResets(TF_Tensor* const* in) { return TF_TensorElementCount(in[kResets])
 // Checks every shape against x's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kX]) != 3 || TF_NumDims(in[kC0]) != 2) {
-    std::snprintf(message, size, TFSTATE_NAME(TFSTATE_OP) " needs 3-D x and 2-D c0; got ranks %d and %d.",
+    std::snprintf(message, size, TFSTATE_OP " needs 3-D x and 2-D c0; got ranks %d and %d.",
                   TF_NumDims(in[kX]), TF_NumDims(in[kC0]));
     return false;
   }
@@ -94,7 +74,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                            TF_NumDims(in[kResetH]) == 2 && TF_Dim(in[kResetH], 0) == B && TF_Dim(in[kResetH], 1) == H;
     if (!resets_ok) {
       std::snprintf(message, size,
-                    TFSTATE_NAME(TFSTATE_OP) " with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
+                    TFSTATE_OP " with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
                     "(time-major; empty for none) and reset_c, reset_h [%lld, %lld].",
                     (long long)T, (long long)B, (long long)H, (long long)T, (long long)B, (long long)B, (long long)H);
       return false;
@@ -102,7 +82,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
   }
   if (!ok) {
     std::snprintf(message, size,
-                  TFSTATE_NAME(TFSTATE_OP) " with batch %lld, depth %lld and %lld units needs "
+                  TFSTATE_OP " with batch %lld, depth %lld and %lld units needs "
                   "c0, h0 [%lld, %lld], kernel [%lld, %lld], bias [%lld], peepholes [%lld], lengths [%lld].",
                   (long long)B, (long long)D, (long long)H, (long long)B, (long long)H,
                   (long long)(D + H), (long long)(4 * H), (long long)(4 * H), (long long)H, (long long)B);
@@ -136,14 +116,11 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
                                  (sequence ? s.steps : 1) * s.batch * s.units * sizeof(float), status);
     }
-    const size_t bytes = tfstate::WorkspaceFloats(s) * sizeof(float);
-    if (TF_GetCode(status) == TF_OK) {
-      workspace = static_cast<float*>(std::aligned_alloc(64, (bytes + 64) / 64 * 64));  // a multiple of 64, > 0
-    }
+    if (TF_GetCode(status) == TF_OK) workspace = tfstate::AllocateWorkspace(tfstate::WorkspaceFloats(s));
     if (TF_GetCode(status) != TF_OK) {
       TF_OpKernelContext_Failure(context, status);
     } else if (workspace == nullptr) {
-      Fail(context, TFSTATE_NAME(TFSTATE_OP) " could not allocate its working memory.");
+      Fail(context, TFSTATE_OP " could not allocate its working memory.");
     } else {
       s.use_peephole = settings.use_peephole;
       s.forget_bias = settings.forget_bias;
@@ -163,12 +140,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       s.c = static_cast<float*>(TF_TensorData(out[1]));
       s.h = static_cast<float*>(TF_TensorData(out[2]));
       s.cs = static_cast<float*>(TF_TensorData(out[3]));
-      try {
-        tfstate::RunSequence(s, workspace);
-      } catch (const std::exception& error) {  // never let an exception cross the C API
-        std::snprintf(message, sizeof(message), TFSTATE_NAME(TFSTATE_OP) " failed: %s", error.what());
-        Fail(context, message);
-      }
+      tfstate::Guarded(context, TFSTATE_OP, [&s, workspace] { tfstate::RunSequence(s, workspace); });
     }
   }
   std::free(workspace);
@@ -179,28 +151,13 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
 
 struct Registration {
   Registration() {
-    const char* name = TFSTATE_NAME(TFSTATE_OP);
-    TF_Status* status = TF_NewStatus();
-    TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(name);
-    for (const char* input : {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float",
-                              "wcf: float", "wco: float", "lengths: int32", "resets: bool", "reset_c: float",
-                              "reset_h: float"}) {
-      TF_OpDefinitionBuilderAddInput(op, input);
-    }
-    for (const char* output : {"outputs: float", "c: float", "h: float", "cs: float"}) {
-      TF_OpDefinitionBuilderAddOutput(op, output);
-    }
-    for (const char* attr : {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",
-                             "time_major: bool = false"}) {
-      TF_OpDefinitionBuilderAddAttr(op, attr);
-    }
-    TF_RegisterOpDefinition(op, status);
-    if (TF_GetCode(status) == TF_OK) {
-      TF_KernelBuilder* builder = TF_NewKernelBuilder(name, "CPU", &Create, &Compute, &Delete);
-      TF_RegisterKernelBuilder((std::string(name) + "CPU").c_str(), builder, status);
-    }
-    if (TF_GetCode(status) != TF_OK) std::fprintf(stderr, "tfstate: %s\n", TF_Message(status));
-    TF_DeleteStatus(status);
+    tfstate::Register(TFSTATE_OP,
+                      {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float", "wcf: float",
+                       "wco: float", "lengths: int32", "resets: bool", "reset_c: float", "reset_h: float"},
+                      {"outputs: float", "c: float", "h: float", "cs: float"},
+                      {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",
+                       "time_major: bool = false"},
+                      &Create, &Compute, &Delete);
   }
 };
 

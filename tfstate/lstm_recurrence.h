@@ -1,10 +1,8 @@
 // The LSTM recurrence of tfstate's compiled kernel, in plain C++ (the TensorFlow op is lstm_kernel.cc).
 //
-// One source for every CPU: the vectors are GCC/Clang vector extensions of the widest width the
-// compile flags allow, so the same code becomes AVX-512 (16 floats, -mavx512f), AVX2 + FMA
-// (8 floats, -mavx2 -mfma) or 128-bit SIMD (4 floats: SSE2 on any x86-64, NEON on aarch64); only
-// min / max use an intrinsic, with AVX-512 (see Min). An Eigen GEMM per step instead of the
-// register tile measured slower than this whole kernel (gates included), and takes 11 s to compile.
+// The vectors, gate maths, barrier and threads are kernel_base.h's (one source for every CPU). An
+// Eigen GEMM per step instead of the register tile measured slower than this whole kernel (gates
+// included), and takes 11 s to compile.
 //
 //   for t in range(T):
 //     i, j, f, o = split([x[t], h] @ kernel + bias)              # gate order i, j, f, o
@@ -23,29 +21,9 @@
 #ifndef TFSTATE_LSTM_RECURRENCE_H_
 #define TFSTATE_LSTM_RECURRENCE_H_
 
-#include <sched.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <system_error>
-#include <thread>
-#include <vector>
+#include "kernel_base.h"
 
 namespace tfstate {
-
-#if defined(__AVX512F__)
-constexpr int kWidth = 16;
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kWidth = 8;
-#else
-constexpr int kWidth = 4;
-#endif
 
 // Batch rows per register tile: its accumulators (4 per row: gates i, j, f, o), one broadcast per
 // row and one weight vector must fit in the vector registers (measured: 6 rows with AVX-512,
@@ -60,76 +38,6 @@ constexpr int kRows = 2;
 
 constexpr int kPanel = 4 * kWidth;  // packed columns per group: i, j, f, o of kWidth units
 constexpr int kConstants = 8;       // per group after its weights: bias i, j, f, o; wci, wcf, wco; padding
-
-typedef float Vec __attribute__((vector_size(kWidth * sizeof(float))));
-typedef uint32_t Bits __attribute__((vector_size(kWidth * sizeof(float))));
-
-// The scalar operand is broadcast; subtracting zero is exact, so the compiler emits only the broadcast.
-inline Vec Splat(float value) { return value - Vec{}; }
-
-inline Vec Load(const float* from) {
-  Vec v;
-  std::memcpy(&v, from, sizeof(v));
-  return v;
-}
-
-inline void Store(float* to, Vec v) { std::memcpy(to, &v, sizeof(v)); }
-
-// Stores the first `width` lanes (all of them but in a partial last group).
-inline void StoreFirst(float* to, Vec v, int64_t width) {
-  if (width == kWidth) {
-    Store(to, v);
-  } else {
-    std::memcpy(to, &v, width * sizeof(float));
-  }
-}
-
-// Min(a, b) = a < b ? a : b and Max(a, b) = a > b ? a : b: b where either is NaN, as x86's
-// minps / maxps. With AVX-512, GCC makes a compare and a masked move of the plain form (3% of the
-// kernel's time, measured); with SSE2 the intrinsics measured 16% slower, with AVX2 the same.
-#if defined(__AVX512F__)
-inline Vec Min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
-inline Vec Max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
-#else
-inline Vec Min(Vec a, Vec b) { return a < b ? a : b; }
-inline Vec Max(Vec a, Vec b) { return a > b ? a : b; }
-#endif
-
-// NaN stays NaN (as in TensorFlow's own ops).
-inline Vec Clamp(Vec x, float low, float high) { return Min(Splat(high), Max(Splat(low), x)); }
-
-inline Vec Exp(Vec x) {
-  // Cephes-style expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial. Adding 1.5 * 2^23 rounds
-  // x / ln2 to the integer n and leaves n in the low mantissa bits, from which 2^n is assembled.
-  x = Clamp(x, -88.0f, 88.0f);
-  const Vec shifter = Splat(12582912.0f);
-  const Vec t = x * 1.44269504088896341f + shifter;
-  const Vec n = t - shifter;
-  Vec r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  Vec p = Splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + (r + 1.0f);
-  const Bits two_to_n = (reinterpret_cast<Bits>(t) + 127u) << 23;  // n in [-127, 127]
-  return p * reinterpret_cast<Vec>(two_to_n);
-}
-
-inline Vec Sigmoid(Vec x) { return 1.0f / (1.0f + Exp(-x)); }
-
-// tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7, which is what float32 LSTM maths needs.
-inline Vec Tanh(Vec x) { return 2.0f * Sigmoid(2.0f * x) - 1.0f; }
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // One chunk: TensorFlow's tensors (x [B,T,D] or [T,B,D], outputs and cs the same with width H).
 struct Sequence {
@@ -165,33 +73,6 @@ struct Workspace {
   float* packed;                     // per group: [depth + units][i, j, f, o][kWidth], then the constants
   float *c, *h_even, *h_odd;         // [batch, padded units]; h is double-buffered across steps
   float *reset_c, *reset_h;          // [batch, padded units] (with resets only)
-};
-
-// Spin barrier for the few threads of one call (one wait per step).
-class Barrier {
- public:
-  explicit Barrier(int parties) : parties_(parties) {}
-  void SetParties(int parties) { parties_ = parties; }  // only before anyone waits
-  void Wait() {
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == parties_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.store(generation + 1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 2000) {  // ~50 us; then let a descheduled partner (or anything else) run
-        CpuRelax();
-      } else {
-        sched_yield();
-      }
-    }
-  }
-
- private:
-  int parties_;
-  std::atomic<int> arrived_{0};
-  std::atomic<int> generation_{0};
 };
 
 inline int64_t GroupWidth(const Sequence& s, int64_t group) {
@@ -313,75 +194,6 @@ inline void RunGroups(const Sequence& s, const Workspace& w, int64_t first_group
   }
 }
 
-// Worker threads of all calls running now, so that concurrent calls (a bidirectional RNN, two
-// towers) share the cores instead of each spinning at barriers with one per core.
-inline std::atomic<int> busy_threads{0};
-
-inline int UsableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// How many threads this call runs; counted in busy_threads until the call releases them.
-inline int ThreadCount(const Sequence& s) {
-  const int64_t groups = s.Groups();
-  if (const char* env = std::getenv("TFSTATE_NATIVE_THREADS")) {
-    const int wanted = static_cast<int>(std::min<int64_t>(std::atoi(env), groups));
-    if (wanted > 0) {
-      busy_threads.fetch_add(wanted, std::memory_order_relaxed);
-      return wanted;
-    }
-  }
-  // Below ~1 MFLOP per step a barrier per step costs more than a second thread saves.
-  if (2 * s.batch * (s.depth + s.units) * 4 * s.units < (1 << 20)) {
-    busy_threads.fetch_add(1, std::memory_order_relaxed);
-    return 1;
-  }
-  const int cores = UsableCores();
-  int busy = busy_threads.load(std::memory_order_relaxed), take;
-  do {  // claim up to one thread per core not already working for another call (at least one)
-    take = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(cores - busy, groups)));
-  } while (!busy_threads.compare_exchange_weak(busy, busy + take, std::memory_order_relaxed));
-  return take;
-}
-
-// Runs the recurrence on fresh threads while the calling thread waits. Computing on
-// TensorFlow's own inter-op thread measured 2-3x slower: TF's idle pool threads then compete
-// with the second worker for the cores, and every step's barrier waits for the slower one.
-inline void RunThreads(const Sequence& s, const Workspace& w) {
-  const int64_t groups = s.Groups();
-  const int wanted = ThreadCount(s);
-  struct Release {  // gives the claimed threads back however this returns
-    int count;
-    ~Release() { busy_threads.fetch_sub(count, std::memory_order_relaxed); }
-  } release{wanted};
-  // Workers wait until all are spawned (`parties` > 0), so that if a spawn fails the ones that
-  // did start share all the groups instead of waiting at a barrier for a thread that never came.
-  std::atomic<int> parties{0};
-  Barrier barrier(wanted);
-  std::vector<std::thread> workers;
-  workers.reserve(wanted);
-  try {
-    for (int index = 0; index < wanted; ++index) {
-      workers.emplace_back([&s, &w, &parties, &barrier, groups, index] {
-        int count;
-        while ((count = parties.load(std::memory_order_acquire)) == 0) sched_yield();
-        RunGroups(s, w, groups * index / count, groups * (index + 1) / count, count > 1 ? &barrier : nullptr);
-      });
-    }
-  } catch (const std::system_error&) {  // out of threads: fewer workers
-  }
-  if (workers.empty()) {
-    RunGroups(s, w, 0, groups, nullptr);
-  } else {
-    const int count = static_cast<int>(workers.size());
-    barrier.SetParties(count);
-    parties.store(count, std::memory_order_release);
-    for (auto& worker : workers) worker.join();
-  }
-}
-
 // The whole chunk: fills s.outputs, s.cs, s.c, s.h. `workspace` holds WorkspaceFloats(s) floats.
 inline void RunSequence(const Sequence& s, float* workspace) {
   const int64_t B = s.batch, H = s.units, padded = s.Padded();
@@ -401,7 +213,11 @@ inline void RunSequence(const Sequence& s, float* workspace) {
       std::memcpy(w.reset_h + row * padded, s.reset_h + row * H, H * sizeof(float));
     }
   }
-  if (s.steps > 0 && B > 0 && H > 0) RunThreads(s, w);
+  if (s.steps > 0 && B > 0 && H > 0) {
+    RunThreads(s.Groups(), 2 * B * (s.depth + H) * 4 * H, [&s, &w](int64_t first, int64_t end, Barrier* barrier) {
+      RunGroups(s, w, first, end, barrier);
+    });
+  }
   const float* h = s.steps % 2 == 0 ? w.h_even : w.h_odd;
   for (int64_t row = 0; row < B; ++row) {
     std::memcpy(s.c + row * H, w.c + row * padded, H * sizeof(float));
