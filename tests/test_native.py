@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from conftest import assert_nested_close, buildable, graph_session, randomize_variables, run_rnn
+from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
@@ -428,3 +428,34 @@ def test_auto_takes_the_portable_variant_only_when_asked_for_it(fresh_native):
         fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
         assert native.auto_reason(tf.float32) is None
         assert LSTMBlockCell(UNITS).implementation_for(inputs, False) == "native"
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_resets_and_gradients(rng, monkeypatch,
+                                                                                              isa, kind):
+    # 17 rows: enough for the threads to own rows (8 and 9) instead of groups of units; no barrier per step
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
+    batch, steps = 17, 5
+    inputs = rng.randn(batch, steps, DEPTH).astype(np.float32)
+    resets = rng.rand(batch, steps) < 0.2
+    lengths = rng.randint(0, steps + 1, batch).astype(np.int32)
+    make = {"lstm": lambda: LSTMBlockCell(UNITS, use_peephole=True, cell_clip=0.5, implementation="native"),
+            "gru": lambda: tfstate.GRUCell(UNITS)}[kind]
+    results = []
+    for stepped in (False, True):
+        with graph_session() as sess:
+            cell, x = make(), tf.constant(inputs)
+            zero = cell.zero_state(batch, tf.float32)
+            if stepped:
+                outputs, final = tfstate.resets.stepped_with_resets(cell, x, resets, zero, zero, lengths, False, None)
+            else:
+                outputs, final = tfstate.dynamic_rnn(cell, x, lengths, zero, resets=resets)
+                assert native.op_type(kind, isa) in {op.type for op in sess.graph.get_operations()}
+            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s)
+                                                                        for s in tf.nest.flatten(final)])
+            variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+            grads = tf.gradients(loss, [x] + variables)
+            values = randomize_variables(sess, scale=0.3) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, final, grads)), values))
+    assert_nested_close(results[0][0][:2], results[1][0][:2])
+    assert_nested_close(results[0][0][2], results[1][0][2], atol=2e-5)

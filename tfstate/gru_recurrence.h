@@ -9,11 +9,11 @@
 //     h = u * h_read + (1 - u) * c
 //     rows with t >= lengths[row] keep h and output zeros
 //
-// The hidden units are split across threads in groups of kWidth (kernel_base.h). A step has two
-// phases, each a register-blocked matmul over the thread's groups with its elementwise maths in
-// the epilogue: the gates (2 vectors of accumulators a row) write r * h_read and u, and, after a
-// barrier (the candidate needs r * h of every unit), the candidate (1 vector a row) writes the new
-// h; a second barrier ends the step. The weights are packed per group once per call.
+// A step has two phases, each a register-blocked matmul over groups of kWidth units with its
+// elementwise maths in the epilogue: the gates (2 vectors of accumulators a row) write r * h_read
+// and u, then the candidate (1 vector a row) writes the new h. The threads own batch rows, or
+// groups of units (kernel_base.h's RunSplit); with units, a barrier follows each phase (the
+// candidate needs r * h of every unit). The weights are packed per group once per call.
 
 #ifndef TFSTATE_GRU_RECURRENCE_H_
 #define TFSTATE_GRU_RECURRENCE_H_
@@ -154,10 +154,22 @@ inline void RunGroups(const Sequence& s, const Workspace& w, int64_t first_group
                       Barrier* barrier) {
   for (int64_t g = first_group; g < end_group; ++g) Pack(s, w, g);
   for (int64_t t = 0; t < s.steps; ++t) {
-    for (int64_t g = first_group; g < end_group; ++g) AllRows<Gates>(s.batch, s, w, t, g);
+    for (int64_t g = first_group; g < end_group; ++g) AllRows<Gates>(0, s.batch, s, w, t, g);
     if (barrier != nullptr) barrier->Wait();
-    for (int64_t g = first_group; g < end_group; ++g) AllRows<Candidates>(s.batch, s, w, t, g);
+    for (int64_t g = first_group; g < end_group; ++g) AllRows<Candidates>(0, s.batch, s, w, t, g);
     if (barrier != nullptr) barrier->Wait();
+  }
+}
+
+// Rows [first_row, end_row) through the whole chunk: rows are independent, so no barrier but the
+// one after packing (each thread packs its share of the groups, and every thread reads them all).
+inline void RunRows(const Sequence& s, const Workspace& w, int64_t first_row, int64_t end_row, Barrier* barrier) {
+  const int64_t G = s.Groups(), B = s.batch;
+  for (int64_t g = G * first_row / B; g < G * end_row / B; ++g) Pack(s, w, g);
+  if (barrier != nullptr) barrier->Wait();
+  for (int64_t t = 0; t < s.steps; ++t) {
+    for (int64_t g = 0; g < G; ++g) AllRows<Gates>(first_row, end_row, s, w, t, g);
+    for (int64_t g = 0; g < G; ++g) AllRows<Candidates>(first_row, end_row, s, w, t, g);
   }
 }
 
@@ -176,9 +188,10 @@ inline void RunSequence(const Sequence& s, float* workspace) {
     if (s.resets != nullptr) std::memcpy(w.reset_h + row * padded, s.reset_h + row * H, H * sizeof(float));
   }
   if (s.steps > 0 && B > 0 && H > 0) {
-    RunThreads(s.Groups(), 2 * B * (s.depth + H) * 3 * H, [&s, &w](int64_t first, int64_t end, Barrier* barrier) {
-      RunGroups(s, w, first, end, barrier);
-    });
+    RunSplit(
+        s.Groups(), B, 2 * B * (s.depth + H) * 3 * H,
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunGroups(s, w, first, end, barrier); },
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunRows(s, w, first, end, barrier); });
   }
   for (int64_t row = 0; row < B; ++row) std::memcpy(s.h + row * H, w.h + row * padded, H * sizeof(float));
 }

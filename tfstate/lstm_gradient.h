@@ -12,9 +12,10 @@
 //     rows with resets[t, row]: d_reset_h, d_reset_c += dh, dc; then dh = dc = 0
 //   d_h0, d_c0 = dh, dc
 //
-// The hidden units are split across threads in groups of kWidth (kernel_base.h). A step's gate
-// gradients of a thread's units need only that thread's (dh, dc); its matmul needs every unit's
-// gate gradients, so one barrier a step separates the two. w_h^T is packed per group once per call.
+// The threads own batch rows, or groups of kWidth hidden units (kernel_base.h's RunSplit). With
+// units, a step's gate gradients of a thread's units need only that thread's (dh, dc), but its
+// matmul needs every unit's gate gradients, so one barrier a step separates the two. w_h^T is
+// packed per group once per call.
 
 #ifndef TFSTATE_LSTM_GRADIENT_H_
 #define TFSTATE_LSTM_GRADIENT_H_
@@ -65,12 +66,13 @@ inline void Pack(const Sequence& s, const Workspace& w, int64_t group) {
 }
 
 // Step t's gate gradients of `group`'s units for every row, from (dh, dc); dc becomes dc's share before the step.
-inline void GateGradients(const Sequence& s, const Workspace& w, int64_t t, int64_t group) {
+inline void GateGradients(const Sequence& s, const Workspace& w, int64_t t, int64_t group, int64_t first_row,
+                          int64_t end_row) {
   const int64_t H = s.units, padded = s.Padded(), unit0 = group * kWidth;
   const int64_t width = std::min<int64_t>(kWidth, H - unit0);
   const Vec w_i = LoadFirst(s.wci + unit0, width), w_f = LoadFirst(s.wcf + unit0, width);
   const Vec w_o = LoadFirst(s.wco + unit0, width);
-  for (int64_t row = 0; row < s.batch; ++row) {
+  for (int64_t row = first_row; row < end_row; ++row) {
     const int64_t state = row * padded + unit0, at = s.Offset(t, row, H) + unit0;
     const float* gates = s.gates + s.Offset(t, row, 4 * H) + unit0;
     float* d_gates = s.d_gates + s.Offset(t, row, 4 * H) + unit0;
@@ -143,9 +145,20 @@ inline void RunGroups(const Sequence& s, const Workspace& w, int64_t first_group
                       Barrier* barrier) {
   for (int64_t g = first_group; g < end_group; ++g) Pack(s, w, g);
   for (int64_t t = s.steps - 1; t >= 0; --t) {
-    for (int64_t g = first_group; g < end_group; ++g) GateGradients(s, w, t, g);
+    for (int64_t g = first_group; g < end_group; ++g) GateGradients(s, w, t, g, 0, s.batch);
     if (barrier != nullptr) barrier->Wait();  // every unit's d_gates[t] is written
-    for (int64_t g = first_group; g < end_group; ++g) AllRows<RecurrentTile>(s.batch, s, w, t, g);
+    for (int64_t g = first_group; g < end_group; ++g) AllRows<RecurrentTile>(0, s.batch, s, w, t, g);
+  }
+}
+
+// Rows [first_row, end_row) through the whole reverse loop: no barrier but the one after packing.
+inline void RunRows(const Sequence& s, const Workspace& w, int64_t first_row, int64_t end_row, Barrier* barrier) {
+  const int64_t G = s.Groups(), B = s.batch;
+  for (int64_t g = G * first_row / B; g < G * end_row / B; ++g) Pack(s, w, g);
+  if (barrier != nullptr) barrier->Wait();
+  for (int64_t t = s.steps - 1; t >= 0; --t) {
+    for (int64_t g = 0; g < G; ++g) GateGradients(s, w, t, g, first_row, end_row);
+    for (int64_t g = 0; g < G; ++g) AllRows<RecurrentTile>(first_row, end_row, s, w, t, g);
   }
 }
 
@@ -164,9 +177,10 @@ inline void RunSequence(const Sequence& s, float* workspace) {
     std::memcpy(w.dc + row * padded, s.d_c + row * H, H * sizeof(float));
   }
   if (s.steps > 0 && B > 0 && H > 0) {
-    RunThreads(s.Groups(), 2 * B * 4 * H * H, [&s, &w](int64_t first, int64_t end, Barrier* barrier) {
-      RunGroups(s, w, first, end, barrier);
-    });
+    RunSplit(
+        s.Groups(), B, 2 * B * 4 * H * H,
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunGroups(s, w, first, end, barrier); },
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunRows(s, w, first, end, barrier); });
   }
   for (int64_t row = 0; row < B; ++row) {
     std::memcpy(s.d_h0 + row * H, w.dh + row * padded, H * sizeof(float));

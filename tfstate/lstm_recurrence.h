@@ -12,11 +12,11 @@
 //     resets[t, row] start the step from (reset_c, reset_h) instead of (c, h)
 //     cs[t] = c (the cell state after step t, which the gradient needs)
 //
-// The hidden units are split across threads in groups of kWidth; a thread owns all four gates
-// of its units, so each step is one register-blocked matmul (kRows batch rows x 4 gate vectors of
-// accumulators) with the gate maths fused into its epilogue, and one barrier. The weights are
-// packed per group once per call, and the running state is kept padded to whole groups, so the
-// inner loops never need a mask.
+// The hidden units come in groups of kWidth, all four gates of a group packed together, so each
+// step is one register-blocked matmul (kRows batch rows x 4 gate vectors of accumulators) with the
+// gate maths fused into its epilogue. The threads own batch rows, or groups of units with one
+// barrier a step (kernel_base.h's RunSplit). The weights are packed per group once per call, and
+// the running state is kept padded to whole groups, so the inner loops never need a mask.
 
 #ifndef TFSTATE_LSTM_RECURRENCE_H_
 #define TFSTATE_LSTM_RECURRENCE_H_
@@ -194,6 +194,23 @@ inline void RunGroups(const Sequence& s, const Workspace& w, int64_t first_group
   }
 }
 
+// Rows [first_row, end_row) through the whole chunk: rows are independent, so no barrier but the
+// one after packing (each thread packs its share of the groups, and every thread reads them all).
+inline void RunRows(const Sequence& s, const Workspace& w, int64_t first_row, int64_t end_row, Barrier* barrier) {
+  const int64_t G = s.Groups(), B = s.batch;
+  for (int64_t g = G * first_row / B; g < G * end_row / B; ++g) Pack(s, w, g);
+  if (barrier != nullptr) barrier->Wait();
+  for (int64_t t = 0; t < s.steps; ++t) {
+    const float* h_prev = (t % 2 == 0) ? w.h_even : w.h_odd;
+    float* h_next = (t % 2 == 0) ? w.h_odd : w.h_even;
+    for (int64_t g = 0; g < G; ++g) {
+      int64_t row = first_row;
+      for (; row + kRows <= end_row; row += kRows) Tile<kRows>(s, w, t, row, g, h_prev, h_next);
+      TailTile<kRows - 1>(s, w, t, row, end_row - row, g, h_prev, h_next);
+    }
+  }
+}
+
 // The whole chunk: fills s.outputs, s.cs, s.c, s.h. `workspace` holds WorkspaceFloats(s) floats.
 inline void RunSequence(const Sequence& s, float* workspace) {
   const int64_t B = s.batch, H = s.units, padded = s.Padded();
@@ -214,9 +231,10 @@ inline void RunSequence(const Sequence& s, float* workspace) {
     }
   }
   if (s.steps > 0 && B > 0 && H > 0) {
-    RunThreads(s.Groups(), 2 * B * (s.depth + H) * 4 * H, [&s, &w](int64_t first, int64_t end, Barrier* barrier) {
-      RunGroups(s, w, first, end, barrier);
-    });
+    RunSplit(
+        s.Groups(), B, 2 * B * (s.depth + H) * 4 * H,
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunGroups(s, w, first, end, barrier); },
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunRows(s, w, first, end, barrier); });
   }
   const float* h = s.steps % 2 == 0 ? w.h_even : w.h_odd;
   for (int64_t row = 0; row < B; ++row) {
