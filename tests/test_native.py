@@ -459,3 +459,30 @@ def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_reset
             results.append((sess.run((outputs, final, grads)), values))
     assert_nested_close(results[0][0][:2], results[1][0][:2])
     assert_nested_close(results[0][0][2], results[1][0][2], atol=2e-5)
+
+
+def test_the_forward_saves_its_gates_for_the_gradient_only_once_a_gradient_is_built(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        outputs, _ = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), tf.constant(inputs),
+                                         dtype=tf.float32)
+        forward = [op for op in sess.graph.get_operations() if op.type.startswith("TfstateLstmSequence")]
+        assert [op.get_attr("save_gates") for op in forward] == [False]  # streaming writes no gates
+        tf.gradients(tf.reduce_sum(outputs), tf.compat.v1.trainable_variables())
+        assert [op.get_attr("save_gates") for op in forward] == [True]
+
+
+def test_a_gradient_built_after_its_forward_ran_recomputes_the_gates_and_equals_lstm_cell(rng):
+    # the session already runs the forward op as it was: setting save_gates then has no effect
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        x = tf.constant(inputs)
+        outputs, final = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), x, LENGTHS,
+                                             dtype=tf.float32)
+        values = randomize_variables(sess, scale=0.2)
+        sess.run(outputs)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in final])
+        variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+        actual = sess.run(tf.gradients(loss, [x] + variables))
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert_nested_close(actual, expected.gradients, atol=2e-5)

@@ -2,8 +2,10 @@
 //
 // TfstateLstmSequence<Variant>(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
 //            wci/wcf/wco [H], lengths [B], resets [T,B] bool, reset_c [B,H], reset_h [B,H])
-//   -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
+//   -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs), gates (like x, width 4H)
 //
+// `gates` holds every step's [x, h] @ kernel + bias with save_gates=true (what the gradient would
+// recompute), and is empty otherwise.
 // `resets` is time-major whatever the layout of x; an empty one means no resets inside the chunk
 // (reset_c and reset_h are then not read and may be empty too). The maths is in
 // lstm_recurrence.h; naming and registration in kernel_op.h.
@@ -22,6 +24,7 @@ struct Settings {
   float cell_clip;  // < 0: no clipping
   bool use_peephole;
   bool time_major;
+  bool save_gates;
 };
 
 void* Create(TF_OpKernelConstruction* construction) {
@@ -39,6 +42,10 @@ void* Create(TF_OpKernelConstruction* construction) {
   if (TF_GetCode(status) == TF_OK) {
     TF_OpKernelConstruction_GetAttrBool(construction, "time_major", &flag, status);
     settings->time_major = flag;
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    TF_OpKernelConstruction_GetAttrBool(construction, "save_gates", &flag, status);
+    settings->save_gates = flag;
   }
   if (TF_GetCode(status) != TF_OK) TF_OpKernelConstruction_Failure(construction, status);
   TF_DeleteStatus(status);
@@ -95,7 +102,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
   TF_Status* status = TF_NewStatus();
   TF_Tensor* in[kNumInputs] = {nullptr};
   for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[4] = {nullptr};
+  TF_Tensor* out[5] = {nullptr};
   float* workspace = nullptr;
   char message[512] = {0};
   if (TF_GetCode(status) != TF_OK) {
@@ -115,6 +122,12 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       const bool sequence = i == 0 || i == 3;
       out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
                                  (sequence ? s.steps : 1) * s.batch * s.units * sizeof(float), status);
+    }
+    const int64_t gate_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), 4 * s.units}, no_gates[1] = {0};
+    if (TF_GetCode(status) == TF_OK) {
+      out[4] = TF_AllocateOutput(context, 4, TF_FLOAT, settings.save_gates ? gate_dims : no_gates,
+                                 settings.save_gates ? 3 : 1,
+                                 (settings.save_gates ? s.steps * s.batch * 4 * s.units : 0) * sizeof(float), status);
     }
     if (TF_GetCode(status) == TF_OK) workspace = tfstate::AllocateWorkspace(tfstate::WorkspaceFloats(s));
     if (TF_GetCode(status) != TF_OK) {
@@ -140,6 +153,7 @@ void Compute(void* kernel, TF_OpKernelContext* context) {
       s.c = static_cast<float*>(TF_TensorData(out[1]));
       s.h = static_cast<float*>(TF_TensorData(out[2]));
       s.cs = static_cast<float*>(TF_TensorData(out[3]));
+      s.gates = settings.save_gates ? static_cast<float*>(TF_TensorData(out[4])) : nullptr;
       tfstate::Guarded(context, TFSTATE_OP, [&s, workspace] { tfstate::RunSequence(s, workspace); });
     }
   }
@@ -154,9 +168,9 @@ struct Registration {
     tfstate::Register(TFSTATE_OP,
                       {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float", "wcf: float",
                        "wco: float", "lengths: int32", "resets: bool", "reset_c: float", "reset_h: float"},
-                      {"outputs: float", "c: float", "h: float", "cs: float"},
+                      {"outputs: float", "c: float", "h: float", "cs: float", "gates: float"},
                       {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",
-                       "time_major: bool = false"},
+                       "time_major: bool = false", "save_gates: bool = false"},
                       &Create, &Compute, &Delete);
   }
 };

@@ -11,6 +11,7 @@
 //     rows with t >= lengths[row] keep (c, h) and output zeros; before that, rows with
 //     resets[t, row] start the step from (reset_c, reset_h) instead of (c, h)
 //     cs[t] = c (the cell state after step t, which the gradient needs)
+//     gates[t] = [x[t], h] @ kernel + bias, when asked (save_gates: the gradient then need not recompute it)
 //
 // The hidden units come in groups of kWidth, all four gates of a group packed together, so each
 // step is one register-blocked matmul (kRows batch rows x 4 gate vectors of accumulators) with the
@@ -49,6 +50,7 @@ struct Sequence {
   const bool* resets;               // [steps, batch], or nullptr: no resets inside the chunk
   const float *reset_c, *reset_h;   // [batch, units], read where resets is set
   float *outputs, *cs, *c, *h;
+  float* gates;  // like x with width 4H, or nullptr: not saved
 
   int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
   int64_t Padded() const { return Groups() * kWidth; }
@@ -147,6 +149,10 @@ void Tile(const Sequence& s, const Workspace& w, int64_t t, int64_t row0, int64_
       StoreFirst(trace, Load(w.c + state), width);
       StoreFirst(output, Vec{}, width);
       continue;
+    }
+    if (s.gates != nullptr) {
+      float* gates = s.gates + s.Offset(t, row, 4 * H) + unit0;
+      for (int q = 0; q < 4; ++q) StoreFirst(gates + q * H, acc[r][q], width);
     }
     const Vec c_prev = Load((s.Resets(t, row) ? w.reset_c : w.c) + state);
     Vec i = acc[r][0], f = acc[r][2] + s.forget_bias, o = acc[r][3];

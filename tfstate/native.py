@@ -41,6 +41,7 @@ import threading
 from typing import NamedTuple, Optional
 
 import tensorflow as tf
+from tensorflow.core.framework import attr_value_pb2
 
 from tfstate._files import atomic_writer
 
@@ -398,7 +399,7 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     if resets is None:  # empty: the op reads no reset values
         resets, reset_state = tf.zeros([0, 0], tf.bool), (tf.zeros([0, 0]), tf.zeros([0, 0]))
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
-    outputs, c, h, cell_states = _load(variant()).ops["lstm"](
+    outputs, c, h, cell_states, _ = _load(variant()).ops["lstm"](
         inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, resets, *reset_state, forget_bias=forget_bias,
         cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
     for sequence in (outputs, cell_states):
@@ -406,6 +407,23 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     c.set_shape(c0.shape)
     h.set_shape(h0.shape)
     return outputs, cell_states, c, h
+
+
+def saved_gates(outputs):
+    """Every step's `[x, h] @ kernel + bias` from the kernel op that computed `outputs` (an `lstm_sequence` result).
+
+    Sets that op's `save_gates`, so the forward writes what the gradient would otherwise recompute
+    with one large matmul; a gradient is built after its forward, hence the change to an existing
+    op (TensorFlow's private `Operation._set_attr`). Where the op cannot change any more (a session
+    has already run it) the tensor stays empty, and `tfstate.fused.sequence.sequence_gradient`
+    recomputes. Returns the tensor, laid out like the inputs with width 4H; None where the
+    TensorFlow at hand cannot change an op.
+    """
+    op = outputs.op
+    if not hasattr(op, "_set_attr"):
+        return None
+    op._set_attr("save_gates", attr_value_pb2.AttrValue(b=True))
+    return op.outputs[4]
 
 
 def lstm_reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, lengths, time_major,

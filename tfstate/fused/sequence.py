@@ -235,11 +235,13 @@ def _reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, pe
 
 
 def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                      time_major, forget_bias, cell_clip, resets=None, reset_state=None, native_loop=False):
+                      time_major, forget_bias, cell_clip, resets=None, reset_state=None, native_loop=False,
+                      saved_gates=None):
     """Backprop through a chunk from its outputs and cell states (what every fast forward returns).
 
-    One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]`; a reverse
-    loop chains the steps' derivatives, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per
+    One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]` (unless the
+    forward saved them: `saved_gates`, laid out like the inputs, used where it is not empty); a
+    reverse loop chains the steps' derivatives, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per
     step, as TF ops (oneDNN matmuls; compiling them with XLA measured 1.5x slower) or, with
     `native_loop`, in the compiled kernel (`native.lstm_reverse_loop`); two more large matmuls give
     the kernel's and the inputs' gradients. At a reset the gradient of the state the step read goes
@@ -267,8 +269,14 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
     # column sum of the gate gradients measured 1-3 ms)
     ones = tf.ones(tf.stack([shape[0], shape[1], 1]), inputs.dtype)
     xh = tf.reshape(tf.concat([inputs, h_prev, ones], 2), [-1, depth + units + 1])
-    gate_inputs = tf.reshape(tf.matmul(xh, tf.concat([kernel, bias[None]], 0)),
-                             tf.stack([shape[0], shape[1], 4 * units]))
+    def recomputed():
+        return tf.reshape(tf.matmul(xh, tf.concat([kernel, bias[None]], 0)), tf.stack([shape[0], shape[1], 4 * units]))
+
+    if saved_gates is None:
+        gate_inputs = recomputed()
+    else:
+        gate_inputs = tf.cond(tf.size(saved_gates) > 0, lambda: saved_gates, recomputed)
+        gate_inputs.set_shape(inputs.shape[:2].concatenate([4 * units]))
     if native_loop:
         d_gates, d_c0, d_h0, d_reset_c, d_reset_h = native.lstm_reverse_loop(
             gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, lengths, layout_time_major,
@@ -320,8 +328,9 @@ def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, tim
 
         def gradient(d_outputs, d_c, d_h):
             upstream = zeros_where_none((d_outputs, d_c, d_h), (outputs, c, h))
+            saved = native.saved_gates(outputs) if native_loop else None  # the compiled forward keeps its gates
             return sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                                     **settings, **with_resets)
+                                     **settings, **with_resets, saved_gates=saved)
 
         return (outputs, c, h), gradient
 
