@@ -4,9 +4,9 @@ computes, values and TensorFlow-autodiff gradients, under GRUCell's variable nam
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 
 import tfstate
-from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, GRUBlockCell, GRUBlockCellV2, LSTMBlockCell
 
@@ -164,7 +164,7 @@ def test_gru_whole_chunk_paths_say_what_they_cannot_do():
                                          tf.zeros([2, UNITS], tf.float64), implementation="native")
         with pytest.raises(ValueError, match=r"GRUBlockCellV2.unroll needs 3-D inputs; got shape \(2, 4\)"):
             GRUBlockCellV2(UNITS).unroll(tf.zeros([2, 4]), tf.zeros([2, UNITS]))
-        with pytest.raises(ValueError, match="The initial state given to GRUBlockCellV2.unroll"):
+        with pytest.raises(ValueError, match=r"The initial state given to GRUBlockCellV2\.unroll"):
             GRUBlockCellV2(UNITS).unroll(tf.zeros([2, 3, 4]), tf.zeros([2, UNITS + 1]))
 
 

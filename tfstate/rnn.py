@@ -41,7 +41,7 @@ class StatefulRNN:
 
 
 def _dtype_of(inputs):
-    """The dtype of (the first of) `inputs`: a tensor's or an array's; float32 for Python numbers, as TF converts them."""
+    """The dtype of (the first of) `inputs`: a tensor's, an array's, or float32 (as TF converts Python numbers)."""
     return tf.as_dtype(getattr(tf.nest.flatten(inputs)[0], "dtype", tf.float32))
 
 
@@ -53,8 +53,9 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     `GRUBlockCell(V2)`), and a `GRUCell` with its default tanh where the compiled kernel runs it
     (`tfstate.fused.gru.unroll_of`), is unrolled over the whole chunk, inside the same variable
     scope (`scope`, default "rnn"), so variable names and checkpoints are those
-    `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and `swap_memory` do not apply there. Any other cell, or nested inputs, go to
-    `tf.compat.v1.nn.dynamic_rnn` unchanged. `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
+    `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and `swap_memory` do not apply
+    there. Any other cell, or nested inputs, go to `tf.compat.v1.nn.dynamic_rnn` unchanged.
+    `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
 
     Two arguments TF1's function lacks (see `tfstate.resets`):
 
