@@ -23,12 +23,7 @@ enum Input {
 
 void* Create(TF_OpKernelConstruction* construction) {
   auto* time_major = new bool(false);
-  TF_Status* status = TF_NewStatus();
-  TF_Bool flag = false;
-  TF_OpKernelConstruction_GetAttrBool(construction, "time_major", &flag, status);
-  *time_major = flag;
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelConstruction_Failure(construction, status);
-  TF_DeleteStatus(status);
+  tfstate::ReadAttributes(construction, {}, {{"time_major", time_major}});
   return time_major;
 }
 
@@ -37,7 +32,7 @@ void Delete(void* time_major) { delete static_cast<bool*>(time_major); }
 // Checks every shape against x's and h0's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kX]) != 3 || TF_NumDims(in[kH0]) != 2) {
-    std::snprintf(message, size, TFSTATE_OP " needs 3-D x and 2-D h0; got ranks %d and %d.", TF_NumDims(in[kX]),
+    std::snprintf(message, size, "needs 3-D x and 2-D h0; got ranks %d and %d.", TF_NumDims(in[kX]),
                   TF_NumDims(in[kH0]));
     return false;
   }
@@ -51,7 +46,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
     return true;
   }
   std::snprintf(message, size,
-                TFSTATE_OP " with %lld steps, batch %lld, depth %lld and %lld units needs h0 [%lld, %lld], "
+                "with %lld steps, batch %lld, depth %lld and %lld units needs h0 [%lld, %lld], "
                 "gate_kernel [%lld, %lld], gate_bias [%lld], candidate_kernel [%lld, %lld], candidate_bias [%lld], "
                 "lengths [%lld], and resets [%lld, %lld] (time-major; empty for none) with reset_h [%lld, %lld].",
                 (long long)T, (long long)B, (long long)D, (long long)H, (long long)B, (long long)H,
@@ -62,53 +57,30 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
 
 void Compute(void* kernel, TF_OpKernelContext* context) {
   const bool time_major = *static_cast<bool*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* in[kNumInputs] = {nullptr};
-  for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[2] = {nullptr};
-  float* workspace = nullptr;
+  tfstate::OpCall call(context, TFSTATE_OP, kNumInputs);
   char message[640] = {0};
-  if (TF_GetCode(status) != TF_OK) {
-    TF_OpKernelContext_Failure(context, status);
-  } else if (!ShapesMatch(in, time_major, message, sizeof(message))) {
-    tfstate::Fail(context, message);
-  } else {
-    tfstate::gru::Sequence s;
-    s.time_major = time_major;
-    s.steps = TF_Dim(in[kX], time_major ? 0 : 1);
-    s.batch = TF_Dim(in[kX], time_major ? 1 : 0);
-    s.depth = TF_Dim(in[kX], 2);
-    s.units = TF_Dim(in[kH0], 1);
-    s.resets = TF_TensorElementCount(in[kResets]) > 0 ? static_cast<const bool*>(TF_TensorData(in[kResets])) : nullptr;
-    const int64_t output_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), s.units}, state_dims[2] = {s.batch, s.units};
-    out[0] = TF_AllocateOutput(context, 0, TF_FLOAT, output_dims, 3, s.steps * s.batch * s.units * sizeof(float),
-                               status);
-    if (TF_GetCode(status) == TF_OK) {
-      out[1] = TF_AllocateOutput(context, 1, TF_FLOAT, state_dims, 2, s.batch * s.units * sizeof(float), status);
-    }
-    if (TF_GetCode(status) == TF_OK) workspace = tfstate::AllocateWorkspace(tfstate::gru::WorkspaceFloats(s));
-    if (TF_GetCode(status) != TF_OK) {
-      TF_OpKernelContext_Failure(context, status);
-    } else if (workspace == nullptr) {
-      tfstate::Fail(context, TFSTATE_OP " could not allocate its working memory.");
-    } else {
-      s.x = static_cast<const float*>(TF_TensorData(in[kX]));
-      s.h0 = static_cast<const float*>(TF_TensorData(in[kH0]));
-      s.gate_kernel = static_cast<const float*>(TF_TensorData(in[kGateKernel]));
-      s.gate_bias = static_cast<const float*>(TF_TensorData(in[kGateBias]));
-      s.candidate_kernel = static_cast<const float*>(TF_TensorData(in[kCandidateKernel]));
-      s.candidate_bias = static_cast<const float*>(TF_TensorData(in[kCandidateBias]));
-      s.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
-      s.reset_h = static_cast<const float*>(TF_TensorData(in[kResetH]));
-      s.outputs = static_cast<float*>(TF_TensorData(out[0]));
-      s.h = static_cast<float*>(TF_TensorData(out[1]));
-      tfstate::Guarded(context, TFSTATE_OP, [&s, workspace] { tfstate::gru::RunSequence(s, workspace); });
-    }
-  }
-  std::free(workspace);
-  for (TF_Tensor* tensor : out) TF_DeleteTensor(tensor);
-  for (TF_Tensor* tensor : in) TF_DeleteTensor(tensor);
-  TF_DeleteStatus(status);
+  if (!call.ok()) return;
+  TF_Tensor* const* in = call.inputs();
+  if (!ShapesMatch(in, time_major, message, sizeof(message))) return call.Fail(message);
+  tfstate::gru::Sequence s;
+  s.time_major = time_major;
+  s.steps = TF_Dim(in[kX], time_major ? 0 : 1);
+  s.batch = TF_Dim(in[kX], time_major ? 1 : 0);
+  s.depth = TF_Dim(in[kX], 2);
+  s.units = TF_Dim(in[kH0], 1);
+  s.resets = TF_TensorElementCount(in[kResets]) > 0 ? call.Input<bool>(kResets) : nullptr;
+  s.x = call.Input<float>(kX);
+  s.h0 = call.Input<float>(kH0);
+  s.gate_kernel = call.Input<float>(kGateKernel);
+  s.gate_bias = call.Input<float>(kGateBias);
+  s.candidate_kernel = call.Input<float>(kCandidateKernel);
+  s.candidate_bias = call.Input<float>(kCandidateBias);
+  s.lengths = call.Input<int32_t>(kLengths);
+  s.reset_h = call.Input<float>(kResetH);
+  s.outputs = call.Output(0, {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), s.units});
+  s.h = call.Output(1, {s.batch, s.units});
+  float* workspace = call.Workspace(tfstate::gru::WorkspaceFloats(s));
+  call.Run([&s, workspace] { tfstate::gru::RunSequence(s, workspace); });
 }
 
 struct Registration {

@@ -24,26 +24,16 @@ namespace tfstate {
 namespace gru {
 
 // One chunk: TensorFlow's tensors (x [B,T,D] or [T,B,D], outputs the same with width H).
-struct Sequence {
-  int64_t steps, batch, depth, units;
-  bool time_major;
+struct Sequence : Chunk {
+  int64_t depth;
   const float *x, *h0, *gate_kernel, *gate_bias, *candidate_kernel, *candidate_bias;
-  const int32_t* lengths;
-  const bool* resets;     // [steps, batch], or nullptr: no resets inside the chunk
   const float* reset_h;   // [batch, units], read where resets is set
   float *outputs, *h;
 
-  int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
-  int64_t Padded() const { return Groups() * kWidth; }
   // Packed floats per group: the gates' [depth + units][r, u][kWidth] and their biases, then the
   // candidate's [depth + units][kWidth] and its bias.
   int64_t GateFloats() const { return (depth + units + 1) * 2 * kWidth; }
   int64_t PanelFloats() const { return GateFloats() + (depth + units + 1) * kWidth; }
-  int64_t Offset(int64_t t, int64_t row, int64_t width) const {
-    return (time_major ? t * batch + row : row * steps + t) * width;
-  }
-  // Whether `row` starts step t from reset_h (past the row's length the step keeps the state anyway).
-  bool Resets(int64_t t, int64_t row) const { return resets != nullptr && resets[t * batch + row]; }
 };
 
 // Padded [batch, units] arrays in the working memory: h, r * h_read, u, and reset_h (with resets).

@@ -157,6 +157,25 @@ inline Vec LoadFirst(const float* from, int64_t width) {
   return v;
 }
 
+// What every recurrence's chunk holds besides its tensors: sizes, layout, the rows' lengths and
+// the reset mask. Sequences (x, outputs, ...) are [batch, steps, width], or [steps, batch, width]
+// with time_major; the state is kept padded to whole groups of kWidth units.
+struct Chunk {
+  int64_t steps, batch, units;
+  bool time_major;
+  const int32_t* lengths;  // [batch]: rows with t >= lengths[row] do not run step t
+  const bool* resets;      // [steps, batch], or nullptr: no resets inside the chunk
+
+  int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
+  int64_t Padded() const { return Groups() * kWidth; }
+  // Offset of (step, row) in a sequence of width `width`.
+  int64_t Offset(int64_t t, int64_t row, int64_t width) const {
+    return (time_major ? t * batch + row : row * steps + t) * width;
+  }
+  // Whether `row` starts step t from the reset values (past the row's length the step keeps the state anyway).
+  bool Resets(int64_t t, int64_t row) const { return resets != nullptr && resets[t * batch + row]; }
+};
+
 // Spin barrier for the few threads of one call (one wait per step).
 class Barrier {
  public:

@@ -27,22 +27,13 @@ namespace lstm_gradient {
 
 // One chunk: gates [T,B,4H], c_prev, d_outputs [T,B,H] and d_gates [T,B,4H], or all [B,T,...]
 // without time_major; resets [T,B].
-struct Sequence {
-  int64_t steps, batch, units;
-  bool time_major, use_peephole;
+struct Sequence : Chunk {
+  bool use_peephole;
   float forget_bias, cell_clip;  // cell_clip < 0: no clipping
   const float *gates, *c_prev, *d_outputs, *d_c, *d_h, *w_h, *wci, *wcf, *wco;
-  const int32_t* lengths;
-  const bool* resets;  // [steps, batch], or nullptr
   float *d_gates, *d_c0, *d_h0, *d_reset_c, *d_reset_h;
 
-  int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
-  int64_t Padded() const { return Groups() * kWidth; }
   int64_t PanelFloats() const { return 4 * units * kWidth; }  // w_h^T: [4H][kWidth] per group
-  // Offset of (step, row) in a sequence of width `width`.
-  int64_t Offset(int64_t t, int64_t row, int64_t width) const {
-    return (time_major ? t * batch + row : row * steps + t) * width;
-  }
 };
 
 // Padded [batch, units] arrays: dh, dc, and the reset gradients being summed.
@@ -116,7 +107,7 @@ inline void GateGradients(const Sequence& s, const Workspace& w, int64_t t, int6
 template <int MR>
 struct RecurrentTile {
   static void Run(int64_t row0, const Sequence& s, const Workspace& w, int64_t t, int64_t group) {
-    const int64_t B = s.batch, H = s.units, padded = s.Padded(), unit0 = group * kWidth;
+    const int64_t H = s.units, padded = s.Padded(), unit0 = group * kWidth;
     Vec acc[MR][1];
     const float* d_gates[MR];
 #pragma GCC unroll 16
@@ -129,7 +120,7 @@ struct RecurrentTile {
     for (int r = 0; r < MR; ++r) {
       const int64_t row = row0 + r, state = row * padded + unit0;
       if (t >= s.lengths[row]) continue;
-      if (s.resets != nullptr && s.resets[t * B + row]) {
+      if (s.Resets(t, row)) {
         Store(w.d_reset_h + state, Load(w.d_reset_h + state) + acc[r][0]);
         Store(w.d_reset_c + state, Load(w.d_reset_c + state) + Load(w.dc + state));
         Store(w.dh + state, Vec{});

@@ -25,20 +25,10 @@ struct Settings {
 };
 
 void* Create(TF_OpKernelConstruction* construction) {
-  auto* settings = new Settings();
-  TF_Status* status = TF_NewStatus();
-  TF_OpKernelConstruction_GetAttrFloat(construction, "forget_bias", &settings->forget_bias, status);
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrFloat(construction, "cell_clip", &settings->cell_clip, status);
-  }
-  TF_Bool flag = false;
-  if (TF_GetCode(status) == TF_OK) TF_OpKernelConstruction_GetAttrBool(construction, "use_peephole", &flag, status);
-  settings->use_peephole = flag;
-  if (TF_GetCode(status) == TF_OK) TF_OpKernelConstruction_GetAttrBool(construction, "time_major", &flag, status);
-  settings->time_major = flag;
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelConstruction_Failure(construction, status);
-  TF_DeleteStatus(status);
-  return settings;
+  auto* s = new Settings();
+  tfstate::ReadAttributes(construction, {{"forget_bias", &s->forget_bias}, {"cell_clip", &s->cell_clip}},
+                          {{"use_peephole", &s->use_peephole}, {"time_major", &s->time_major}});
+  return s;
 }
 
 void Delete(void* settings) { delete static_cast<Settings*>(settings); }
@@ -48,7 +38,7 @@ enum Input { kGates, kCPrev, kDOutputs, kDC, kDH, kWH, kWci, kWcf, kWco, kLength
 // Checks every shape against c_prev's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kCPrev]) != 3) {
-    std::snprintf(message, size, TFSTATE_OP " needs a 3-D c_prev; got rank %d.", TF_NumDims(in[kCPrev]));
+    std::snprintf(message, size, "needs a 3-D c_prev; got rank %d.", TF_NumDims(in[kCPrev]));
     return false;
   }
   const int64_t first = TF_Dim(in[kCPrev], 0), second = TF_Dim(in[kCPrev], 1), H = TF_Dim(in[kCPrev], 2);
@@ -61,7 +51,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
     return true;
   }
   std::snprintf(message, size,
-                TFSTATE_OP " with c_prev [%lld, %lld, %lld] needs gates [%lld, %lld, %lld], d_outputs like c_prev, "
+                "with c_prev [%lld, %lld, %lld] needs gates [%lld, %lld, %lld], d_outputs like c_prev, "
                 "d_c, d_h [%lld, %lld], w_h [%lld, %lld], peepholes [%lld], lengths [%lld], resets [%lld, %lld] "
                 "or empty.",
                 (long long)first, (long long)second, (long long)H, (long long)first, (long long)second,
@@ -73,62 +63,37 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
 
 void Compute(void* kernel, TF_OpKernelContext* context) {
   const Settings& settings = *static_cast<Settings*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* in[kNumInputs] = {nullptr};
-  for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[5] = {nullptr};
-  float* workspace = nullptr;
+  tfstate::OpCall call(context, TFSTATE_OP, kNumInputs);
   char message[512] = {0};
-  if (TF_GetCode(status) != TF_OK) {
-    TF_OpKernelContext_Failure(context, status);
-  } else if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) {
-    tfstate::Fail(context, message);
-  } else {
-    tfstate::lstm_gradient::Sequence s;
-    s.time_major = settings.time_major;
-    s.steps = TF_Dim(in[kCPrev], s.time_major ? 0 : 1);
-    s.batch = TF_Dim(in[kCPrev], s.time_major ? 1 : 0);
-    s.units = TF_Dim(in[kCPrev], 2);
-    const int64_t gate_dims[3] = {TF_Dim(in[kCPrev], 0), TF_Dim(in[kCPrev], 1), 4 * s.units};
-    const int64_t state_dims[2] = {s.batch, s.units};
-    out[0] = TF_AllocateOutput(context, 0, TF_FLOAT, gate_dims, 3, s.steps * s.batch * 4 * s.units * sizeof(float),
-                               status);
-    for (int i = 1; i < 5 && TF_GetCode(status) == TF_OK; ++i) {
-      out[i] = TF_AllocateOutput(context, i, TF_FLOAT, state_dims, 2, s.batch * s.units * sizeof(float), status);
-    }
-    if (TF_GetCode(status) == TF_OK) workspace = tfstate::AllocateWorkspace(tfstate::lstm_gradient::WorkspaceFloats(s));
-    if (TF_GetCode(status) != TF_OK) {
-      TF_OpKernelContext_Failure(context, status);
-    } else if (workspace == nullptr) {
-      tfstate::Fail(context, TFSTATE_OP " could not allocate its working memory.");
-    } else {
-      s.use_peephole = settings.use_peephole;
-      s.forget_bias = settings.forget_bias;
-      s.cell_clip = settings.cell_clip;
-      s.gates = static_cast<const float*>(TF_TensorData(in[kGates]));
-      s.c_prev = static_cast<const float*>(TF_TensorData(in[kCPrev]));
-      s.d_outputs = static_cast<const float*>(TF_TensorData(in[kDOutputs]));
-      s.d_c = static_cast<const float*>(TF_TensorData(in[kDC]));
-      s.d_h = static_cast<const float*>(TF_TensorData(in[kDH]));
-      s.w_h = static_cast<const float*>(TF_TensorData(in[kWH]));
-      s.wci = static_cast<const float*>(TF_TensorData(in[kWci]));
-      s.wcf = static_cast<const float*>(TF_TensorData(in[kWcf]));
-      s.wco = static_cast<const float*>(TF_TensorData(in[kWco]));
-      s.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
-      s.resets = TF_TensorElementCount(in[kResets]) > 0 ? static_cast<const bool*>(TF_TensorData(in[kResets]))
-                                                       : nullptr;
-      s.d_gates = static_cast<float*>(TF_TensorData(out[0]));
-      s.d_c0 = static_cast<float*>(TF_TensorData(out[1]));
-      s.d_h0 = static_cast<float*>(TF_TensorData(out[2]));
-      s.d_reset_c = static_cast<float*>(TF_TensorData(out[3]));
-      s.d_reset_h = static_cast<float*>(TF_TensorData(out[4]));
-      tfstate::Guarded(context, TFSTATE_OP, [&s, workspace] { tfstate::lstm_gradient::RunSequence(s, workspace); });
-    }
-  }
-  std::free(workspace);
-  for (TF_Tensor* tensor : out) TF_DeleteTensor(tensor);
-  for (TF_Tensor* tensor : in) TF_DeleteTensor(tensor);
-  TF_DeleteStatus(status);
+  if (!call.ok()) return;
+  TF_Tensor* const* in = call.inputs();
+  if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) return call.Fail(message);
+  tfstate::lstm_gradient::Sequence s;
+  s.time_major = settings.time_major;
+  s.steps = TF_Dim(in[kCPrev], s.time_major ? 0 : 1);
+  s.batch = TF_Dim(in[kCPrev], s.time_major ? 1 : 0);
+  s.units = TF_Dim(in[kCPrev], 2);
+  s.use_peephole = settings.use_peephole;
+  s.forget_bias = settings.forget_bias;
+  s.cell_clip = settings.cell_clip;
+  s.gates = call.Input<float>(kGates);
+  s.c_prev = call.Input<float>(kCPrev);
+  s.d_outputs = call.Input<float>(kDOutputs);
+  s.d_c = call.Input<float>(kDC);
+  s.d_h = call.Input<float>(kDH);
+  s.w_h = call.Input<float>(kWH);
+  s.wci = call.Input<float>(kWci);
+  s.wcf = call.Input<float>(kWcf);
+  s.wco = call.Input<float>(kWco);
+  s.lengths = call.Input<int32_t>(kLengths);
+  s.resets = TF_TensorElementCount(in[kResets]) > 0 ? call.Input<bool>(kResets) : nullptr;
+  s.d_gates = call.Output(0, {TF_Dim(in[kCPrev], 0), TF_Dim(in[kCPrev], 1), 4 * s.units});
+  s.d_c0 = call.Output(1, {s.batch, s.units});
+  s.d_h0 = call.Output(2, {s.batch, s.units});
+  s.d_reset_c = call.Output(3, {s.batch, s.units});
+  s.d_reset_h = call.Output(4, {s.batch, s.units});
+  float* workspace = call.Workspace(tfstate::lstm_gradient::WorkspaceFloats(s));
+  call.Run([&s, workspace] { tfstate::lstm_gradient::RunSequence(s, workspace); });
 }
 
 struct Registration {

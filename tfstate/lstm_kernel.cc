@@ -17,8 +17,6 @@
 
 namespace {
 
-using tfstate::Fail;
-
 struct Settings {
   float forget_bias;
   float cell_clip;  // < 0: no clipping
@@ -28,28 +26,11 @@ struct Settings {
 };
 
 void* Create(TF_OpKernelConstruction* construction) {
-  auto* settings = new Settings();
-  TF_Status* status = TF_NewStatus();
-  TF_OpKernelConstruction_GetAttrFloat(construction, "forget_bias", &settings->forget_bias, status);
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrFloat(construction, "cell_clip", &settings->cell_clip, status);
-  }
-  TF_Bool flag = false;
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrBool(construction, "use_peephole", &flag, status);
-    settings->use_peephole = flag;
-  }
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrBool(construction, "time_major", &flag, status);
-    settings->time_major = flag;
-  }
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrBool(construction, "save_gates", &flag, status);
-    settings->save_gates = flag;
-  }
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelConstruction_Failure(construction, status);
-  TF_DeleteStatus(status);
-  return settings;
+  auto* s = new Settings();
+  tfstate::ReadAttributes(construction, {{"forget_bias", &s->forget_bias}, {"cell_clip", &s->cell_clip}},
+                          {{"use_peephole", &s->use_peephole}, {"time_major", &s->time_major},
+                           {"save_gates", &s->save_gates}});
+  return s;
 }
 
 void Delete(void* settings) { delete static_cast<Settings*>(settings); }
@@ -61,7 +42,7 @@ bool HasResets(TF_Tensor* const* in) { return TF_TensorElementCount(in[kResets])
 // Checks every shape against x's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kX]) != 3 || TF_NumDims(in[kC0]) != 2) {
-    std::snprintf(message, size, TFSTATE_OP " needs 3-D x and 2-D c0; got ranks %d and %d.",
+    std::snprintf(message, size, "needs 3-D x and 2-D c0; got ranks %d and %d.",
                   TF_NumDims(in[kX]), TF_NumDims(in[kC0]));
     return false;
   }
@@ -81,7 +62,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                            TF_NumDims(in[kResetH]) == 2 && TF_Dim(in[kResetH], 0) == B && TF_Dim(in[kResetH], 1) == H;
     if (!resets_ok) {
       std::snprintf(message, size,
-                    TFSTATE_OP " with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
+                    "with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
                     "(time-major; empty for none) and reset_c, reset_h [%lld, %lld].",
                     (long long)T, (long long)B, (long long)H, (long long)T, (long long)B, (long long)B, (long long)H);
       return false;
@@ -89,7 +70,7 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
   }
   if (!ok) {
     std::snprintf(message, size,
-                  TFSTATE_OP " with batch %lld, depth %lld and %lld units needs "
+                  "with batch %lld, depth %lld and %lld units needs "
                   "c0, h0 [%lld, %lld], kernel [%lld, %lld], bias [%lld], peepholes [%lld], lengths [%lld].",
                   (long long)B, (long long)D, (long long)H, (long long)B, (long long)H,
                   (long long)(D + H), (long long)(4 * H), (long long)(4 * H), (long long)H, (long long)B);
@@ -99,68 +80,41 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
 
 void Compute(void* kernel, TF_OpKernelContext* context) {
   const Settings& settings = *static_cast<Settings*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* in[kNumInputs] = {nullptr};
-  for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[5] = {nullptr};
-  float* workspace = nullptr;
+  tfstate::OpCall call(context, TFSTATE_OP, kNumInputs);
   char message[512] = {0};
-  if (TF_GetCode(status) != TF_OK) {
-    TF_OpKernelContext_Failure(context, status);
-  } else if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) {
-    Fail(context, message);
-  } else {
-    tfstate::Sequence s;
-    s.resets = HasResets(in) ? static_cast<const bool*>(TF_TensorData(in[kResets])) : nullptr;
-    s.time_major = settings.time_major;
-    s.steps = TF_Dim(in[kX], s.time_major ? 0 : 1);
-    s.batch = TF_Dim(in[kX], s.time_major ? 1 : 0);
-    s.depth = TF_Dim(in[kX], 2);
-    s.units = TF_Dim(in[kC0], 1);
-    const int64_t output_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), s.units}, state_dims[2] = {s.batch, s.units};
-    for (int i = 0; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
-      const bool sequence = i == 0 || i == 3;
-      out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
-                                 (sequence ? s.steps : 1) * s.batch * s.units * sizeof(float), status);
-    }
-    const int64_t gate_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), 4 * s.units}, no_gates[1] = {0};
-    if (TF_GetCode(status) == TF_OK) {
-      out[4] = TF_AllocateOutput(context, 4, TF_FLOAT, settings.save_gates ? gate_dims : no_gates,
-                                 settings.save_gates ? 3 : 1,
-                                 (settings.save_gates ? s.steps * s.batch * 4 * s.units : 0) * sizeof(float), status);
-    }
-    if (TF_GetCode(status) == TF_OK) workspace = tfstate::AllocateWorkspace(tfstate::WorkspaceFloats(s));
-    if (TF_GetCode(status) != TF_OK) {
-      TF_OpKernelContext_Failure(context, status);
-    } else if (workspace == nullptr) {
-      Fail(context, TFSTATE_OP " could not allocate its working memory.");
-    } else {
-      s.use_peephole = settings.use_peephole;
-      s.forget_bias = settings.forget_bias;
-      s.cell_clip = settings.cell_clip;
-      s.x = static_cast<const float*>(TF_TensorData(in[kX]));
-      s.c0 = static_cast<const float*>(TF_TensorData(in[kC0]));
-      s.h0 = static_cast<const float*>(TF_TensorData(in[kH0]));
-      s.kernel = static_cast<const float*>(TF_TensorData(in[kKernel]));
-      s.bias = static_cast<const float*>(TF_TensorData(in[kBias]));
-      s.wci = static_cast<const float*>(TF_TensorData(in[kWci]));
-      s.wcf = static_cast<const float*>(TF_TensorData(in[kWcf]));
-      s.wco = static_cast<const float*>(TF_TensorData(in[kWco]));
-      s.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
-      s.reset_c = static_cast<const float*>(TF_TensorData(in[kResetC]));
-      s.reset_h = static_cast<const float*>(TF_TensorData(in[kResetH]));
-      s.outputs = static_cast<float*>(TF_TensorData(out[0]));
-      s.c = static_cast<float*>(TF_TensorData(out[1]));
-      s.h = static_cast<float*>(TF_TensorData(out[2]));
-      s.cs = static_cast<float*>(TF_TensorData(out[3]));
-      s.gates = settings.save_gates ? static_cast<float*>(TF_TensorData(out[4])) : nullptr;
-      tfstate::Guarded(context, TFSTATE_OP, [&s, workspace] { tfstate::RunSequence(s, workspace); });
-    }
-  }
-  std::free(workspace);
-  for (TF_Tensor* tensor : out) TF_DeleteTensor(tensor);
-  for (TF_Tensor* tensor : in) TF_DeleteTensor(tensor);
-  TF_DeleteStatus(status);
+  if (!call.ok()) return;
+  TF_Tensor* const* in = call.inputs();
+  if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) return call.Fail(message);
+  tfstate::Sequence s;
+  s.resets = HasResets(in) ? call.Input<bool>(kResets) : nullptr;
+  s.time_major = settings.time_major;
+  s.steps = TF_Dim(in[kX], s.time_major ? 0 : 1);
+  s.batch = TF_Dim(in[kX], s.time_major ? 1 : 0);
+  s.depth = TF_Dim(in[kX], 2);
+  s.units = TF_Dim(in[kC0], 1);
+  s.use_peephole = settings.use_peephole;
+  s.forget_bias = settings.forget_bias;
+  s.cell_clip = settings.cell_clip;
+  s.x = call.Input<float>(kX);
+  s.c0 = call.Input<float>(kC0);
+  s.h0 = call.Input<float>(kH0);
+  s.kernel = call.Input<float>(kKernel);
+  s.bias = call.Input<float>(kBias);
+  s.wci = call.Input<float>(kWci);
+  s.wcf = call.Input<float>(kWcf);
+  s.wco = call.Input<float>(kWco);
+  s.lengths = call.Input<int32_t>(kLengths);
+  s.reset_c = call.Input<float>(kResetC);
+  s.reset_h = call.Input<float>(kResetH);
+  const int64_t first = TF_Dim(in[kX], 0), second = TF_Dim(in[kX], 1);
+  s.outputs = call.Output(0, {first, second, s.units});
+  s.c = call.Output(1, {s.batch, s.units});
+  s.h = call.Output(2, {s.batch, s.units});
+  s.cs = call.Output(3, {first, second, s.units});
+  float* gates = settings.save_gates ? call.Output(4, {first, second, 4 * s.units}) : call.Output(4, {0});
+  s.gates = settings.save_gates ? gates : nullptr;
+  float* workspace = call.Workspace(tfstate::WorkspaceFloats(s));
+  call.Run([&s, workspace] { tfstate::RunSequence(s, workspace); });
 }
 
 struct Registration {

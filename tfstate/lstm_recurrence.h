@@ -41,26 +41,16 @@ constexpr int kPanel = 4 * kWidth;  // packed columns per group: i, j, f, o of k
 constexpr int kConstants = 8;       // per group after its weights: bias i, j, f, o; wci, wcf, wco; padding
 
 // One chunk: TensorFlow's tensors (x [B,T,D] or [T,B,D], outputs and cs the same with width H).
-struct Sequence {
-  int64_t steps, batch, depth, units;
-  bool time_major, use_peephole;
+struct Sequence : Chunk {
+  int64_t depth;
+  bool use_peephole;
   float forget_bias, cell_clip;  // cell_clip < 0: no clipping
   const float *x, *c0, *h0, *kernel, *bias, *wci, *wcf, *wco;
-  const int32_t* lengths;
-  const bool* resets;               // [steps, batch], or nullptr: no resets inside the chunk
   const float *reset_c, *reset_h;   // [batch, units], read where resets is set
   float *outputs, *cs, *c, *h;
   float* gates;  // like x with width 4H, or nullptr: not saved
 
-  int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
-  int64_t Padded() const { return Groups() * kWidth; }
   int64_t PanelFloats() const { return (depth + units) * kPanel + kConstants * kWidth; }
-  // Offset of (step, row) in x or outputs (width `width`).
-  int64_t Offset(int64_t t, int64_t row, int64_t width) const {
-    return (time_major ? t * batch + row : row * steps + t) * width;
-  }
-  // Whether `row` starts step t from the reset values (past the row's length the step keeps the state anyway).
-  bool Resets(int64_t t, int64_t row) const { return resets != nullptr && resets[t * batch + row]; }
 };
 
 // Padded [batch, units] arrays in the working memory: c, h twice (double-buffered), and the reset values.

@@ -381,6 +381,12 @@ def kernel_arguments(peepholes, cell_clip, units, dtype):
     return w_i, w_f, w_o, -1.0 if cell_clip is None else cell_clip
 
 
+def _every_row_runs_every_step(sequence, time_major):
+    """`[batch]` lengths that run every step of `sequence` (the kernels always take lengths)."""
+    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    return tf.fill(tf.shape(sequence)[batch_axis:batch_axis + 1], tf.shape(sequence)[steps_axis])
+
+
 def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
                   reset_state=None):
     """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
@@ -393,9 +399,7 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
     reason = unsupported_reason(inputs.dtype)
     if reason is not None:
         raise NativeUnavailableError(f"tfstate's compiled LSTM kernel cannot run this LSTM: {reason}.")
-    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
-    if lengths is None:
-        lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
+    lengths = _every_row_runs_every_step(inputs, time_major) if lengths is None else lengths
     if resets is None:  # empty: the op reads no reset values
         resets, reset_state = tf.zeros([0, 0], tf.bool), (tf.zeros([0, 0]), tf.zeros([0, 0]))
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
@@ -436,9 +440,7 @@ def lstm_reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel
     Returns `(d_gates like gate_inputs, d_c0, d_h0, d_reset_c, d_reset_h)`.
     """
     units = c_prev.shape[-1]
-    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
-    if lengths is None:
-        lengths = tf.fill(tf.shape(c_prev)[batch_axis:batch_axis + 1], tf.shape(c_prev)[steps_axis])
+    lengths = _every_row_runs_every_step(c_prev, time_major) if lengths is None else lengths
     if resets is None:
         resets = tf.zeros([0, 0], tf.bool)
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
@@ -461,9 +463,7 @@ def gru_sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate
     reason = unsupported_reason(inputs.dtype)
     if reason is not None:
         raise NativeUnavailableError(f"tfstate's compiled GRU kernel cannot run this GRU: {reason}.")
-    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
-    if lengths is None:
-        lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
+    lengths = _every_row_runs_every_step(inputs, time_major) if lengths is None else lengths
     if resets is None:  # empty: the op reads no reset values
         resets, reset_h = tf.zeros([0, 0], tf.bool), tf.zeros([0, 0])
     outputs, h = _load(variant()).ops["gru"](inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias,
