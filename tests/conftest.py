@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib  # noqa: E402
+import platform  # noqa: E402
 import threading  # noqa: E402
 import typing  # noqa: E402
 
@@ -13,6 +14,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tfstate  # noqa: E402
+from tfstate import native  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 
@@ -168,3 +170,14 @@ def in_threads(count, target):
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "a thread hung"
     assert not errors, errors
+
+
+# Where the compiled kernel can be built at all (Linux and a C++ compiler), every variant this CPU runs is tested.
+buildable = platform.system() == "Linux" and native._compiler() is not None
+
+
+@pytest.fixture(params=native.variants() if buildable else [])
+def isa(request, monkeypatch):
+    """Runs a test once per kernel variant this CPU runs (avx512, avx2, portable), forced by TFSTATE_NATIVE_ISA."""
+    monkeypatch.setenv("TFSTATE_NATIVE_ISA", request.param)
+    return request.param

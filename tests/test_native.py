@@ -12,12 +12,10 @@ import pytest
 import tensorflow as tf
 
 import tfstate
-from conftest import assert_nested_close, graph_session, randomize_variables, run_rnn
+from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
-# Where a kernel can be built at all (Linux and a C++ compiler), every variant this CPU runs is tested.
-buildable = platform.system() == "Linux" and native._compiler() is not None
 needs_compiler = pytest.mark.skipif(not buildable, reason="the kernel is built on Linux with a C++ compiler only")
 needs_auto_kernel = pytest.mark.skipif(
     not buildable or bool(tf.config.list_physical_devices("GPU")),
@@ -25,13 +23,6 @@ needs_auto_kernel = pytest.mark.skipif(
 
 BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: full register tiles and a shorter last one in every variant
 LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
-
-
-@pytest.fixture(params=native.variants() if buildable else [])
-def isa(request, monkeypatch):
-    """Runs a test once per kernel variant this CPU runs (avx512, avx2, portable), forced by TFSTATE_NATIVE_ISA."""
-    monkeypatch.setenv("TFSTATE_NATIVE_ISA", request.param)
-    return request.param
 
 
 @pytest.fixture
@@ -59,7 +50,7 @@ def lstm_cell_oracle(key, values, compute):
 
 
 def kernel_op_type(variant):
-    return native._VARIANTS[variant].op
+    return native.op_type("lstm", variant)
 
 
 @pytest.mark.parametrize("time_major", [False, True])
@@ -177,6 +168,14 @@ def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones(isa):
             tf.zeros([64]), None, None, False, 1.0, None)
         with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" .*kernel \[20, 64\]"):
             sess.run(outputs)
+        zeros = tf.zeros([2, 16])
+        outputs, _, _, _ = native.lstm_sequence(  # resets must be time-major [3, 2] whatever the inputs' layout
+            tf.zeros([2, 3, 4]), zeros, zeros, tf.zeros([20, 64]), tf.zeros([64]), None, None, False, 1.0, None,
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3], tf.bool), [None, None]), (zeros, zeros))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" with 3 steps, batch 2 and "
+                           r"16 units needs resets \[3, 2\] \(time-major; empty for none\) and reset_c, reset_h "
+                           r"\[2, 16\]"):
+            sess.run(outputs)
 
 
 def test_explicit_native_names_what_it_cannot_run():
@@ -191,6 +190,22 @@ def test_the_fastest_variant_builds_on_every_linux_machine_with_a_compiler(monke
     monkeypatch.delenv("TFSTATE_NATIVE_ISA", raising=False)
     assert native.variants()[-1] == "portable" and native.variant() == native.variants()[0]
     assert native.status() is None  # never a silent fallback to XLA (and skipped tests) where it should build
+
+
+def test_every_kernel_source_ships_in_the_package():
+    # a header missing from the wheel makes the build fail on every user's machine, never in this checkout
+    import configparser
+    import fnmatch
+    config = configparser.ConfigParser()
+    config.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
+    patterns = [pattern.strip() for pattern in config["options.package_data"]["tfstate"].split(",")]
+    sources = [os.path.basename(source) for source in native._SOURCES]
+    assert [source for source in sources if not any(fnmatch.fnmatch(source, p) for p in patterns)] == []
+    local_includes = set()  # tfstate's own headers, which the build key must cover too
+    for source in native._SOURCES:
+        with open(source) as file:
+            local_includes |= {line.split('"')[1] for line in file if line.startswith('#include "') and "/" not in line}
+    assert local_includes <= set(sources)
 
 
 @pytest.mark.parametrize("machine, flags, expected", [
@@ -238,7 +253,7 @@ def test_native_command_reports_the_variant_and_where_it_is_cached_or_says_why_n
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
     assert main(["native"]) == 0
     out = capsys.readouterr().out
-    assert "compiled LSTM kernel is ready: variant 'portable'" in out
+    assert "compiled LSTM and GRU kernels are ready: variant 'portable'" in out
     assert f"cached in {native._load('portable').path}" in out
     fresh_native.setenv("TFSTATE_NATIVE", "0")
     assert main(["native"]) == 1
@@ -413,3 +428,61 @@ def test_auto_takes_the_portable_variant_only_when_asked_for_it(fresh_native):
         fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
         assert native.auto_reason(tf.float32) is None
         assert LSTMBlockCell(UNITS).implementation_for(inputs, False) == "native"
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_resets_and_gradients(rng, monkeypatch,
+                                                                                              isa, kind):
+    # 17 rows: enough for the threads to own rows (8 and 9) instead of groups of units; no barrier per step
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
+    batch, steps = 17, 5
+    inputs = rng.randn(batch, steps, DEPTH).astype(np.float32)
+    resets = rng.rand(batch, steps) < 0.2
+    lengths = rng.randint(0, steps + 1, batch).astype(np.int32)
+    make = {"lstm": lambda: LSTMBlockCell(UNITS, use_peephole=True, cell_clip=0.5, implementation="native"),
+            "gru": lambda: tfstate.GRUCell(UNITS)}[kind]
+    results = []
+    for stepped in (False, True):
+        with graph_session() as sess:
+            cell, x = make(), tf.constant(inputs)
+            zero = cell.zero_state(batch, tf.float32)
+            if stepped:
+                outputs, final = tfstate.resets.stepped_with_resets(cell, x, resets, zero, zero, lengths, False, None)
+            else:
+                outputs, final = tfstate.dynamic_rnn(cell, x, lengths, zero, resets=resets)
+                assert native.op_type(kind, isa) in {op.type for op in sess.graph.get_operations()}
+            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s)
+                                                                        for s in tf.nest.flatten(final)])
+            variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+            grads = tf.gradients(loss, [x] + variables)
+            values = randomize_variables(sess, scale=0.3) if not results else load_variables(sess, results[0][1])
+            results.append((sess.run((outputs, final, grads)), values))
+    assert_nested_close(results[0][0][:2], results[1][0][:2])
+    assert_nested_close(results[0][0][2], results[1][0][2], atol=2e-5)
+
+
+def test_the_forward_saves_its_gates_for_the_gradient_only_once_a_gradient_is_built(rng):
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        outputs, _ = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), tf.constant(inputs),
+                                         dtype=tf.float32)
+        forward = [op for op in sess.graph.get_operations() if op.type.startswith("TfstateLstmSequence")]
+        assert [op.get_attr("save_gates") for op in forward] == [False]  # streaming writes no gates
+        tf.gradients(tf.reduce_sum(outputs), tf.compat.v1.trainable_variables())
+        assert [op.get_attr("save_gates") for op in forward] == [True]
+
+
+def test_a_gradient_built_after_its_forward_ran_recomputes_the_gates_and_equals_lstm_cell(rng):
+    # the session already runs the forward op as it was: setting save_gates then has no effect
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        x = tf.constant(inputs)
+        outputs, final = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), x, LENGTHS,
+                                             dtype=tf.float32)
+        values = randomize_variables(sess, scale=0.2)
+        sess.run(outputs)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in final])
+        variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
+        actual = sess.run(tf.gradients(loss, [x] + variables))
+    expected = run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True)
+    assert_nested_close(actual, expected.gradients, atol=2e-5)

@@ -6,7 +6,8 @@ import tensorflow as tf
 
 import tfstate
 from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
-from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+from tfstate import native
+from tfstate.fused import FusedMultiRNNCell, GRUBlockCellV2, LSTMBlockCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 8, 4, 5
 RESETS = np.zeros([BATCH, TIME], bool)
@@ -22,6 +23,8 @@ MAKERS = {
     "block_auto": lambda: LSTMBlockCell(UNITS),
     "fused_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]),
     "mixed_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), tfstate.GRUCell(UNITS)]),
+    "gru_block_xla": lambda: GRUBlockCellV2(UNITS, implementation="xla"),
+    "gru_block_loop": lambda: GRUBlockCellV2(UNITS, implementation="loop"),
 }
 
 
@@ -60,44 +63,73 @@ def _states(cell, rng, scale):
     return tf.nest.map_structure(lambda size: (scale * rng.randn(BATCH, size)).astype(np.float32), cell.state_size)
 
 
+def _chunk_with_resets(make_cell, rng, unknown_length=False, time_major=False):
+    """`(actual, expected, op types)`: a chunk with RESETS through `tfstate.dynamic_rnn`, and its pieces run separately."""
+    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
+    with graph_session() as sess:
+        cell = make_cell()
+        initial, reset = _states(cell, rng, 0.5), _states(cell, rng, 0.5)
+        x, resets = tf.constant(inputs), tf.constant(RESETS)
+        if time_major:
+            x, resets = tf.transpose(x, [1, 0, 2]), tf.transpose(resets)
+        if unknown_length:
+            x = tf.compat.v1.placeholder_with_default(x, [None, BATCH, DEPTH] if time_major else [BATCH, None, DEPTH])
+        as_tensors = lambda nest: tf.nest.map_structure(tf.constant, nest)  # noqa: E731
+        outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, as_tensors(initial), resets=resets,
+                                             reset_state=as_tensors(reset), time_major=time_major)
+        if time_major:
+            outputs = tf.transpose(outputs, [1, 0, 2])
+        values = randomize_variables(sess, scale=0.4)
+        actual = sess.run((outputs, final))
+        types = {op.type for op in sess.graph.get_operations()}
+    return actual, _oracle(make_cell, inputs, initial, reset, values), types
+
+
 @pytest.mark.parametrize("unknown_length", [False, True], ids=["static_length", "unknown_length"])
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 def test_a_chunk_with_resets_equals_its_pieces_run_separately(rng, kind, unknown_length):
-    inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
-    with graph_session() as sess:
-        cell = MAKERS[kind]()
-        initial, reset = _states(cell, rng, 0.5), _states(cell, rng, 0.5)
-        x = tf.constant(inputs)
-        if unknown_length:
-            x = tf.compat.v1.placeholder_with_default(x, [BATCH, None, DEPTH])
-        as_tensors = lambda nest: tf.nest.map_structure(tf.constant, nest)  # noqa: E731
-        outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, as_tensors(initial), resets=tf.constant(RESETS),
-                                             reset_state=as_tensors(reset))
-        values = randomize_variables(sess, scale=0.4)
-        actual = sess.run((outputs, final))
-    expected = _oracle(MAKERS[kind], inputs, initial, reset, values)
+    actual, expected, _ = _chunk_with_resets(MAKERS[kind], rng, unknown_length)
     assert_nested_close(actual, expected)
 
 
-@pytest.mark.parametrize("kind", ["block_xla", "block_loop", "fused_stack"])
-def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(rng, kind):
-    # the fused paths' explicit gradient against autodiff of the same cells stepped by dynamic_rnn,
-    # reset_state's gradient included (here it is trainable: a projection of features)
+NATIVE_UNITS = 20  # two or more groups of units in every variant (16, 8 or 4 wide), the last one partial
+NATIVE_MAKERS = {
+    "native": lambda: LSTMBlockCell(NATIVE_UNITS, implementation="native"),
+    "native_peepholes_clip": lambda: LSTMBlockCell(NATIVE_UNITS, implementation="native", use_peephole=True,
+                                                   cell_clip=0.5, forget_bias=0.5),
+    "auto_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
+    "native_gru": lambda: GRUBlockCellV2(NATIVE_UNITS, implementation="native"),
+    "auto_gru_cell_stack": lambda: FusedMultiRNNCell([tfstate.GRUCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
+}
+
+
+@pytest.mark.parametrize("kind, time_major, unknown_length", [
+    ("native", True, True), ("native_peepholes_clip", False, False), ("auto_stack", False, True),
+    ("native_gru", True, False), ("auto_gru_cell_stack", False, True)])
+def test_a_chunk_with_resets_on_the_compiled_kernel_equals_its_pieces_run_separately(rng, monkeypatch, isa, kind,
+                                                                                      time_major, unknown_length):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # the units split between two threads
+    actual, expected, types = _chunk_with_resets(NATIVE_MAKERS[kind], rng, unknown_length, time_major)
+    assert native.op_type("gru" if "gru" in kind else "lstm", isa) in types  # "auto" takes the kernel with resets too
+    assert_nested_close(actual, expected)
+
+
+def _gradients_through_resets(make_cell, rng):
+    """`[(outputs, gradients) of a chunk with resets on the cell's own path, the same of it stepped by dynamic_rnn]`."""
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     features = rng.randn(BATCH, 3).astype(np.float32)
     results = []
     for stepped in (False, True):
         with graph_session() as sess:
-            cell = MAKERS[kind]()
+            cell = make_cell()
             x = tf.constant(inputs)
-            project = lambda name: tfstate.layers.dense(tf.constant(features), UNITS, name=name)  # noqa: E731
-            layers = cell.cells if isinstance(cell, FusedMultiRNNCell) else [cell]
-            reset = [tfstate.LSTMStateTuple(project(f"c{k}"), project(f"h{k}")) for k in range(len(layers))]
-            reset = tuple(reset) if isinstance(cell, FusedMultiRNNCell) else reset[0]
-            run = tfstate.resets.stepped_with_resets if stepped else None
+            names = iter(range(len(tf.nest.flatten(cell.state_size))))
+            reset = tf.nest.map_structure(lambda size: tfstate.layers.dense(tf.constant(features), size,
+                                                                            name=f"reset{next(names)}"), cell.state_size)
             zero = cell.zero_state(BATCH, tf.float32)
             if stepped:
-                outputs, final = run(cell, x, tf.constant(RESETS), reset, zero, LENGTHS, False, None)
+                outputs, final = tfstate.resets.stepped_with_resets(cell, x, tf.constant(RESETS), reset, zero, LENGTHS,
+                                                                    False, None)
             else:
                 outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, zero, resets=RESETS, reset_state=reset)
             loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in
@@ -105,8 +137,25 @@ def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(
             variables = sorted(tf.compat.v1.trainable_variables(), key=lambda v: v.name)
             grads = tf.gradients(loss, [x] + variables)
             values = randomize_variables(sess, scale=0.4) if not results else load_variables(sess, results[0][1])
-            results.append((sess.run((outputs, grads)), values))
-    assert_nested_close(results[0][0], results[1][0], atol=2e-5)
+            results.append((sess.run((outputs, grads)), values, {op.type for op in sess.graph.get_operations()}))
+    return results
+
+
+@pytest.mark.parametrize("kind", ["block_xla", "block_loop", "fused_stack", "gru_block_xla"])
+def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(rng, kind):
+    # the fused paths' explicit gradient against autodiff of the same cells stepped by dynamic_rnn,
+    # reset_state's gradient included (here it is trainable: a projection of features)
+    fused, stepped = _gradients_through_resets(MAKERS[kind], rng)
+    assert_nested_close(fused[0], stepped[0], atol=2e-5)
+
+
+@pytest.mark.parametrize("kind", ["native_peepholes_clip", "native_gru"])
+def test_gradients_through_resets_on_the_compiled_kernel_equal_autodiff_of_the_stepped_cell(rng, monkeypatch, isa,
+                                                                                            kind):
+    monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
+    fused, stepped = _gradients_through_resets(NATIVE_MAKERS[kind], rng)
+    assert native.op_type("gru" if "gru" in kind else "lstm", isa) in fused[2]
+    assert_nested_close(fused[0], stepped[0], atol=2e-5)
 
 
 def test_stateful_rnn_with_resets_carries_the_last_stream_and_resets_to_reset_value(rng):
@@ -139,10 +188,10 @@ def test_resets_of_the_wrong_shape_or_dtype_and_paths_that_cannot_reset_are_clea
         with pytest.raises(ValueError, match=r"resets must be a bool \[batch, time\] mask .* got float32"):
             tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
                                 resets=tf.zeros([BATCH, TIME]))
-        for implementation in ("native", "block"):
-            with pytest.raises(ValueError, match=rf"implementation='{implementation}'\) cannot reset rows inside a chunk"):
-                tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation=implementation), tf.zeros([BATCH, TIME, DEPTH]),
-                                    dtype=tf.float32, resets=tf.zeros([BATCH, TIME], tf.bool))
+        with pytest.raises(ValueError, match=r"implementation='block'\) cannot reset rows inside a chunk \(TensorFlow's "
+                                             r"BlockLSTM kernel has no reset mask\)"):
+            tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="block"), tf.zeros([BATCH, TIME, DEPTH]),
+                                dtype=tf.float32, resets=tf.zeros([BATCH, TIME], tf.bool))
         fed = tf.compat.v1.placeholder(tf.bool, [None, None])
         outputs, _ = tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
                                          resets=fed)

@@ -1,28 +1,19 @@
 // tfstate's native LSTM recurrence as one TensorFlow op (C kernel API) that runs a whole chunk.
 //
-// TFSTATE_OP(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
-//            wci/wcf/wco [H], lengths [B]) -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs)
+// TfstateLstmSequence<Variant>(x [B,T,D] or [T,B,D], c0 [B,H], h0 [B,H], kernel [D+H,4H], bias [4H],
+//            wci/wcf/wco [H], lengths [B], resets [T,B] bool, reset_c [B,H], reset_h [B,H])
+//   -> outputs (like x, width H), c [B,H], h [B,H], cs (like outputs), gates (like x, width 4H)
 //
-// The maths is in lstm_recurrence.h. tfstate/native.py builds this file at first use, once per
-// variant (AVX-512, AVX2 + FMA, portable), and names the op after the variant with
-// -DTFSTATE_OP=TfstateLstmSequence<Variant>, so that several variants can be loaded in one process.
+// `gates` holds every step's [x, h] @ kernel + bias with save_gates=true (what the gradient would
+// recompute), and is empty otherwise.
+// `resets` is time-major whatever the layout of x; an empty one means no resets inside the chunk
+// (reset_c and reset_h are then not read and may be empty too). The maths is in
+// lstm_recurrence.h; naming and registration in kernel_op.h.
 
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <string>
-
+#include "kernel_op.h"
 #include "lstm_recurrence.h"
-#include "tensorflow/c/kernels.h"
-#include "tensorflow/c/ops.h"
-#include "tensorflow/c/tf_status.h"
-#include "tensorflow/c/tf_tensor.h"
 
-#ifndef TFSTATE_OP
-#error "build with -DTFSTATE_OP=<op name> (tfstate/native.py does)"
-#endif
-#define TFSTATE_STRING(name) #name
-#define TFSTATE_NAME(name) TFSTATE_STRING(name)
+#define TFSTATE_OP TFSTATE_OP_NAME(TfstateLstmSequence)
 
 namespace {
 
@@ -31,48 +22,32 @@ struct Settings {
   float cell_clip;  // < 0: no clipping
   bool use_peephole;
   bool time_major;
+  bool save_gates;
 };
 
-void Fail(TF_OpKernelContext* context, const char* message) {
-  TF_Status* status = TF_NewStatus();
-  TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
-  TF_OpKernelContext_Failure(context, status);
-  TF_DeleteStatus(status);
-}
-
 void* Create(TF_OpKernelConstruction* construction) {
-  auto* settings = new Settings();
-  TF_Status* status = TF_NewStatus();
-  TF_OpKernelConstruction_GetAttrFloat(construction, "forget_bias", &settings->forget_bias, status);
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrFloat(construction, "cell_clip", &settings->cell_clip, status);
-  }
-  TF_Bool flag = false;
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrBool(construction, "use_peephole", &flag, status);
-    settings->use_peephole = flag;
-  }
-  if (TF_GetCode(status) == TF_OK) {
-    TF_OpKernelConstruction_GetAttrBool(construction, "time_major", &flag, status);
-    settings->time_major = flag;
-  }
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelConstruction_Failure(construction, status);
-  TF_DeleteStatus(status);
-  return settings;
+  auto* s = new Settings();
+  tfstate::ReadAttributes(construction, {{"forget_bias", &s->forget_bias}, {"cell_clip", &s->cell_clip}},
+                          {{"use_peephole", &s->use_peephole}, {"time_major", &s->time_major},
+                           {"save_gates", &s->save_gates}});
+  return s;
 }
 
 void Delete(void* settings) { delete static_cast<Settings*>(settings); }
 
-enum Input { kX, kC0, kH0, kKernel, kBias, kWci, kWcf, kWco, kLengths, kNumInputs };
+enum Input { kX, kC0, kH0, kKernel, kBias, kWci, kWcf, kWco, kLengths, kResets, kResetC, kResetH, kNumInputs };
+
+bool HasResets(TF_Tensor* const* in) { return TF_TensorElementCount(in[kResets]) > 0; }
 
 // Checks every shape against x's; false (with what is wrong written to `message`) if one does not fit.
 bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t size) {
   if (TF_NumDims(in[kX]) != 3 || TF_NumDims(in[kC0]) != 2) {
-    std::snprintf(message, size, TFSTATE_NAME(TFSTATE_OP) " needs 3-D x and 2-D c0; got ranks %d and %d.",
+    std::snprintf(message, size, "needs 3-D x and 2-D c0; got ranks %d and %d.",
                   TF_NumDims(in[kX]), TF_NumDims(in[kC0]));
     return false;
   }
-  const int64_t B = TF_Dim(in[kX], time_major ? 1 : 0), D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
+  const int64_t B = TF_Dim(in[kX], time_major ? 1 : 0), T = TF_Dim(in[kX], time_major ? 0 : 1);
+  const int64_t D = TF_Dim(in[kX], 2), H = TF_Dim(in[kC0], 1);
   const bool ok = TF_Dim(in[kC0], 0) == B && TF_NumDims(in[kH0]) == 2 &&
                   TF_Dim(in[kH0], 0) == B && TF_Dim(in[kH0], 1) == H && TF_NumDims(in[kKernel]) == 2 &&
                   TF_Dim(in[kKernel], 0) == D + H && TF_Dim(in[kKernel], 1) == 4 * H &&
@@ -80,9 +55,22 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
                   TF_Dim(in[kWci], 0) == H && TF_NumDims(in[kWcf]) == 1 && TF_Dim(in[kWcf], 0) == H &&
                   TF_NumDims(in[kWco]) == 1 && TF_Dim(in[kWco], 0) == H && TF_NumDims(in[kLengths]) == 1 &&
                   TF_Dim(in[kLengths], 0) == B;
+  if (ok && HasResets(in)) {
+    const bool resets_ok = TF_NumDims(in[kResets]) == 2 && TF_Dim(in[kResets], 0) == T &&
+                           TF_Dim(in[kResets], 1) == B && TF_NumDims(in[kResetC]) == 2 &&
+                           TF_Dim(in[kResetC], 0) == B && TF_Dim(in[kResetC], 1) == H &&
+                           TF_NumDims(in[kResetH]) == 2 && TF_Dim(in[kResetH], 0) == B && TF_Dim(in[kResetH], 1) == H;
+    if (!resets_ok) {
+      std::snprintf(message, size,
+                    "with %lld steps, batch %lld and %lld units needs resets [%lld, %lld] "
+                    "(time-major; empty for none) and reset_c, reset_h [%lld, %lld].",
+                    (long long)T, (long long)B, (long long)H, (long long)T, (long long)B, (long long)B, (long long)H);
+      return false;
+    }
+  }
   if (!ok) {
     std::snprintf(message, size,
-                  TFSTATE_NAME(TFSTATE_OP) " with batch %lld, depth %lld and %lld units needs "
+                  "with batch %lld, depth %lld and %lld units needs "
                   "c0, h0 [%lld, %lld], kernel [%lld, %lld], bias [%lld], peepholes [%lld], lengths [%lld].",
                   (long long)B, (long long)D, (long long)H, (long long)B, (long long)H,
                   (long long)(D + H), (long long)(4 * H), (long long)(4 * H), (long long)H, (long long)B);
@@ -92,91 +80,52 @@ bool ShapesMatch(TF_Tensor* const* in, bool time_major, char* message, size_t si
 
 void Compute(void* kernel, TF_OpKernelContext* context) {
   const Settings& settings = *static_cast<Settings*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* in[kNumInputs] = {nullptr};
-  for (int i = 0; i < kNumInputs && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(context, i, &in[i], status);
-  TF_Tensor* out[4] = {nullptr};
-  float* workspace = nullptr;
+  tfstate::OpCall call(context, TFSTATE_OP, kNumInputs);
   char message[512] = {0};
-  if (TF_GetCode(status) != TF_OK) {
-    TF_OpKernelContext_Failure(context, status);
-  } else if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) {
-    Fail(context, message);
-  } else {
-    tfstate::Sequence s;
-    s.time_major = settings.time_major;
-    s.steps = TF_Dim(in[kX], s.time_major ? 0 : 1);
-    s.batch = TF_Dim(in[kX], s.time_major ? 1 : 0);
-    s.depth = TF_Dim(in[kX], 2);
-    s.units = TF_Dim(in[kC0], 1);
-    const int64_t output_dims[3] = {TF_Dim(in[kX], 0), TF_Dim(in[kX], 1), s.units}, state_dims[2] = {s.batch, s.units};
-    for (int i = 0; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
-      const bool sequence = i == 0 || i == 3;
-      out[i] = TF_AllocateOutput(context, i, TF_FLOAT, sequence ? output_dims : state_dims, sequence ? 3 : 2,
-                                 (sequence ? s.steps : 1) * s.batch * s.units * sizeof(float), status);
-    }
-    const size_t bytes = tfstate::WorkspaceFloats(s) * sizeof(float);
-    if (TF_GetCode(status) == TF_OK) {
-      workspace = static_cast<float*>(std::aligned_alloc(64, (bytes + 64) / 64 * 64));  // a multiple of 64, > 0
-    }
-    if (TF_GetCode(status) != TF_OK) {
-      TF_OpKernelContext_Failure(context, status);
-    } else if (workspace == nullptr) {
-      Fail(context, TFSTATE_NAME(TFSTATE_OP) " could not allocate its working memory.");
-    } else {
-      s.use_peephole = settings.use_peephole;
-      s.forget_bias = settings.forget_bias;
-      s.cell_clip = settings.cell_clip;
-      s.x = static_cast<const float*>(TF_TensorData(in[kX]));
-      s.c0 = static_cast<const float*>(TF_TensorData(in[kC0]));
-      s.h0 = static_cast<const float*>(TF_TensorData(in[kH0]));
-      s.kernel = static_cast<const float*>(TF_TensorData(in[kKernel]));
-      s.bias = static_cast<const float*>(TF_TensorData(in[kBias]));
-      s.wci = static_cast<const float*>(TF_TensorData(in[kWci]));
-      s.wcf = static_cast<const float*>(TF_TensorData(in[kWcf]));
-      s.wco = static_cast<const float*>(TF_TensorData(in[kWco]));
-      s.lengths = static_cast<const int32_t*>(TF_TensorData(in[kLengths]));
-      s.outputs = static_cast<float*>(TF_TensorData(out[0]));
-      s.c = static_cast<float*>(TF_TensorData(out[1]));
-      s.h = static_cast<float*>(TF_TensorData(out[2]));
-      s.cs = static_cast<float*>(TF_TensorData(out[3]));
-      try {
-        tfstate::RunSequence(s, workspace);
-      } catch (const std::exception& error) {  // never let an exception cross the C API
-        std::snprintf(message, sizeof(message), TFSTATE_NAME(TFSTATE_OP) " failed: %s", error.what());
-        Fail(context, message);
-      }
-    }
-  }
-  std::free(workspace);
-  for (TF_Tensor* tensor : out) TF_DeleteTensor(tensor);
-  for (TF_Tensor* tensor : in) TF_DeleteTensor(tensor);
-  TF_DeleteStatus(status);
+  if (!call.ok()) return;
+  TF_Tensor* const* in = call.inputs();
+  if (!ShapesMatch(in, settings.time_major, message, sizeof(message))) return call.Fail(message);
+  tfstate::Sequence s;
+  s.resets = HasResets(in) ? call.Input<bool>(kResets) : nullptr;
+  s.time_major = settings.time_major;
+  s.steps = TF_Dim(in[kX], s.time_major ? 0 : 1);
+  s.batch = TF_Dim(in[kX], s.time_major ? 1 : 0);
+  s.depth = TF_Dim(in[kX], 2);
+  s.units = TF_Dim(in[kC0], 1);
+  s.use_peephole = settings.use_peephole;
+  s.forget_bias = settings.forget_bias;
+  s.cell_clip = settings.cell_clip;
+  s.x = call.Input<float>(kX);
+  s.c0 = call.Input<float>(kC0);
+  s.h0 = call.Input<float>(kH0);
+  s.kernel = call.Input<float>(kKernel);
+  s.bias = call.Input<float>(kBias);
+  s.wci = call.Input<float>(kWci);
+  s.wcf = call.Input<float>(kWcf);
+  s.wco = call.Input<float>(kWco);
+  s.lengths = call.Input<int32_t>(kLengths);
+  s.reset_c = call.Input<float>(kResetC);
+  s.reset_h = call.Input<float>(kResetH);
+  const int64_t first = TF_Dim(in[kX], 0), second = TF_Dim(in[kX], 1);
+  s.outputs = call.Output(0, {first, second, s.units});
+  s.c = call.Output(1, {s.batch, s.units});
+  s.h = call.Output(2, {s.batch, s.units});
+  s.cs = call.Output(3, {first, second, s.units});
+  float* gates = settings.save_gates ? call.Output(4, {first, second, 4 * s.units}) : call.Output(4, {0});
+  s.gates = settings.save_gates ? gates : nullptr;
+  float* workspace = call.Workspace(tfstate::WorkspaceFloats(s));
+  call.Run([&s, workspace] { tfstate::RunSequence(s, workspace); });
 }
 
 struct Registration {
   Registration() {
-    const char* name = TFSTATE_NAME(TFSTATE_OP);
-    TF_Status* status = TF_NewStatus();
-    TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(name);
-    for (const char* input : {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float",
-                              "wcf: float", "wco: float", "lengths: int32"}) {
-      TF_OpDefinitionBuilderAddInput(op, input);
-    }
-    for (const char* output : {"outputs: float", "c: float", "h: float", "cs: float"}) {
-      TF_OpDefinitionBuilderAddOutput(op, output);
-    }
-    for (const char* attr : {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",
-                             "time_major: bool = false"}) {
-      TF_OpDefinitionBuilderAddAttr(op, attr);
-    }
-    TF_RegisterOpDefinition(op, status);
-    if (TF_GetCode(status) == TF_OK) {
-      TF_KernelBuilder* builder = TF_NewKernelBuilder(name, "CPU", &Create, &Compute, &Delete);
-      TF_RegisterKernelBuilder((std::string(name) + "CPU").c_str(), builder, status);
-    }
-    if (TF_GetCode(status) != TF_OK) std::fprintf(stderr, "tfstate: %s\n", TF_Message(status));
-    TF_DeleteStatus(status);
+    tfstate::Register(TFSTATE_OP,
+                      {"x: float", "c0: float", "h0: float", "kernel: float", "bias: float", "wci: float", "wcf: float",
+                       "wco: float", "lengths: int32", "resets: bool", "reset_c: float", "reset_h: float"},
+                      {"outputs: float", "c: float", "h: float", "cs: float", "gates: float"},
+                      {"forget_bias: float = 1.0", "cell_clip: float = -1.0", "use_peephole: bool = false",
+                       "time_major: bool = false", "save_gates: bool = false"},
+                      &Create, &Compute, &Delete);
   }
 };
 

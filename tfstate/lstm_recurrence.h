@@ -1,50 +1,30 @@
 // The LSTM recurrence of tfstate's compiled kernel, in plain C++ (the TensorFlow op is lstm_kernel.cc).
 //
-// One source for every CPU: the vectors are GCC/Clang vector extensions of the widest width the
-// compile flags allow, so the same code becomes AVX-512 (16 floats, -mavx512f), AVX2 + FMA
-// (8 floats, -mavx2 -mfma) or 128-bit SIMD (4 floats: SSE2 on any x86-64, NEON on aarch64); only
-// min / max use an intrinsic, with AVX-512 (see Min). An Eigen GEMM per step instead of the
-// register tile measured slower than this whole kernel (gates included), and takes 11 s to compile.
+// The vectors, gate maths, barrier and threads are kernel_base.h's (one source for every CPU). An
+// Eigen GEMM per step instead of the register tile measured slower than this whole kernel (gates
+// included), and takes 11 s to compile.
 //
 //   for t in range(T):
 //     i, j, f, o = split([x[t], h] @ kernel + bias)              # gate order i, j, f, o
 //     c' = sigmoid(f + forget_bias [+ wcf*c]) * c + sigmoid(i [+ wci*c]) * tanh(j), clipped to +-cell_clip
 //     h' = sigmoid(o [+ wco*c']) * tanh(c')
-//     rows with t >= lengths[row] keep (c, h) and output zeros
+//     rows with t >= lengths[row] keep (c, h) and output zeros; before that, rows with
+//     resets[t, row] start the step from (reset_c, reset_h) instead of (c, h)
 //     cs[t] = c (the cell state after step t, which the gradient needs)
+//     gates[t] = [x[t], h] @ kernel + bias, when asked (save_gates: the gradient then need not recompute it)
 //
-// The hidden units are split across threads in groups of kWidth; a thread owns all four gates
-// of its units, so each step is one register-blocked matmul (kRows batch rows x 4 gate vectors of
-// accumulators) with the gate maths fused into its epilogue, and one barrier. The weights are
-// packed per group once per call, and the running state is kept padded to whole groups, so the
-// inner loops never need a mask.
+// The hidden units come in groups of kWidth, all four gates of a group packed together, so each
+// step is one register-blocked matmul (kRows batch rows x 4 gate vectors of accumulators) with the
+// gate maths fused into its epilogue. The threads own batch rows, or groups of units with one
+// barrier a step (kernel_base.h's RunSplit). The weights are packed per group once per call, and
+// the running state is kept padded to whole groups, so the inner loops never need a mask.
 
 #ifndef TFSTATE_LSTM_RECURRENCE_H_
 #define TFSTATE_LSTM_RECURRENCE_H_
 
-#include <sched.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <system_error>
-#include <thread>
-#include <vector>
+#include "kernel_base.h"
 
 namespace tfstate {
-
-#if defined(__AVX512F__)
-constexpr int kWidth = 16;
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kWidth = 8;
-#else
-constexpr int kWidth = 4;
-#endif
 
 // Batch rows per register tile: its accumulators (4 per row: gates i, j, f, o), one broadcast per
 // row and one weight vector must fit in the vector registers (measured: 6 rows with AVX-512,
@@ -60,129 +40,31 @@ constexpr int kRows = 2;
 constexpr int kPanel = 4 * kWidth;  // packed columns per group: i, j, f, o of kWidth units
 constexpr int kConstants = 8;       // per group after its weights: bias i, j, f, o; wci, wcf, wco; padding
 
-typedef float Vec __attribute__((vector_size(kWidth * sizeof(float))));
-typedef uint32_t Bits __attribute__((vector_size(kWidth * sizeof(float))));
-
-// The scalar operand is broadcast; subtracting zero is exact, so the compiler emits only the broadcast.
-inline Vec Splat(float value) { return value - Vec{}; }
-
-inline Vec Load(const float* from) {
-  Vec v;
-  std::memcpy(&v, from, sizeof(v));
-  return v;
-}
-
-inline void Store(float* to, Vec v) { std::memcpy(to, &v, sizeof(v)); }
-
-// Stores the first `width` lanes (all of them but in a partial last group).
-inline void StoreFirst(float* to, Vec v, int64_t width) {
-  if (width == kWidth) {
-    Store(to, v);
-  } else {
-    std::memcpy(to, &v, width * sizeof(float));
-  }
-}
-
-// Min(a, b) = a < b ? a : b and Max(a, b) = a > b ? a : b: b where either is NaN, as x86's
-// minps / maxps. With AVX-512, GCC makes a compare and a masked move of the plain form (3% of the
-// kernel's time, measured); with SSE2 the intrinsics measured 16% slower, with AVX2 the same.
-#if defined(__AVX512F__)
-inline Vec Min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
-inline Vec Max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
-#else
-inline Vec Min(Vec a, Vec b) { return a < b ? a : b; }
-inline Vec Max(Vec a, Vec b) { return a > b ? a : b; }
-#endif
-
-// NaN stays NaN (as in TensorFlow's own ops).
-inline Vec Clamp(Vec x, float low, float high) { return Min(Splat(high), Max(Splat(low), x)); }
-
-inline Vec Exp(Vec x) {
-  // Cephes-style expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial. Adding 1.5 * 2^23 rounds
-  // x / ln2 to the integer n and leaves n in the low mantissa bits, from which 2^n is assembled.
-  x = Clamp(x, -88.0f, 88.0f);
-  const Vec shifter = Splat(12582912.0f);
-  const Vec t = x * 1.44269504088896341f + shifter;
-  const Vec n = t - shifter;
-  Vec r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  Vec p = Splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + (r + 1.0f);
-  const Bits two_to_n = (reinterpret_cast<Bits>(t) + 127u) << 23;  // n in [-127, 127]
-  return p * reinterpret_cast<Vec>(two_to_n);
-}
-
-inline Vec Sigmoid(Vec x) { return 1.0f / (1.0f + Exp(-x)); }
-
-// tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7, which is what float32 LSTM maths needs.
-inline Vec Tanh(Vec x) { return 2.0f * Sigmoid(2.0f * x) - 1.0f; }
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 // One chunk: TensorFlow's tensors (x [B,T,D] or [T,B,D], outputs and cs the same with width H).
-struct Sequence {
-  int64_t steps, batch, depth, units;
-  bool time_major, use_peephole;
+struct Sequence : Chunk {
+  int64_t depth;
+  bool use_peephole;
   float forget_bias, cell_clip;  // cell_clip < 0: no clipping
   const float *x, *c0, *h0, *kernel, *bias, *wci, *wcf, *wco;
-  const int32_t* lengths;
+  const float *reset_c, *reset_h;   // [batch, units], read where resets is set
   float *outputs, *cs, *c, *h;
+  float* gates;  // like x with width 4H, or nullptr: not saved
 
-  int64_t Groups() const { return (units + kWidth - 1) / kWidth; }
-  int64_t Padded() const { return Groups() * kWidth; }
   int64_t PanelFloats() const { return (depth + units) * kPanel + kConstants * kWidth; }
-  // Offset of (step, row) in x or outputs (width `width`).
-  int64_t Offset(int64_t t, int64_t row, int64_t width) const {
-    return (time_major ? t * batch + row : row * steps + t) * width;
-  }
 };
 
-// Floats of working memory RunSequence needs: the packed weights, and c and h (twice) padded.
+// Padded [batch, units] arrays in the working memory: c, h twice (double-buffered), and the reset values.
+inline int64_t StateArrays(const Sequence& s) { return s.resets != nullptr ? 5 : 3; }
+
+// Floats of working memory RunSequence needs: the packed weights and the padded state arrays.
 inline int64_t WorkspaceFloats(const Sequence& s) {
-  return s.Groups() * s.PanelFloats() + 3 * s.batch * s.Padded();
+  return s.Groups() * s.PanelFloats() + StateArrays(s) * s.batch * s.Padded();
 }
 
 struct Workspace {
   float* packed;                     // per group: [depth + units][i, j, f, o][kWidth], then the constants
   float *c, *h_even, *h_odd;         // [batch, padded units]; h is double-buffered across steps
-};
-
-// Spin barrier for the few threads of one call (one wait per step).
-class Barrier {
- public:
-  explicit Barrier(int parties) : parties_(parties) {}
-  void SetParties(int parties) { parties_ = parties; }  // only before anyone waits
-  void Wait() {
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == parties_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.store(generation + 1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 2000) {  // ~50 us; then let a descheduled partner (or anything else) run
-        CpuRelax();
-      } else {
-        sched_yield();
-      }
-    }
-  }
-
- private:
-  int parties_;
-  std::atomic<int> arrived_{0};
-  std::atomic<int> generation_{0};
+  float *reset_c, *reset_h;          // [batch, padded units] (with resets only)
 };
 
 inline int64_t GroupWidth(const Sequence& s, int64_t group) {
@@ -241,7 +123,7 @@ void Tile(const Sequence& s, const Workspace& w, int64_t t, int64_t row0, int64_
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     xs[r] = s.x + s.Offset(t, row0 + r, D);
-    hs[r] = h_prev + (row0 + r) * padded;
+    hs[r] = (s.Resets(t, row0 + r) ? w.reset_h : h_prev) + (row0 + r) * padded;
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) acc[r][q] = Load(constants + q * kWidth);
   }
@@ -258,7 +140,11 @@ void Tile(const Sequence& s, const Workspace& w, int64_t t, int64_t row0, int64_
       StoreFirst(output, Vec{}, width);
       continue;
     }
-    const Vec c_prev = Load(w.c + state);
+    if (s.gates != nullptr) {
+      float* gates = s.gates + s.Offset(t, row, 4 * H) + unit0;
+      for (int q = 0; q < 4; ++q) StoreFirst(gates + q * H, acc[r][q], width);
+    }
+    const Vec c_prev = Load((s.Resets(t, row) ? w.reset_c : w.c) + state);
     Vec i = acc[r][0], f = acc[r][2] + s.forget_bias, o = acc[r][3];
     if (s.use_peephole) {
       i += Load(constants + 4 * kWidth) * c_prev;
@@ -304,72 +190,20 @@ inline void RunGroups(const Sequence& s, const Workspace& w, int64_t first_group
   }
 }
 
-// Worker threads of all calls running now, so that concurrent calls (a bidirectional RNN, two
-// towers) share the cores instead of each spinning at barriers with one per core.
-inline std::atomic<int> busy_threads{0};
-
-inline int UsableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// How many threads this call runs; counted in busy_threads until the call releases them.
-inline int ThreadCount(const Sequence& s) {
-  const int64_t groups = s.Groups();
-  if (const char* env = std::getenv("TFSTATE_NATIVE_THREADS")) {
-    const int wanted = static_cast<int>(std::min<int64_t>(std::atoi(env), groups));
-    if (wanted > 0) {
-      busy_threads.fetch_add(wanted, std::memory_order_relaxed);
-      return wanted;
+// Rows [first_row, end_row) through the whole chunk: rows are independent, so no barrier but the
+// one after packing (each thread packs its share of the groups, and every thread reads them all).
+inline void RunRows(const Sequence& s, const Workspace& w, int64_t first_row, int64_t end_row, Barrier* barrier) {
+  const int64_t G = s.Groups(), B = s.batch;
+  for (int64_t g = G * first_row / B; g < G * end_row / B; ++g) Pack(s, w, g);
+  if (barrier != nullptr) barrier->Wait();
+  for (int64_t t = 0; t < s.steps; ++t) {
+    const float* h_prev = (t % 2 == 0) ? w.h_even : w.h_odd;
+    float* h_next = (t % 2 == 0) ? w.h_odd : w.h_even;
+    for (int64_t g = 0; g < G; ++g) {
+      int64_t row = first_row;
+      for (; row + kRows <= end_row; row += kRows) Tile<kRows>(s, w, t, row, g, h_prev, h_next);
+      TailTile<kRows - 1>(s, w, t, row, end_row - row, g, h_prev, h_next);
     }
-  }
-  // Below ~1 MFLOP per step a barrier per step costs more than a second thread saves.
-  if (2 * s.batch * (s.depth + s.units) * 4 * s.units < (1 << 20)) {
-    busy_threads.fetch_add(1, std::memory_order_relaxed);
-    return 1;
-  }
-  const int cores = UsableCores();
-  int busy = busy_threads.load(std::memory_order_relaxed), take;
-  do {  // claim up to one thread per core not already working for another call (at least one)
-    take = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(cores - busy, groups)));
-  } while (!busy_threads.compare_exchange_weak(busy, busy + take, std::memory_order_relaxed));
-  return take;
-}
-
-// Runs the recurrence on fresh threads while the calling thread waits. Computing on
-// TensorFlow's own inter-op thread measured 2-3x slower: TF's idle pool threads then compete
-// with the second worker for the cores, and every step's barrier waits for the slower one.
-inline void RunThreads(const Sequence& s, const Workspace& w) {
-  const int64_t groups = s.Groups();
-  const int wanted = ThreadCount(s);
-  struct Release {  // gives the claimed threads back however this returns
-    int count;
-    ~Release() { busy_threads.fetch_sub(count, std::memory_order_relaxed); }
-  } release{wanted};
-  // Workers wait until all are spawned (`parties` > 0), so that if a spawn fails the ones that
-  // did start share all the groups instead of waiting at a barrier for a thread that never came.
-  std::atomic<int> parties{0};
-  Barrier barrier(wanted);
-  std::vector<std::thread> workers;
-  workers.reserve(wanted);
-  try {
-    for (int index = 0; index < wanted; ++index) {
-      workers.emplace_back([&s, &w, &parties, &barrier, groups, index] {
-        int count;
-        while ((count = parties.load(std::memory_order_acquire)) == 0) sched_yield();
-        RunGroups(s, w, groups * index / count, groups * (index + 1) / count, count > 1 ? &barrier : nullptr);
-      });
-    }
-  } catch (const std::system_error&) {  // out of threads: fewer workers
-  }
-  if (workers.empty()) {
-    RunGroups(s, w, 0, groups, nullptr);
-  } else {
-    const int count = static_cast<int>(workers.size());
-    barrier.SetParties(count);
-    parties.store(count, std::memory_order_release);
-    for (auto& worker : workers) worker.join();
   }
 }
 
@@ -381,12 +215,23 @@ inline void RunSequence(const Sequence& s, float* workspace) {
   w.c = workspace + s.Groups() * s.PanelFloats();
   w.h_even = w.c + B * padded;
   w.h_odd = w.h_even + B * padded;
-  std::fill(w.c, w.c + 3 * B * padded, 0.0f);
+  w.reset_c = w.h_odd + B * padded;
+  w.reset_h = w.reset_c + B * padded;
+  std::fill(w.c, w.c + StateArrays(s) * B * padded, 0.0f);
   for (int64_t row = 0; row < B; ++row) {
     std::memcpy(w.c + row * padded, s.c0 + row * H, H * sizeof(float));
     std::memcpy(w.h_even + row * padded, s.h0 + row * H, H * sizeof(float));
+    if (s.resets != nullptr) {
+      std::memcpy(w.reset_c + row * padded, s.reset_c + row * H, H * sizeof(float));
+      std::memcpy(w.reset_h + row * padded, s.reset_h + row * H, H * sizeof(float));
+    }
   }
-  if (s.steps > 0 && B > 0 && H > 0) RunThreads(s, w);
+  if (s.steps > 0 && B > 0 && H > 0) {
+    RunSplit(
+        s.Groups(), B, 2 * B * (s.depth + H) * 4 * H,
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunGroups(s, w, first, end, barrier); },
+        [&s, &w](int64_t first, int64_t end, Barrier* barrier) { RunRows(s, w, first, end, barrier); });
+  }
   const float* h = s.steps % 2 == 0 ? w.h_even : w.h_odd;
   for (int64_t row = 0; row < B; ++row) {
     std::memcpy(s.c + row * H, w.c + row * padded, H * sizeof(float));

@@ -1,16 +1,19 @@
-"""tfstate's compiled LSTM kernel (`lstm_kernel.cc` + `lstm_recurrence.h`): built here at first use, cached privately.
+"""tfstate's compiled LSTM and GRU kernels: built here at first use, cached privately.
 
-The kernel runs a whole chunk of an LSTM in one TensorFlow op: per step one register-blocked
-`[x, h] @ kernel` with the gate maths fused in, the hidden units split across the cores. One
-source serves every CPU; it is compiled as one of three variants, the fastest this CPU runs:
+Each kernel runs a whole chunk in one TensorFlow op: per step register-blocked matmuls of
+`[x, h]` with the gate maths fused in (the LSTM one, the GRU two: gates, then candidate), the
+hidden units split across the cores (`lstm_recurrence.h`, `gru_recurrence.h` on `kernel_base.h`).
+A third runs the reverse loop of the LSTM's gradient (`lstm_gradient.h`). The ops are
+`lstm_kernel.cc`, `gru_kernel.cc` and `lstm_gradient_kernel.cc` (on `kernel_op.h`). One source
+serves every CPU; it is compiled as one of three variants, the fastest this CPU runs:
 
     "avx512"    x86-64 with AVX-512F          -mavx512f -mfma   (16 floats per vector)
     "avx2"      x86-64 with AVX2 and FMA      -mavx2 -mfma      (8)
     "portable"  any CPU (aarch64, older x86)  the compiler's baseline, -march=x86-64 on x86 (4: SSE2, NEON)
 
 `TFSTATE_NATIVE_ISA=avx512|avx2|portable` forces a variant (one this CPU runs); each variant
-registers its own op (`TfstateLstmSequenceAvx2`, ...), so several can be loaded in one process.
-A variant is compiled with the system's C++ compiler against the installed TensorFlow
+registers its own ops (`TfstateLstmSequenceAvx2`, `TfstateGruSequenceAvx2`, ...), so several can
+be loaded in one process. A variant is compiled with the system's C++ compiler against the installed TensorFlow
 (`tf.sysconfig`) and kept in `$TFSTATE_CACHE_DIR` (default `~/.cache/tfstate`) as
 `lstm_kernel-<variant>-<build key>-<SHA-256 of the file>.so`; the build key covers the sources,
 TensorFlow's version, the compiler and the flags. A library is only loaded from a folder that
@@ -35,28 +38,38 @@ import stat
 import subprocess
 import tempfile
 import threading
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import tensorflow as tf
+from tensorflow.core.framework import attr_value_pb2
 
 from tfstate._files import atomic_writer
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SOURCE = os.path.join(_HERE, "lstm_kernel.cc")
-_SOURCES = (_SOURCE, os.path.join(_HERE, "lstm_recurrence.h"))
+_OP_SOURCES = tuple(os.path.join(_HERE, name) for name in ("lstm_kernel.cc", "gru_kernel.cc",
+                                                            "lstm_gradient_kernel.cc"))
+_SOURCES = _OP_SOURCES + tuple(os.path.join(_HERE, name) for name in (
+    "kernel_op.h", "kernel_base.h", "lstm_recurrence.h", "gru_recurrence.h", "lstm_gradient.h"))
+# each op's name, before the variant's suffix
+_OPS = {"lstm": "TfstateLstmSequence", "gru": "TfstateGruSequence", "lstm_gradient": "TfstateLstmGradient"}
 
 
 class _Variant(NamedTuple):
     needs: tuple  # the CPU flags it needs (x86-64)
     flags: tuple  # its compiler flags on x86-64 (elsewhere: none, the compiler's baseline)
-    op: str  # the name of the op it registers; its Python function is the snake_case of it
+    suffix: str  # ends the names of the ops it registers
 
 
 _VARIANTS = {  # fastest first
-    "avx512": _Variant(("avx512f", "avx2", "fma"), ("-mavx512f", "-mfma"), "TfstateLstmSequenceAvx512"),
-    "avx2": _Variant(("avx2", "fma"), ("-mavx2", "-mfma"), "TfstateLstmSequenceAvx2"),
-    "portable": _Variant((), ("-march=x86-64",), "TfstateLstmSequencePortable"),
+    "avx512": _Variant(("avx512f", "avx2", "fma"), ("-mavx512f", "-mfma"), "Avx512"),
+    "avx2": _Variant(("avx2", "fma"), ("-mavx2", "-mfma"), "Avx2"),
+    "portable": _Variant((), ("-march=x86-64",), "Portable"),
 }
+
+
+def op_type(kind, name):
+    """The type of variant `name`'s op for `kind` (a key of `_OPS`) as graphs show it: e.g. `TfstateGruSequenceAvx2`."""
+    return _OPS[kind] + _VARIANTS[name].suffix
 
 _log = logging.getLogger("tfstate")
 _lock = threading.Lock()  # one build and load at a time
@@ -117,24 +130,24 @@ def _compiler():
 
 class _Build(NamedTuple):
     """How a variant is compiled, and the key that names its cached files."""
-    op: str  # the op's name
-    command: list  # the compiler command without the output
-    link: list
+    ops: dict  # {kind: the op's name}
+    command: list  # the compiler command for one source, without the source and its output
+    link: list  # what follows the objects when they are linked
     stem: str  # cached files are f"{stem}-{sha256 of the file}.so"
 
     @classmethod
     def of(cls, name, compiler):
-        op = _VARIANTS[name].op
+        ops = {kind: op_type(kind, name) for kind in _OPS}
         command = [compiler, "-O3", *(_VARIANTS[name].flags if _x86() else ()), "-ffp-contract=fast",
-                   "-fvisibility=hidden", "-shared", "-fPIC", "-pthread", f"-DTFSTATE_OP={op}",
-                   *tf.sysconfig.get_compile_flags(), _SOURCE]
-        link = tf.sysconfig.get_link_flags()
+                   "-fvisibility=hidden", "-fPIC", "-pthread", f"-DTFSTATE_VARIANT={_VARIANTS[name].suffix}",
+                   *tf.sysconfig.get_compile_flags()]
+        link = ["-shared", "-pthread", *tf.sysconfig.get_link_flags()]
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
         key = hashlib.sha256(tf.__version__.encode() + version.encode() + " ".join(command + link).encode())
         for source in _SOURCES:
             with open(source, "rb") as file:
                 key.update(file.read())
-        return cls(op, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
+        return cls(ops, command, link, f"lstm_kernel-{name}-{key.hexdigest()[:16]}")
 
 
 def _not_private(path, info, kind):
@@ -227,29 +240,49 @@ def _store(folder, build, library):
 
 
 def _compile(build, scratch):
-    """Compiles `build` into the private folder `scratch`; returns the library's path."""
+    """Compiles `build` into the private folder `scratch`; returns the library's path.
+
+    One compiler process per source, all at once (the build's wall time is then the slowest source's).
+    """
+    objects = [os.path.join(scratch, os.path.basename(source) + ".o") for source in _OP_SOURCES]
+    processes = [subprocess.Popen([*build.command, "-c", source, "-o", output], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for source, output in zip(_OP_SOURCES, objects)]
+    failures = []
+    for source, process in zip(_OP_SOURCES, processes):
+        try:
+            _, errors = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, errors = process.communicate()
+        if process.returncode != 0:
+            failures.append(f"compiling {source} with {build.command[0]} failed (exit {process.returncode}):\n"
+                            f"{errors[-2000:]}")
+    if failures:
+        raise NativeUnavailableError(failures[0])
     library = os.path.join(scratch, "lstm_kernel.so")
-    result = subprocess.run([*build.command, "-o", library, *build.link], capture_output=True, text=True,
+    result = subprocess.run([build.command[0], *objects, "-o", library, *build.link], capture_output=True, text=True,
                             timeout=600)
     if result.returncode != 0:
         raise NativeUnavailableError(
-            f"compiling {_SOURCE} with {build.command[0]} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+            f"linking {', '.join(objects)} with {build.command[0]} failed (exit {result.returncode}):\n"
+            f"{result.stderr[-2000:]}")
     return library
 
 
 def _open(path, build):
-    """The op's Python function from the library at `path`, or None when it does not load or lacks the op."""
+    """`{kind: the op's Python function}` from the library at `path`; None when it does not load or lacks an op."""
     try:
         module = tf.load_op_library(path)
     except tf.errors.OpError as error:
         _log.warning("tfstate: TensorFlow could not load '%s': %s", path, error.message)
         return None
-    name = "".join("_" + char.lower() if char.isupper() else char for char in build.op).lstrip("_")
-    return getattr(module, name, None)
+    ops = {kind: getattr(module, "".join("_" + char.lower() if char.isupper() else char for char in op).lstrip("_"),
+                         None) for kind, op in build.ops.items()}
+    return None if None in ops.values() else ops
 
 
 class _Kernel(NamedTuple):
-    op: Callable  # the op's Python function
+    ops: dict  # {kind: the op's Python function}
     path: Optional[str]  # the cached library it was loaded from; None when built for this process only
     not_cached: Optional[str]  # why the cache was not used, or None
 
@@ -264,10 +297,11 @@ def _load(name):
     folder, not_cached = _cache_folder()
     path = _cached(folder, build) if folder else None
     if path is not None:
-        op = _open(path, build)
-        if op is not None:
-            return _Kernel(op, path, None)
-        _log.warning("tfstate: the cached kernel '%s' does not provide %s; it is built again", path, build.op)
+        ops = _open(path, build)
+        if ops is not None:
+            return _Kernel(ops, path, None)
+        _log.warning("tfstate: the cached kernel '%s' does not provide %s; it is built again", path,
+                     ", ".join(build.ops.values()))
         _remove(path)
     with tempfile.TemporaryDirectory(prefix="tfstate-kernel-") as scratch:
         problem = _folder_problem(scratch)
@@ -281,10 +315,11 @@ def _load(name):
                 not_cached = f"writing it into '{folder}' failed ({error.strerror})"
         if not_cached is not None:
             _log.warning("tfstate: the compiled LSTM kernel is built for this process only, not cached: %s", not_cached)
-        op = _open(path, build)  # a library stays loaded after its file is removed
-    if op is None:
-        raise NativeUnavailableError(f"TensorFlow could not load the kernel it built from {_SOURCE} ({build.op})")
-    return _Kernel(op, None if not_cached else path, not_cached)
+        ops = _open(path, build)  # a library stays loaded after its file is removed
+    if ops is None:
+        raise NativeUnavailableError(f"TensorFlow could not load the kernels it built from {', '.join(_OP_SOURCES)} "
+                                     f"({', '.join(build.ops.values())})")
+    return _Kernel(ops, None if not_cached else path, not_cached)
 
 
 @functools.lru_cache(maxsize=None)
@@ -346,28 +381,96 @@ def kernel_arguments(peepholes, cell_clip, units, dtype):
     return w_i, w_f, w_o, -1.0 if cell_clip is None else cell_clip
 
 
-def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip):
+def _every_row_runs_every_step(sequence, time_major):
+    """`[batch]` lengths that run every step of `sequence` (the kernels always take lengths)."""
+    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    return tf.fill(tf.shape(sequence)[batch_axis:batch_axis + 1], tf.shape(sequence)[steps_axis])
+
+
+def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
+                  reset_state=None):
     """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
 
     Same contract as `tfstate.fused.sequence.sequence`: `lengths` is None or `[batch]` int32, `peepholes`
-    None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping.
+    None or `(w_i, w_f, w_o)`, `cell_clip` None for no clipping, `resets` None or a time-major bool
+    `[time, batch]` mask whose marked rows start that step from `reset_state` `(c, h)`.
     """
     units = h0.shape[-1]
     reason = unsupported_reason(inputs.dtype)
     if reason is not None:
         raise NativeUnavailableError(f"tfstate's compiled LSTM kernel cannot run this LSTM: {reason}.")
-    steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
-    if lengths is None:
-        lengths = tf.fill(tf.shape(inputs)[batch_axis:batch_axis + 1], tf.shape(inputs)[steps_axis])
+    lengths = _every_row_runs_every_step(inputs, time_major) if lengths is None else lengths
+    if resets is None:  # empty: the op reads no reset values
+        resets, reset_state = tf.zeros([0, 0], tf.bool), (tf.zeros([0, 0]), tf.zeros([0, 0]))
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
-    outputs, c, h, cell_states = _load(variant()).op(
-        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, forget_bias=forget_bias, cell_clip=clip,
-        use_peephole=peepholes is not None, time_major=time_major)
+    outputs, c, h, cell_states, _ = _load(variant()).ops["lstm"](
+        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, resets, *reset_state, forget_bias=forget_bias,
+        cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
     for sequence in (outputs, cell_states):
         sequence.set_shape(inputs.shape[:2].concatenate([units]))
     c.set_shape(c0.shape)
     h.set_shape(h0.shape)
     return outputs, cell_states, c, h
+
+
+def saved_gates(outputs):
+    """Every step's `[x, h] @ kernel + bias` from the kernel op that computed `outputs` (an `lstm_sequence` result).
+
+    Sets that op's `save_gates`, so the forward writes what the gradient would otherwise recompute
+    with one large matmul; a gradient is built after its forward, hence the change to an existing
+    op (TensorFlow's private `Operation._set_attr`). Where the op cannot change any more (a session
+    has already run it) the tensor stays empty, and `tfstate.fused.sequence.sequence_gradient`
+    recomputes. Returns the tensor, laid out like the inputs with width 4H; None where the
+    TensorFlow at hand cannot change an op.
+    """
+    op = outputs.op
+    if not hasattr(op, "_set_attr"):
+        return None
+    op._set_attr("save_gates", attr_value_pb2.AttrValue(b=True))
+    return op.outputs[4]
+
+
+def lstm_reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, lengths, time_major,
+                      forget_bias, cell_clip, resets=None):
+    """The reverse loop of `tfstate.fused.sequence.sequence_gradient` through the compiled kernel.
+
+    The sequences are `[T, B, ...]` with `time_major`, else `[B, T, ...]`: `gate_inputs` (every
+    step's `[x, h] @ kernel + bias`, 4H wide), `c_prev` (the cell state each step read, H wide),
+    `d_outputs`; `resets` is time-major either way. `recurrent_kernel` is `kernel[depth:]`.
+    Returns `(d_gates like gate_inputs, d_c0, d_h0, d_reset_c, d_reset_h)`.
+    """
+    units = c_prev.shape[-1]
+    lengths = _every_row_runs_every_step(c_prev, time_major) if lengths is None else lengths
+    if resets is None:
+        resets = tf.zeros([0, 0], tf.bool)
+    w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
+    results = _load(variant()).ops["lstm_gradient"](
+        gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, w_i, w_f, w_o, lengths, resets,
+        forget_bias=forget_bias, cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
+    results[0].set_shape(gate_inputs.shape)
+    for state in results[1:]:
+        state.set_shape(d_c.shape)
+    return results
+
+
+def gru_sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major,
+                 resets=None, reset_h=None):
+    """A GRU's whole chunk through the compiled kernel: `(outputs like inputs, h)`.
+
+    Same contract as `tfstate.fused.gru_sequence.sequence`: `lengths` is None or `[batch]` int32,
+    `resets` None or a time-major bool `[time, batch]` mask whose marked rows start that step from `reset_h`.
+    """
+    reason = unsupported_reason(inputs.dtype)
+    if reason is not None:
+        raise NativeUnavailableError(f"tfstate's compiled GRU kernel cannot run this GRU: {reason}.")
+    lengths = _every_row_runs_every_step(inputs, time_major) if lengths is None else lengths
+    if resets is None:  # empty: the op reads no reset values
+        resets, reset_h = tf.zeros([0, 0], tf.bool), tf.zeros([0, 0])
+    outputs, h = _load(variant()).ops["gru"](inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias,
+                                             lengths, resets, reset_h, time_major=time_major)
+    outputs.set_shape(inputs.shape[:2].concatenate([h0.shape[-1]]))
+    h.set_shape(h0.shape)
+    return outputs, h
 
 
 def configure(parser):
@@ -384,7 +487,7 @@ def run(args):
     kernel = _load(variant())
     where = (f"cached in {kernel.path}" if kernel.path else f"built for this process only, not cached: "
              f"{kernel.not_cached}")
-    print(f"tfstate's compiled LSTM kernel is ready: variant '{variant()}' of the variants this CPU runs "
-          f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use it for "
-          f"float32 LSTMs.")
+    print(f"tfstate's compiled LSTM and GRU kernels are ready: variant '{variant()}' of the variants this CPU runs "
+          f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use them for "
+          f"float32 LSTMs and GRUs.")
     return 0

@@ -6,8 +6,9 @@
 
 A reset at a step past a row's `sequence_length` does nothing (the step does not run). Running a
 chunk with resets equals running its pieces separately, each from `reset_state` (tests check it
-on every path). The fused cells apply the mask in their whole-chunk paths; any other cell steps
-through `ResetBeforeStep` under `tf.compat.v1.nn.dynamic_rnn`.
+on every path). The fused cells apply the mask in their whole-chunk paths (the compiled kernel,
+XLA, the loop; TensorFlow's BlockLSTM has no mask, so `implementation="block"` refuses resets);
+any other cell steps through `ResetBeforeStep` under `tf.compat.v1.nn.dynamic_rnn`.
 """
 
 import tensorflow as tf

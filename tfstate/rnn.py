@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfstate import _tf1
 from tfstate._checks import require_graph_mode
+from tfstate.fused.gru import unroll_of
 from tfstate.resets import stepped_with_resets
 from tfstate.state import RNNState
 
@@ -39,15 +40,22 @@ class StatefulRNN:
         return self.state.initial_state
 
 
+def _dtype_of(inputs):
+    """The dtype of (the first of) `inputs`: a tensor's, an array's, or float32 (as TF converts Python numbers)."""
+    return tf.as_dtype(getattr(tf.nest.flatten(inputs)[0], "dtype", tf.float32))
+
+
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
                 swap_memory=False, time_major=False, scope=None, resets=None, reset_state=None):
     """`tf.compat.v1.nn.dynamic_rnn` (same arguments, same results) that runs a fused cell over the whole chunk.
 
-    A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`) is
-    unrolled by it, inside the same variable scope (`scope`, default "rnn"), so variable names and
-    checkpoints are those `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and
-    `swap_memory` do not apply there. Any other cell, or nested inputs, go to
-    `tf.compat.v1.nn.dynamic_rnn` unchanged. `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
+    A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`,
+    `GRUBlockCell(V2)`), and a `GRUCell` with its default tanh where the compiled kernel runs it
+    (`tfstate.fused.gru.unroll_of`), is unrolled over the whole chunk, inside the same variable
+    scope (`scope`, default "rnn"), so variable names and checkpoints are those
+    `tf.compat.v1.nn.dynamic_rnn` would give; `parallel_iterations` and `swap_memory` do not apply
+    there. Any other cell, or nested inputs, go to `tf.compat.v1.nn.dynamic_rnn` unchanged.
+    `tfstate upgrade` rewrites TF1's `dynamic_rnn` to this.
 
     Two arguments TF1's function lacks (see `tfstate.resets`):
 
@@ -58,7 +66,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         parts; zeros by default.
     """
     require_graph_mode("tfstate.dynamic_rnn")
-    unroll = getattr(cell, "unroll", None)
+    unroll = unroll_of(cell, _dtype_of(inputs))
     if resets is None and (unroll is None or tf.nest.is_nested(inputs)):
         return _tf1.dynamic_rnn(
             cell, inputs, sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
@@ -92,7 +100,8 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, in
     and its outputs are reversed back, as in TF1; fused cells therefore run whole chunks both ways.
     Returns `((output_fw, output_bw), (state_fw, state_bw))`.
     """
-    if not (hasattr(cell_fw, "unroll") and hasattr(cell_bw, "unroll")) or tf.nest.is_nested(inputs):
+    if unroll_of(cell_fw, _dtype_of(inputs)) is None or unroll_of(cell_bw, _dtype_of(inputs)) is None or \
+            tf.nest.is_nested(inputs):
         return _tf1.bidirectional_dynamic_rnn(
             cell_fw, cell_bw, inputs, sequence_length=sequence_length, initial_state_fw=initial_state_fw,
             initial_state_bw=initial_state_bw, dtype=dtype, parallel_iterations=parallel_iterations,

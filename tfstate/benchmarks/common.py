@@ -98,7 +98,7 @@ def machine_info():
         info["cpu"] = platform.processor()
     info["env"] = {key: os.environ[key] for key in sorted(os.environ)
                    if key.startswith(("TF_ENABLE_", "TF_XLA_", "TF_NUM_", "TF_INTRA", "TF_INTER", "OMP_", "MKL_",
-                                       "XLA_", "KMP_", "DNNL_", "ONEDNN_"))}
+                                       "XLA_", "KMP_", "DNNL_", "ONEDNN_", "TFSTATE_"))}
     return info
 
 

@@ -1,6 +1,8 @@
 """Where a chunk's time goes: one traced run (`RunOptions.FULL_TRACE`) of the plain and the fast paths.
 
-    python -m tfstate.benchmarks.profile [--layers N]
+    python -m tfstate.benchmarks.profile [--layers N] [--training] [--gru]
+
+(`--training`: one SGD step with keep instead of a forward chunk; `--gru`: GRU cells instead of LSTMs.)
 
 Prints, per path, the wall time of the traced run, the number of nodes executed, and the op
 types that took the most time (summed over the run, loop iterations included).
@@ -16,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfstate.benchmarks.common import Config  # noqa: E402
-from tfstate.benchmarks.tf_graph import stateful  # noqa: E402
+from tfstate.benchmarks.tf_graph import stateful, training_step  # noqa: E402
 from tfstate import native  # noqa: E402
 
 
@@ -38,19 +40,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--top", type=int, default=6)
+    parser.add_argument("--training", action="store_true", help="profile one SGD step (forward, backward, update)")
+    parser.add_argument("--gru", action="store_true", help="GRU cells (GRUCell, GRUBlockCellV2) instead of LSTMs")
     args = parser.parse_args(argv)
     config = Config(layers=args.layers)
     inputs = np.random.RandomState(0).randn(config.batch, config.steps, config.input).astype(np.float32)
-    paths = [("plain dynamic_rnn", False, "auto"), ("fast path, XLA", True, "xla")]
-    if native.status() is None:
+    plain = "GRUCell (stateful_dynamic_rnn runs it whole-chunk)" if args.gru and not args.training else "plain dynamic_rnn"
+    paths = [(plain, False, "auto"), ("fast path, XLA", True, "xla")]
+    if native.status() is None and not args.gru:
         paths.append(("fast path, compiled kernel", True, "native"))
     for name, fast, implementation in paths:
-        run_once, sess, rnn = stateful(config, inputs, fast=fast, implementation=implementation)
+        if args.training:
+            run_once, sess, fetches = training_step(config, inputs, fast, implementation, gru=args.gru)
+        else:
+            run_once, sess, rnn = stateful(config, inputs, fast, implementation, gru=args.gru)
+            fetches = [rnn.outputs, rnn.keep]
         for _ in range(5):
             run_once()
         with sess.graph.as_default():
-            nodes, times = traced_op_times(sess, [rnn.outputs, rnn.keep])
-        print(f"{name} + keep, {config.name}: {nodes} nodes, {sum(times.values()) / 1e3:.1f} ms of op time")
+            nodes, times = traced_op_times(sess, fetches)
+        what = "SGD step" if args.training else "chunk"
+        print(f"{name} + keep, {'GRU' if args.gru else 'LSTM'} {what}, {config.name}: {nodes} nodes, {sum(times.values()) / 1e3:.1f} ms of op time")
         for label, micros in times.most_common(args.top):
             print(f"    {label:32s} {micros / 1e3:7.2f} ms")
 

@@ -24,6 +24,7 @@ def markdown(results):
     if "torch" in torch_result:
         info = torch_result["torch"]
         lines.append(f"- PyTorch {info['version']}, {info['threads']} threads, oneDNN {info['mkldnn']}")
+    lines += _native_lines(results)
     gemm = tf_result.get("gemm_flops")
     if gemm:
         lines.append(f"- Measured GEMM rate (1024³ float32 matmul, TF, best of 10): {gemm / 1e9:.0f} GFLOP/s")
@@ -68,6 +69,7 @@ def markdown(results):
             for framework, entry in entries:
                 for name, stats in entry.get("training", {}).items():
                     lines.append(_row(framework, name, stats, "steps/s"))
+        lines += _gru_tables(config, entries)
         for framework, entry in entries:
             if "op_count" in entry:
                 ops = entry["op_count"]
@@ -75,3 +77,31 @@ def markdown(results):
                           f"{ops['runs']} runs of keep / step flag / row reset / reset"
                           f" ({'constant' if ops['before'] == ops['after'] else 'GREW'})."]
     return "\n".join(lines) + "\n"
+
+
+def _native_lines(results):
+    """The Machine section's line on the compiled kernel: the variant each process ran, and TFSTATE_* variables."""
+    facts = {framework: result["native"] for framework, result in results["frameworks"].items() if "native" in result}
+    lines = []
+    for framework, native in facts.items():
+        ran = f"variant '{native['variant']}'" if native["variant"] else f"not used ({native['not_used']})"
+        env = ", ".join(f"{key}={value}" for key, value in native["env"].items()) or "no TFSTATE_* variables set"
+        lines.append(f"- Compiled kernel, {framework} process: {ran} of {', '.join(native['variants'])}; {env}")
+    return lines
+
+
+def _gru_tables(config, entries):
+    """The GRU tables (streaming and training) of a config, where a process measured them."""
+    lines = []
+    for key, title, unit in (("gru_streaming", f"GRU streaming: chunks of {config.steps} steps, forward only.",
+                              "chunks/s"),
+                             ("gru_training", f"GRU training: one SGD step on a {config.steps}-step chunk, state "
+                                              "kept.", "steps/s")):
+        if not any(key in entry for _, entry in entries):
+            continue
+        lines += ["", title, "", "| process | variant | ms (median) | min–max | throughput | vs baseline |",
+                  "|---|---|---|---|---|---|"]
+        for framework, entry in entries:
+            for name, stats in entry.get(key, {}).items():
+                lines.append(_row(framework, name, stats, unit))
+    return lines

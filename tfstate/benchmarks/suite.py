@@ -24,6 +24,13 @@ KERAS_STATEFUL = "Keras 3 LSTM(stateful=True)"
 TORCH_LSTM = "PyTorch nn.LSTM, carrying (h, c)"
 FAST_XLA = "tfstate fast path (LSTMBlockCell, XLA) + keep"
 FAST_NATIVE = "tfstate fast path (LSTMBlockCell, compiled kernel) + keep"
+TORCH_LSTM_TRAIN = "PyTorch nn.LSTM, SGD step, carrying (h, c)"
+GRU_STREAM_BASELINE = "dynamic_rnn + GRUCell, zero state"
+GRU_TRAIN_BASELINE = "dynamic_rnn + GRUCell, SGD step + keep"
+GRU_XLA = "tfstate fast path (GRUBlockCellV2, XLA) + keep"
+GRU_NATIVE = "tfstate fast path (GRUBlockCellV2, compiled kernel) + keep"
+TORCH_GRU = "PyTorch nn.GRU, carrying h"
+TORCH_GRU_TRAIN = "PyTorch nn.GRU, SGD step, carrying h"
 
 
 class _Workloads:
@@ -37,7 +44,7 @@ class _Workloads:
         table[name] = made[0]
         self._sessions.append(made[1])
 
-    def add_fast_paths(self, config, inputs, result, table=None, make=None):
+    def add_fast_paths(self, config, inputs, result, table=None, make=None, names=(FAST_XLA, FAST_NATIVE)):
         """The fast path on XLA and, where it can be built here, on the compiled kernel (streaming by default)."""
         import tensorflow as tf
 
@@ -45,10 +52,10 @@ class _Workloads:
         from tfstate import native
         table = self.stream if table is None else table
         make = make or (lambda **kwargs: tf_graph.stateful(config, inputs, **kwargs)[:2])
-        self.add(table, FAST_XLA, make(fast=True, implementation="xla"))
+        self.add(table, names[0], make(fast=True, implementation="xla"))
         result["native"] = native.unsupported_reason(tf.float32) or "used"
         if result["native"] == "used":
-            self.add(table, FAST_NATIVE, make(fast=True, implementation="native"))
+            self.add(table, names[1], make(fast=True, implementation="native"))
 
     def close(self):
         for sess in self._sessions:
@@ -85,6 +92,28 @@ def tf_variants(config, settings, result):
     result["training"] = _streaming(config, settings, work.train, baseline=TRAIN_BASELINE)
     result["op_count"] = tf_graph.op_count_check(config, inputs, repeats=settings.rounds * 10)
     work.close()
+    tf_gru_variants(config, settings, result)
+
+
+def tf_gru_variants(config, settings, result):
+    """The GRU tables of the tf process: streaming and training, TF1's stepped GRUCell as the baseline."""
+    inputs = common.random_inputs(config)
+    work = _Workloads()
+    _add_gru_rows(work, config, inputs)
+    result["gru_streaming"] = _streaming(config, settings, work.stream, baseline=GRU_STREAM_BASELINE)
+    result["gru_training"] = _streaming(config, settings, work.train, baseline=GRU_TRAIN_BASELINE)
+    work.close()
+
+
+def _add_gru_rows(work, config, inputs):
+    """TF1's stepped GRUCell and the GRU fast paths (`GRUBlockCellV2`), streaming and training."""
+    from tfstate.benchmarks import tf_graph
+    work.add(work.stream, GRU_STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs, gru=True))
+    stream = lambda **kwargs: tf_graph.stateful(config, inputs, gru=True, **kwargs)[:2]  # noqa: E731
+    work.add_fast_paths(config, inputs, {}, work.stream, stream, names=(GRU_XLA, GRU_NATIVE))
+    train = functools.partial(tf_graph.training_step, config, inputs, gru=True)
+    work.add(work.train, GRU_TRAIN_BASELINE, train())
+    work.add_fast_paths(config, inputs, {}, work.train, train, names=(GRU_XLA, GRU_NATIVE))
 
 
 def keras_variants(config, settings, result):
@@ -149,6 +178,76 @@ def torch_variants(config, settings, result):
     result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
                        "mkldnn": torch.backends.mkldnn.is_available()}
     work.close()
+    torch_training(config, settings, result)
+    torch_gru(config, settings, result)
+
+
+def _torch_sgd_step(module, inputs, carried):
+    """One SGD step of `module` (nn.LSTM / nn.GRU) on `inputs`, carrying its state detached: what TF's rows run."""
+    import torch
+    optimizer = torch.optim.SGD(module.parameters(), lr=1e-3)
+    x = torch.from_numpy(inputs)
+
+    def step():
+        optimizer.zero_grad()
+        outputs, state = module(x, carried[0])
+        torch.mean(torch.square(outputs)).backward()
+        optimizer.step()
+        carried[0] = tuple(part.detach() for part in state) if isinstance(state, tuple) else state.detach()
+
+    return step
+
+
+def torch_training(config, settings, result):
+    """The training table of the torch process: TF1's SGD step, tfstate's fast paths and PyTorch's nn.LSTM step."""
+    import torch
+
+    from tfstate.benchmarks import tf_graph
+    inputs = common.random_inputs(config)
+    work = _Workloads()
+    train = functools.partial(tf_graph.training_step, config, inputs)
+    work.add(work.train, TRAIN_BASELINE, train())
+    work.add_fast_paths(config, inputs, {}, work.train, train)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(config.input, config.hidden, num_layers=config.layers, batch_first=True)
+    work.train[TORCH_LSTM_TRAIN] = _torch_sgd_step(lstm, inputs, [None])
+    result["training"] = _streaming(config, settings, work.train, baseline=TRAIN_BASELINE)
+    work.close()
+
+
+def torch_gru(config, settings, result):
+    """The GRU tables of the torch process: streaming and training against PyTorch's nn.GRU."""
+    import torch
+
+    inputs = common.random_inputs(config)
+    work = _Workloads()
+    _add_gru_rows(work, config, inputs)
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(config.input, config.hidden, num_layers=config.layers, batch_first=True).eval()
+    x, carried = torch.from_numpy(inputs), [None]
+
+    def torch_chunk():
+        with torch.no_grad():
+            outputs, carried[0] = gru(x, carried[0])
+        return outputs.numpy()
+
+    work.stream[TORCH_GRU] = torch_chunk
+    result["gru_streaming"] = _streaming(config, settings, work.stream, baseline=GRU_STREAM_BASELINE)
+    trained = torch.nn.GRU(config.input, config.hidden, num_layers=config.layers, batch_first=True)
+    work.train[TORCH_GRU_TRAIN] = _torch_sgd_step(trained, inputs, [None])
+    result["gru_training"] = _streaming(config, settings, work.train, baseline=GRU_TRAIN_BASELINE)
+    work.close()
+
+
+def _native_facts():
+    """Which compiled-kernel variant this process runs (or why none), and the TFSTATE_* variables it saw."""
+    import tensorflow as tf
+
+    from tfstate import native
+    reason = native.unsupported_reason(tf.float32)
+    return {"variant": None if reason else native.variant(), "variants": list(native.variants()),
+            "not_used": reason, "env": {key: value for key, value in sorted(os.environ.items())
+                                        if key.startswith("TFSTATE_")}}
 
 
 def main(argv):
@@ -158,6 +257,7 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     run = {"tf": tf_variants, "keras": keras_variants, "torch": torch_variants}[framework]
     report = {"framework": framework, "tensorflow": tf.__version__, "configs": []}
+    report["native"] = _native_facts()
     if framework == "tf":
         from tfstate.benchmarks import tf_graph
         report["gemm_flops"] = tf_graph.gemm_rate()

@@ -7,13 +7,21 @@ import numpy as np
 import tensorflow as tf
 
 import tfstate
-from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+from tfstate.fused import FusedMultiRNNCell, GRUBlockCellV2, LSTMBlockCell
 
 v1 = tf.compat.v1
 
 
-def _cell(config, fast, implementation="auto"):
-    if fast:
+def _cell(config, fast, implementation="auto", gru=False):
+    """The workload's cell: LSTMs (`LSTMBlockCell` on the fast path, else `LSTMCell`) or GRUs, one per layer.
+
+    GRUs are `GRUBlockCellV2` on the fast path (with `implementation`), else `GRUCell`, which
+    `tfstate.dynamic_rnn` also runs over the whole chunk (the plain baselines step it by TF1's dynamic_rnn).
+    """
+    if gru:
+        make = (lambda: GRUBlockCellV2(config.hidden, implementation=implementation)) if fast else (  # noqa: E731
+            lambda: tfstate.GRUCell(config.hidden))
+    elif fast:
         make = lambda: LSTMBlockCell(config.hidden, implementation=implementation)  # noqa: E731
     else:
         make = lambda: tfstate.LSTMCell(config.hidden)  # noqa: E731
@@ -30,12 +38,12 @@ def _session(graph):
     return sess
 
 
-def dynamic_rnn_zero_state(config, inputs):
-    """Plain TF1 code: `dynamic_rnn` + LSTMCell from a zero state, nothing carried (the baseline)."""
+def dynamic_rnn_zero_state(config, inputs, gru=False):
+    """Plain TF1 code: `dynamic_rnn` + LSTMCell (or GRUCell) from a zero state, nothing carried (the baseline)."""
     graph = tf.Graph()
     with graph.as_default():
         x = tf.constant(inputs)
-        outputs, _ = v1.nn.dynamic_rnn(_cell(config, False), x, dtype=tf.float32)
+        outputs, _ = v1.nn.dynamic_rnn(_cell(config, False, gru=gru), x, dtype=tf.float32)
     sess = _session(graph)
     return lambda: sess.run(outputs), sess
 
@@ -60,12 +68,12 @@ def feed_dict_round_trip(config, inputs):
     return run_once, sess
 
 
-def stateful(config, inputs, fast=False, implementation="auto"):
+def stateful(config, inputs, fast=False, implementation="auto", gru=False):
     """tfstate: `stateful_dynamic_rnn`, fetching outputs and the keep op (state stays in variables)."""
     graph = tf.Graph()
     with graph.as_default():
         x = tf.constant(inputs)
-        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast, implementation), x, batch_size=config.batch)
+        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast, implementation, gru), x, batch_size=config.batch)
     sess = _session(graph)
     fetches = (rnn.outputs, rnn.keep)
     return (lambda: sess.run(fetches)), sess, rnn
@@ -78,16 +86,28 @@ def stateful_session(config, inputs):
     return (lambda: session.run(rnn.outputs)), sess
 
 
-def training_step(config, inputs, fast=False, implementation="auto"):
-    """One SGD step on a chunk (forward, backward, update) with the state kept: truncated backprop."""
+def training_step(config, inputs, fast=False, implementation="auto", gru=False):
+    """One SGD step on a chunk (forward, backward, update) with the state kept: truncated backprop.
+
+    Returns `(run_once, session, fetches)`. The plain variant steps the cell with TF1's `dynamic_rnn`
+    from an `RNNState` (a GRUCell would otherwise take the whole-chunk path).
+    """
     graph = tf.Graph()
     with graph.as_default():
         x = tf.constant(inputs)
-        rnn = tfstate.stateful_dynamic_rnn(_cell(config, fast, implementation), x, batch_size=config.batch)
-        loss = tf.reduce_mean(tf.square(rnn.outputs))
+        cell = _cell(config, fast, implementation, gru)
+        if fast:
+            rnn = tfstate.stateful_dynamic_rnn(cell, x, batch_size=config.batch)
+            outputs, keep = rnn.outputs, rnn.keep
+        else:
+            state = tfstate.RNNState(cell, config.batch)
+            outputs, final = v1.nn.dynamic_rnn(cell, x, initial_state=state.initial_state)
+            keep = state.keep(final)
+        loss = tf.reduce_mean(tf.square(outputs))
         train = v1.train.GradientDescentOptimizer(1e-3).minimize(loss)
     sess = _session(graph)
-    return (lambda: sess.run((train, rnn.keep))), sess
+    fetches = (train, keep)
+    return (lambda: sess.run(fetches)), sess, fetches
 
 
 def op_count_check(config, inputs, repeats):

@@ -20,8 +20,8 @@ A fused cell is used two ways:
 `implementation` argument; "auto" picks the first that applies):
 
     "native"  tfstate's compiled kernel (`tfstate.native`): float32, Linux with a C++ compiler, no GPU
-              visible (variants for AVX-512, AVX2 + FMA and any other CPU). The fastest forward on CPU
-              (in training, "xla" is as fast).
+              visible (variants for AVX-512, AVX2 + FMA and any other CPU). The fastest on CPU, in
+              training too: the gradient's reverse loop is compiled as well.
     "xla"     `sequence` (tfstate.fused.sequence) as one XLA cluster, statically unrolled; needs the
               chunk length at graph-build time.
     "block"   TensorFlow's `BlockLSTM` kernel over the whole chunk (float32 / float16).
@@ -29,7 +29,8 @@ A fused cell is used two ways:
 
 All four compute the same values (to float rounding) and the same gradients. "native", "xla" and
 "block" share one explicit gradient (`sequence.sequence_gradient`, from the outputs and cell states
-the forward returns); "loop" uses TensorFlow's autodiff. docs/benchmarks.md has the measurements.
+the forward returns; its reverse loop runs in the compiled kernel for "native", as TF ops
+otherwise); "loop" uses TensorFlow's autodiff. docs/benchmarks.md has the measurements.
 """
 
 import functools
@@ -157,11 +158,12 @@ class FusedLSTM(RNNCell):
     def implementation_for(self, inputs, time_major, resets=False):
         """The path `unroll` takes for these inputs (with `resets` or not): the one given, or the one "auto" picks."""
         if self._implementation != "auto":
-            if resets and self._implementation in ("native", "block"):
-                raise ValueError(f"{type(self).__name__}(implementation={self._implementation!r}) cannot reset rows "
-                                 "inside a chunk; use implementation='xla', 'loop' or 'auto' with resets.")
+            if resets and self._implementation == "block":
+                raise ValueError(f"{type(self).__name__}(implementation='block') cannot reset rows inside a chunk "
+                                 "(TensorFlow's BlockLSTM kernel has no reset mask); use implementation='native', "
+                                 "'xla', 'loop' or 'auto' with resets.")
             return self._implementation
-        if not resets and not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
+        if not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
             return "native"
         steps = inputs.shape[0 if time_major else 1]
         if steps is not None and steps <= sequence.MAX_STATIC_STEPS:
@@ -190,7 +192,8 @@ class FusedLSTM(RNNCell):
                     forward = tf.function(forward, jit_compile=True, autograph=False)
                 # explicit gradient; for "block" also because TF's BlockLSTMGrad ignores cell_clip
                 outputs, c, h = sequence.with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths,
-                                                       **settings, **with_resets)
+                                                       **settings, **with_resets,
+                                                       native_loop=implementation == "native")
         return outputs, LSTMStateTuple(c, h)
 
     def _block(self, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major):

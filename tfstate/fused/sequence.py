@@ -14,6 +14,8 @@ import typing
 
 import tensorflow as tf
 
+from tfstate import native
+
 MAX_STATIC_STEPS = 512  # longer chunks (or unknown lengths) use a loop, not a static unroll
 
 
@@ -198,39 +200,24 @@ def _reverse_step(factors, d_output, carry, peepholes, recurrent_kernel_t):
     return (dh_prev, dc_prev), d_gates
 
 
-def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                      time_major, forget_bias, cell_clip, resets=None, reset_state=None):
-    """Backprop through a chunk from its outputs and cell states (what every fast forward returns).
+def _read_by_each_step(first, sequence, time_axis):
+    """`first`, then `sequence` but its last step, along `time_axis`: the state each step read."""
+    whole = tf.concat([tf.expand_dims(first, time_axis), sequence], time_axis)
+    return whole[:-1] if time_axis == 0 else whole[:, :-1]
 
-    One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]`, and the
-    gate maths' derivatives are computed for all steps at once (`_StepFactors`); a reverse loop
-    chains them, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per step; two more large
-    matmuls give the kernel's and the inputs' gradients. Plain TF ops (oneDNN matmuls): compiling
-    the loop with XLA measured 1.5x slower. At a reset the gradient of the state the step read goes
-    to `reset_state`, not to the step before. Returns gradients for (inputs, c0, h0, kernel, bias,
-    [reset c, reset h,] *peepholes).
+
+def _reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, valid, marked, forget_bias,
+                  cell_clip):
+    """The reverse loop as TF ops: `(d_gates [T, B, 4H], d_c0, d_h0, d_reset_c, d_reset_h, cell states c)`.
+
+    The gate maths' derivatives are computed for all steps at once (`_StepFactors`); the loop
+    chains them, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per step.
     """
-    d_outputs, d_c, d_h = upstream
-    if not time_major:
-        inputs, outputs, cell_states, d_outputs = (tf.transpose(t, [1, 0, 2])
-                                                   for t in (inputs, outputs, cell_states, d_outputs))
-    depth, units = inputs.shape[-1], h0.shape[-1]
-    shape = tf.shape(inputs)
-    h_prev = tf.concat([h0[None], outputs], 0)[:-1]  # what step t read, for every step a row runs
-    c_prev = tf.concat([c0[None], cell_states], 0)[:-1]
-    valid = valid_steps(lengths, shape[0], inputs.dtype)
-    marked = None  # [T, B, 1]: the steps that start from reset_state (and run)
-    if resets is not None:
-        marked = resets[:, :, None] if valid is None else tf.logical_and(resets[:, :, None], valid > 0)
-        h_prev = tf.where(marked, reset_state[1][None], h_prev)
-        c_prev = tf.where(marked, reset_state[0][None], c_prev)
-    xh = tf.reshape(tf.concat([inputs, h_prev], 2), [-1, depth + units])
-    gate_inputs = tf.reshape(tf.nn.bias_add(tf.matmul(xh, kernel), bias), tf.stack([shape[0], shape[1], 4 * units]))
     factors, c = _step_factors(gate_inputs, c_prev, peepholes, forget_bias, cell_clip, valid)
     d_outputs = d_outputs if valid is None else d_outputs * valid  # padded outputs are constants
     # a materialized copy: Grappler would fold a plain transpose into each step's MatMul as
     # transpose_b, which oneDNN runs ~3x slower at this shape (measured)
-    recurrent_kernel_t = tf.raw_ops.Snapshot(input=tf.transpose(kernel[depth:]))
+    recurrent_kernel_t = tf.raw_ops.Snapshot(input=tf.transpose(recurrent_kernel))
 
     def step(t, carry):
         (dh, dc), (d_reset_h, d_reset_c) = carry
@@ -240,15 +227,71 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
             dh, dc = tf.where(marked[t], 0.0, dh), tf.where(marked[t], 0.0, dc)
         return ((dh, dc), (d_reset_h, d_reset_c)), (d_gates,)
 
-    count = inputs.shape[0] if inputs.shape[0] is not None else shape[0]
+    count = gate_inputs.shape[0] if gate_inputs.shape[0] is not None else tf.shape(gate_inputs)[0]
     zeros = tf.zeros_like(d_h)
     (d_gates,), ((d_h0, d_c0), (d_reset_h, d_reset_c)) = scan(
         step, count, ((d_h, d_c), (zeros, zeros)), [tf.tile(d_h, [1, 4])], reverse=True)
+    return d_gates, d_c0, d_h0, d_reset_c, d_reset_h, c
+
+
+def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
+                      time_major, forget_bias, cell_clip, resets=None, reset_state=None, native_loop=False,
+                      saved_gates=None):
+    """Backprop through a chunk from its outputs and cell states (what every fast forward returns).
+
+    One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]` (unless the
+    forward saved them: `saved_gates`, laid out like the inputs, used where it is not empty); a
+    reverse loop chains the steps' derivatives, carrying (dh, dc) with one `[B, 4H] @ [4H, H]` matmul per
+    step, as TF ops (oneDNN matmuls; compiling them with XLA measured 1.5x slower) or, with
+    `native_loop`, in the compiled kernel (`native.lstm_reverse_loop`); two more large matmuls give
+    the kernel's and the inputs' gradients. At a reset the gradient of the state the step read goes
+    to `reset_state`, not to the step before. Returns gradients for (inputs, c0, h0, kernel, bias,
+    [reset c, reset h,] *peepholes).
+    """
+    d_outputs, d_c, d_h = upstream
+    if not (time_major or native_loop):  # the kernel reads either layout; the TF loop works time-major
+        inputs, outputs, cell_states, d_outputs = (tf.transpose(t, [1, 0, 2])
+                                                   for t in (inputs, outputs, cell_states, d_outputs))
+    layout_time_major = time_major or not native_loop
+    depth, units = inputs.shape[-1], h0.shape[-1]
+    shape = tf.shape(inputs)
+    time_axis = 0 if layout_time_major else 1
+    h_prev = _read_by_each_step(h0, outputs, time_axis)  # for every step a row runs
+    c_prev = _read_by_each_step(c0, cell_states, time_axis)
+    valid = valid_steps(lengths, shape[time_axis], inputs.dtype)  # [T, B, 1]
+    marked = None  # [T, B, 1]: the steps that start from reset_state (and run)
+    if resets is not None:
+        marked = resets[:, :, None] if valid is None else tf.logical_and(resets[:, :, None], valid > 0)
+        in_layout = marked if layout_time_major else tf.transpose(marked, [1, 0, 2])
+        h_prev = tf.where(in_layout, tf.expand_dims(reset_state[1], time_axis), h_prev)
+        c_prev = tf.where(in_layout, tf.expand_dims(reset_state[0], time_axis), c_prev)
+    # [x, h, 1] @ [kernel; bias]: the bias's gradient then comes out of the kernel's matmul (a separate
+    # column sum of the gate gradients measured 1-3 ms)
+    ones = tf.ones(tf.stack([shape[0], shape[1], 1]), inputs.dtype)
+    xh = tf.reshape(tf.concat([inputs, h_prev, ones], 2), [-1, depth + units + 1])
+    def recomputed():
+        return tf.reshape(tf.matmul(xh, tf.concat([kernel, bias[None]], 0)), tf.stack([shape[0], shape[1], 4 * units]))
+
+    if saved_gates is None:
+        gate_inputs = recomputed()
+    else:
+        gate_inputs = tf.cond(tf.size(saved_gates) > 0, lambda: saved_gates, recomputed)
+        gate_inputs.set_shape(inputs.shape[:2].concatenate([4 * units]))
+    if native_loop:
+        d_gates, d_c0, d_h0, d_reset_c, d_reset_h = native.lstm_reverse_loop(
+            gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, lengths, layout_time_major,
+            forget_bias, cell_clip, resets)
+        c = cell_states  # the cell state after each step, where a step runs
+    else:
+        d_gates, d_c0, d_h0, d_reset_c, d_reset_h, c = _reverse_loop(
+            gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, valid, marked, forget_bias,
+            cell_clip)
     flat = tf.reshape(d_gates, [-1, 4 * units])
     d_inputs = tf.reshape(tf.matmul(flat, kernel[:depth], transpose_b=True), tf.stack([shape[0], shape[1], depth]))
-    if not time_major:
+    if layout_time_major and not time_major:
         d_inputs = tf.transpose(d_inputs, [1, 0, 2])
-    grads = [d_inputs, d_c0, d_h0, tf.matmul(xh, flat, transpose_a=True), tf.reduce_sum(flat, 0)]
+    d_kernel, d_bias = tf.split(tf.matmul(xh, flat, transpose_a=True), [depth + units, 1])
+    grads = [d_inputs, d_c0, d_h0, d_kernel, d_bias[0]]
     if resets is not None:
         grads += [d_reset_c, d_reset_h]
     if peepholes is not None:
@@ -264,15 +307,16 @@ def zeros_where_none(grads, like):
 
 
 def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip,
-                  resets=None, reset_state=None):
+                  resets=None, reset_state=None, native_loop=False):
     """`forward` (returning outputs, cell states, c, h) as a differentiable `(outputs, c, h)` with `sequence_gradient`.
 
     An explicit gradient, not autodiff: autodiff of the static unroll sums the recurrent kernel's
     T gradients with one AddN, which Grappler rewrites into TemporaryVariable ops XLA cannot
     compile, and the compiled kernel has no autodiff at all. `forward` is given `resets` and
-    `reset_state` only when there are resets.
+    `reset_state` only when there are resets; `native_loop` runs the gradient's reverse loop in the
+    compiled kernel (see `sequence_gradient`).
     """
-    settings = dict(time_major=time_major, forget_bias=forget_bias, cell_clip=cell_clip)
+    settings = dict(time_major=time_major, forget_bias=forget_bias, cell_clip=cell_clip, native_loop=native_loop)
     resetting = resets is not None
 
     @tf.custom_gradient
@@ -284,8 +328,9 @@ def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, tim
 
         def gradient(d_outputs, d_c, d_h):
             upstream = zeros_where_none((d_outputs, d_c, d_h), (outputs, c, h))
+            saved = native.saved_gates(outputs) if native_loop else None  # the compiled forward keeps its gates
             return sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                                     **settings, **with_resets)
+                                     **settings, **with_resets, saved_gates=saved)
 
         return (outputs, c, h), gradient
 

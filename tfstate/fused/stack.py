@@ -17,6 +17,7 @@ from tfstate import _tf1
 from tfstate._checks import check_state, require_graph_mode
 from tfstate.cells import LSTMStateTuple, MultiRNNCell
 from tfstate.fused import sequence
+from tfstate.fused.gru import unroll_of
 from tfstate.fused.lstm import FusedLSTM
 from tfstate.resets import stepped_with_resets, time_major_resets
 
@@ -86,8 +87,8 @@ class FusedMultiRNNCell(MultiRNNCell):
 
     Variables are those of `MultiRNNCell` (`multi_rnn_cell/cell_0/lstm_cell/kernel`, ...). When
     every layer is a fused LSTM on the XLA path, the whole stack is one XLA cluster (see the module
-    docstring); otherwise each layer is unrolled on its own: fused layers with their `unroll`,
-    others with `tf.compat.v1.nn.dynamic_rnn`.
+    docstring); otherwise each layer is unrolled on its own: fused layers (and GRUCells, see
+    `tfstate.fused.gru.unroll_of`) over the whole chunk, others with `tf.compat.v1.nn.dynamic_rnn`.
     """
 
     def unroll(self, inputs, initial_state, sequence_length=None, time_major=False, resets=None, reset_state=None):
@@ -121,9 +122,10 @@ class FusedMultiRNNCell(MultiRNNCell):
             for index, (cell, state) in enumerate(zip(self._cells, initial_state)):
                 layer_resets = {} if resets is None else dict(resets=resets, reset_state=reset_state[index])
                 with tf.compat.v1.variable_scope(f"cell_{index}"):
-                    if hasattr(cell, "unroll"):
-                        layer_input, final = cell.unroll(layer_input, state, sequence_length=lengths,
-                                                         time_major=time_major, **layer_resets)
+                    unroll = unroll_of(cell, layer_input.dtype)
+                    if unroll is not None:
+                        layer_input, final = unroll(layer_input, state, sequence_length=lengths,
+                                                    time_major=time_major, **layer_resets)
                     elif resets is not None:
                         layer_input, final = stepped_with_resets(
                             cell, layer_input, resets, reset_state[index], state, lengths, time_major,
