@@ -17,10 +17,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 tf.compat.v1.disable_eager_execution()
 
@@ -41,15 +41,18 @@ def main():
         _, prefix_final = tf.compat.v1.nn.dynamic_rnn(cell, x, dtype=tf.float32, scope="prefix")
         # Padded rows, and the wrapper under a plain dynamic_rnn.
         _, padded_states, padded_final = tfstate.dynamic_rnn_with_states(
-            cell, x, sequence_length=lengths, dtype=tf.float32, scope="padded")
+            cell, x, sequence_length=lengths, dtype=tf.float32, scope="padded"
+        )
         (_, wrapped_states), _ = tf.compat.v1.nn.dynamic_rnn(
-            tfstate.StateTraceWrapper(cell), x, dtype=tf.float32, scope="wrapped")
+            tfstate.StateTraceWrapper(cell), x, dtype=tf.float32, scope="wrapped"
+        )
 
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             got_outputs, got_states, got_final, got_padded, got_padded_final, got_wrapped = sess.run(
-                [outputs, states, final_state, padded_states, padded_final, wrapped_states], {x: inputs})
-            prefixes = [sess.run(prefix_final, {x: inputs[:, :t + 1]}) for t in range(STEPS)]
+                [outputs, states, final_state, padded_states, padded_final, wrapped_states], {x: inputs}
+            )
+            prefixes = [sess.run(prefix_final, {x: inputs[:, : t + 1]}) for t in range(STEPS)]
 
     for layer in range(LAYERS):
         assert got_states[layer].c.shape == (BATCH, STEPS, UNITS), got_states[layer].c.shape
@@ -67,8 +70,10 @@ def main():
             np.testing.assert_allclose(padded[:short], getattr(got_states[layer], part)[1, :short], **TOL)
             np.testing.assert_allclose(padded[short:], np.broadcast_to(padded[short - 1], padded[short:].shape))
             np.testing.assert_allclose(getattr(got_padded_final[layer], part)[1], padded[short - 1], **TOL)
-    print(f"every_timestep_state: c and h of {LAYERS} layers at all {STEPS} steps == final states of the prefix runs; "
-          "last layer's h == outputs; padded steps repeat the last valid state; StateTraceWrapper agrees")
+    print(
+        f"every_timestep_state: c and h of {LAYERS} layers at all {STEPS} steps == final states of the prefix runs; "
+        "last layer's h == outputs; padded steps repeat the last valid state; StateTraceWrapper agrees"
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 tf.compat.v1.disable_eager_execution()
 
@@ -45,14 +45,15 @@ def main():
         target = tf.compat.v1.placeholder(tf.float32, [None, None, 1], name="target")
         cell = tfstate.LSTMCell(UNITS)
         rnn = tfstate.stateful_dynamic_rnn(cell, x)
-        head = lambda output: tfstate.layers.dense(output, 1, name="head", reuse=tf.compat.v1.AUTO_REUSE)  # noqa: E731
+        head = lambda output: tfstate.layers.dense(output, 1, name="head", reuse=tf.compat.v1.AUTO_REUSE)
         loss = tf.reduce_mean(tf.square(head(rnn.outputs) - target))
         train_op = tf.compat.v1.train.AdamOptimizer(0.01).minimize(loss)
 
         # the per-step recipe: one cell step, its state fed in and fetched out on every run
         x1 = tf.compat.v1.placeholder(tf.float32, [None, 1], name="x1")
-        state_in = tfstate.LSTMStateTuple(tf.compat.v1.placeholder(tf.float32, [None, UNITS]),
-                                          tf.compat.v1.placeholder(tf.float32, [None, UNITS]))
+        state_in = tfstate.LSTMStateTuple(
+            tf.compat.v1.placeholder(tf.float32, [None, UNITS]), tf.compat.v1.placeholder(tf.float32, [None, UNITS])
+        )
         step_output, step_state = cell(x1, state_in)
         step_value = head(step_output)
 
@@ -73,14 +74,15 @@ def main():
             test = waves(rng, 4, CONTEXT + 1 + HORIZON)
             stateful.run(rnn.outputs, {x: test[:, :CONTEXT]}, step=0)  # read the context, keep its state
             first = test[:, CONTEXT]
-            truth = test[:, CONTEXT + 1:, 0]
+            truth = test[:, CONTEXT + 1 :, 0]
 
             def per_step_loop():
                 value, state = first, rnn.state.read(sess)
                 values = []
                 for _ in range(HORIZON):
-                    value, state = sess.run([step_value, step_state],
-                                            {x1: value, state_in.c: state.c, state_in.h: state.h})
+                    value, state = sess.run(
+                        [step_value, step_state], {x1: value, state_in.c: state.c, state_in.h: state.h}
+                    )
                     values.append(value)
                 return np.concatenate(values, axis=1)
 
@@ -97,12 +99,14 @@ def main():
 
     np.testing.assert_allclose(in_graph_values, looped, rtol=1e-5, atol=1e-5)
     mse = float(np.mean((in_graph_values - truth) ** 2))
-    assert mse < np.mean(truth ** 2), (mse, float(np.mean(truth ** 2)))
-    print(f"generate_feedback: training loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.4f}; "
-          f"{HORIZON} generated steps, loop == tfstate.generate within 1e-5 (MSE vs truth {mse:.4f}); "
-          f"per-step loop {timings['per-step loop'] * 1e3:.1f} ms, "
-          f"tfstate.generate {timings['tfstate.generate'] * 1e3:.1f} ms "
-          f"({timings['per-step loop'] / timings['tfstate.generate']:.1f}x)")
+    assert mse < np.mean(truth**2), (mse, float(np.mean(truth**2)))
+    print(
+        f"generate_feedback: training loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.4f}; "
+        f"{HORIZON} generated steps, loop == tfstate.generate within 1e-5 (MSE vs truth {mse:.4f}); "
+        f"per-step loop {timings['per-step loop'] * 1e3:.1f} ms, "
+        f"tfstate.generate {timings['tfstate.generate'] * 1e3:.1f} ms "
+        f"({timings['per-step loop'] / timings['tfstate.generate']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 UNITS, STREAMS, LENGTH, CHUNK, ROWS, EPOCHS = 16, 12, 120, 20, 4, 12
 SERVED = ["ana", "ben", "cleo"]
@@ -65,8 +65,12 @@ def train(folder, rng):
             for t in range(0, LENGTH, CHUNK):  # every stream's chunk t, ROWS streams per run
                 for first in range(0, STREAMS, ROWS):
                     rows = (np.arange(ROWS) + first + t // CHUNK) % STREAMS  # rows meet other streams each time
-                    feed = {x: data[rows, t:t + CHUNK], target: data[rows, t + 1:t + CHUNK + 1], keys: rows,
-                            krnn.start: np.full(ROWS, t == 0)}
+                    feed = {
+                        x: data[rows, t : t + CHUNK],
+                        target: data[rows, t + 1 : t + CHUNK + 1],
+                        keys: rows,
+                        krnn.start: np.full(ROWS, t == 0),
+                    }
                     losses.append(sess.run([loss, train_op, krnn.keep], feed)[0])
         tf.compat.v1.train.Saver().save(sess, os.path.join(folder, "weights"))  # weights only: the table stays out
     return np.mean(losses[:10]), np.mean(losses[-10:])
@@ -94,18 +98,23 @@ def serve(folder):
     rng, position = np.random.RandomState(1), np.zeros(len(SERVED), int)
     served = np.zeros_like(expected)
     while (position < streams.shape[1]).any():
-        rows = [r for r in rng.permutation(len(SERVED)) if position[r] < streams.shape[1]][:rng.randint(1, 4)]
-        inputs = np.stack([streams[r, position[r]:position[r] + 1] for r in rows])
-        outputs = step(keys=tf.constant([SERVED[r] for r in rows]), inputs=tf.constant(inputs),
-                       start=tf.constant(position[rows] == 0))["outputs"].numpy()
+        rows = [r for r in rng.permutation(len(SERVED)) if position[r] < streams.shape[1]][: rng.randint(1, 4)]
+        inputs = np.stack([streams[r, position[r] : position[r] + 1] for r in rows])
+        outputs = step(
+            keys=tf.constant([SERVED[r] for r in rows]),
+            inputs=tf.constant(inputs),
+            start=tf.constant(position[rows] == 0),
+        )["outputs"].numpy()
         served[rows, position[rows]] = outputs[:, 0]
         position[rows] += 1
     error = np.abs(served - expected).max()
     assert error < 1e-5, f"interleaved serving differs from each stream alone by {error}"
     ended = end(keys=tf.constant(["ben", "nobody"]))["ended"].numpy()
     assert ended.tolist() == [True, False], ended
-    print(f"served {len(SERVED)} streams, {streams.shape[1]} steps each, interleaved: max error {error:.1e}; "
-          "end dropped 'ben'")
+    print(
+        f"served {len(SERVED)} streams, {streams.shape[1]} steps each, interleaved: max error {error:.1e}; "
+        "end dropped 'ben'"
+    )
 
 
 def main():
@@ -117,8 +126,7 @@ def main():
         export(folder, rng)
         server = subprocess.run([sys.executable, __file__, "--serve", folder], capture_output=True, text=True)
         assert server.returncode == 0, server.stderr[-3000:]
-    print(f"keyed_streams: loss {first:.4f} -> {last:.4f} over {STREAMS} streams kept by key; "
-          f"{server.stdout.strip()}")
+    print(f"keyed_streams: loss {first:.4f} -> {last:.4f} over {STREAMS} streams kept by key; {server.stdout.strip()}")
 
 
 if __name__ == "__main__":

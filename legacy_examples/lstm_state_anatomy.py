@@ -20,10 +20,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 tf.compat.v1.disable_eager_execution()
 
@@ -65,17 +65,21 @@ def main():
 
         tuple_cell = tfstate.LSTMCell(UNITS)  # state_is_tuple=True
         tuple_out, tuple_state = tf.compat.v1.nn.dynamic_rnn(
-            tuple_cell, x, initial_state=tfstate.LSTMStateTuple(c_in, m_in), scope="tuple")
+            tuple_cell, x, initial_state=tfstate.LSTMStateTuple(c_in, m_in), scope="tuple"
+        )
         proj_cell = tfstate.LSTMCell(UNITS, num_proj=PROJ)
         proj_out, proj_state = tf.compat.v1.nn.dynamic_rnn(
-            proj_cell, x, initial_state=tfstate.LSTMStateTuple(c_in, p_in), scope="proj")
+            proj_cell, x, initial_state=tfstate.LSTMStateTuple(c_in, p_in), scope="proj"
+        )
         concat_cell = tfstate.LSTMCell(UNITS, state_is_tuple=False)
         concat_out, concat_state = tf.compat.v1.nn.dynamic_rnn(
-            concat_cell, x, initial_state=tf.concat([c_in, m_in], axis=1), scope="concat")
+            concat_cell, x, initial_state=tf.concat([c_in, m_in], axis=1), scope="concat"
+        )
         as_tuple = tfstate.state_to_tuple(concat_state, concat_cell)
         weights = {v.op.name: v for v in tf.compat.v1.trainable_variables()}
-        same_weights = tf.group(*[weights[f"concat/lstm_cell/{n}"].assign(weights[f"tuple/lstm_cell/{n}"])
-                                  for n in ("kernel", "bias")])
+        same_weights = tf.group(
+            *[weights[f"concat/lstm_cell/{n}"].assign(weights[f"tuple/lstm_cell/{n}"]) for n in ("kernel", "bias")]
+        )
         assert tuple_cell.state_size == tfstate.LSTMStateTuple(UNITS, UNITS)
         assert proj_cell.state_size == tfstate.LSTMStateTuple(UNITS, PROJ) and proj_cell.output_size == PROJ
         assert concat_cell.state_size == 2 * UNITS
@@ -86,7 +90,8 @@ def main():
             w = sess.run(weights)
             feed = {x: inputs, c_in: c0, m_in: m0, p_in: p0}
             got_tuple_out, got_tuple, got_proj_out, got_proj, got_concat_out, got_concat, got_as_tuple = sess.run(
-                [tuple_out, tuple_state, proj_out, proj_state, concat_out, concat_state, as_tuple], feed)
+                [tuple_out, tuple_state, proj_out, proj_state, concat_out, concat_state, as_tuple], feed
+            )
 
     # state_is_tuple=True: outputs are m at every step, the state is (c, m) of the last step
     ms, c, m = numpy_lstm(inputs, c0, m0, w["tuple/lstm_cell/kernel"], w["tuple/lstm_cell/bias"])
@@ -96,8 +101,14 @@ def main():
     assert np.abs(ms).max() < 1, "m = sigmoid(o) * tanh(c) is bounded by 1"
 
     # num_proj: m is projected to PROJ units, c keeps UNITS; the kernel reads the projected m
-    ms_p, c_p, m_p = numpy_lstm(inputs, c0, p0, w["proj/lstm_cell/kernel"], w["proj/lstm_cell/bias"],
-                                projection=w["proj/lstm_cell/projection/kernel"])
+    ms_p, c_p, m_p = numpy_lstm(
+        inputs,
+        c0,
+        p0,
+        w["proj/lstm_cell/kernel"],
+        w["proj/lstm_cell/bias"],
+        projection=w["proj/lstm_cell/projection/kernel"],
+    )
     assert got_proj.c.shape == (BATCH, UNITS) and got_proj.h.shape == (BATCH, PROJ)
     np.testing.assert_allclose(got_proj_out, ms_p, **TOL)
     np.testing.assert_allclose(got_proj.c, c_p, **TOL)
@@ -111,10 +122,12 @@ def main():
     np.testing.assert_allclose(got_as_tuple.h, m, **TOL)
     np.testing.assert_array_equal(tfstate.state_to_concat(got_tuple), np.concatenate([got_tuple.c, got_tuple.h], 1))
 
-    print(f"lstm_state_anatomy: c (memory, max |c| {np.abs(c).max():.2f}) and "
-          f"m/h (output, max |m| {np.abs(ms).max():.2f} < 1) "
-          f"== NumPy equations over {STEPS} steps; num_proj={PROJ} gives m [{BATCH}, {PROJ}], c [{BATCH}, {UNITS}]; "
-          "state_is_tuple=False state == concat([c, m]); state_to_tuple/state_to_concat convert")
+    print(
+        f"lstm_state_anatomy: c (memory, max |c| {np.abs(c).max():.2f}) and "
+        f"m/h (output, max |m| {np.abs(ms).max():.2f} < 1) "
+        f"== NumPy equations over {STEPS} steps; num_proj={PROJ} gives m [{BATCH}, {PROJ}], c [{BATCH}, {UNITS}]; "
+        "state_is_tuple=False state == concat([c, m]); state_to_tuple/state_to_concat convert"
+    )
 
 
 if __name__ == "__main__":

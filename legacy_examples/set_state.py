@@ -23,10 +23,10 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 tf.compat.v1.disable_eager_execution()
 
@@ -46,8 +46,9 @@ def keras_style_reset_states(sess, variables, values):
 def main():
     rng = np.random.RandomState(0)
     inputs = rng.randn(BATCH, 2 * STEPS, FEATURES).astype(np.float32)
-    values = tfstate.LSTMStateTuple(rng.randn(BATCH, UNITS).astype(np.float32),
-                                    np.tanh(rng.randn(BATCH, UNITS)).astype(np.float32))
+    values = tfstate.LSTMStateTuple(
+        rng.randn(BATCH, UNITS).astype(np.float32), np.tanh(rng.randn(BATCH, UNITS)).astype(np.float32)
+    )
     speakers = rng.randn(BATCH, SPEAKER).astype(np.float32)
 
     graph = tf.Graph()
@@ -59,28 +60,33 @@ def main():
         naive_cell = tfstate.LSTMCell(UNITS, name="naive_lstm")
         naive_state = tfstate.LSTMStateTuple(
             tf.compat.v1.Variable(tf.zeros([BATCH, UNITS]), trainable=False, name="naive_c"),
-            tf.compat.v1.Variable(tf.zeros([BATCH, UNITS]), trainable=False, name="naive_h"))
+            tf.compat.v1.Variable(tf.zeros([BATCH, UNITS]), trainable=False, name="naive_h"),
+        )
         assert all(v in tf.compat.v1.global_variables() for v in naive_state)
 
         # --- the fix: tfstate's state, and the oracle that starts from the given values explicitly
         cell = tfstate.LSTMCell(UNITS)
         rnn = tfstate.stateful_dynamic_rnn(cell, x, batch_size=BATCH)
-        given = tfstate.LSTMStateTuple(tf.compat.v1.placeholder(tf.float32, [None, UNITS]),
-                                       tf.compat.v1.placeholder(tf.float32, [None, UNITS]))
+        given = tfstate.LSTMStateTuple(
+            tf.compat.v1.placeholder(tf.float32, [None, UNITS]), tf.compat.v1.placeholder(tf.float32, [None, UNITS])
+        )
         from_given, _ = tf.compat.v1.nn.dynamic_rnn(cell, x, initial_state=given, scope="oracle")
 
         # --- the state initialised from a feature vector (reset_value)
         speaker = tf.compat.v1.placeholder(tf.float32, [None, SPEAKER], name="speaker")
-        init_state = tfstate.LSTMStateTuple(tfstate.layers.dense(speaker, UNITS, name="init_c"),
-                                            tf.tanh(tfstate.layers.dense(speaker, UNITS, name="init_h")))
+        init_state = tfstate.LSTMStateTuple(
+            tfstate.layers.dense(speaker, UNITS, name="init_c"),
+            tf.tanh(tfstate.layers.dense(speaker, UNITS, name="init_h")),
+        )
         speaker_cell = tfstate.LSTMCell(UNITS, name="speaker_lstm")
         speaker_rnn = tfstate.stateful_dynamic_rnn(speaker_cell, x, reset_value=init_state, name="speaker_state")
         from_features, _ = tf.compat.v1.nn.dynamic_rnn(speaker_cell, x, initial_state=init_state, scope="oracle2")
         naive_outputs, _ = tf.compat.v1.nn.dynamic_rnn(naive_cell, x, initial_state=naive_state, scope="naive")
 
         local = tf.compat.v1.local_variables()
-        assert all(v in local and v not in tf.compat.v1.global_variables()
-                   for v in tf.nest.flatten(rnn.state.variables))
+        assert all(
+            v in local and v not in tf.compat.v1.global_variables() for v in tf.nest.flatten(rnn.state.variables)
+        )
 
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
@@ -133,10 +139,12 @@ def main():
             for got, want in zip(speaker_rnn.state.read(sess), projected):
                 np.testing.assert_allclose(got, want, **TOL)
 
-    print(f"set_state: a hand-set global state was wiped by global_variables_initializer() and "
-          f"a per-call assign grew the graph by {grown} ops; tfstate's state survived it, the run started from the "
-          "given values, save/load round-tripped with no graph growth; reset_value from speaker features == "
-          "dynamic_rnn from that initial state")
+    print(
+        f"set_state: a hand-set global state was wiped by global_variables_initializer() and "
+        f"a per-call assign grew the graph by {grown} ops; tfstate's state survived it, the run started from the "
+        "given values, save/load round-tripped with no graph growth; reset_value from speaker features == "
+        "dynamic_rnn from that initial state"
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
+import tfstate
 
 tf.compat.v1.disable_eager_execution()
 
@@ -51,8 +51,9 @@ def main():
             whole = sess.run(fresh_predictions, {x: stream})
 
             # 1. chunk by chunk, keeping the state == one long run
-            chunks = [sess.run([predictions, rnn.keep], {x: stream[:, i * CHUNK:(i + 1) * CHUNK]})[0]
-                      for i in range(CHUNKS)]
+            chunks = [
+                sess.run([predictions, rnn.keep], {x: stream[:, i * CHUNK : (i + 1) * CHUNK]})[0] for i in range(CHUNKS)
+            ]
             np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, **TOL)
 
             # 2. a peek (no keep fetched) leaves the state alone
@@ -75,8 +76,10 @@ def main():
 
             # 5. the same with StatefulSession: run() keeps, step=0 restarts, reset_rows restarts chosen rows
             stateful = tfstate.StatefulSession(sess, rnn)
-            chunks = [stateful.run(predictions, {x: stream[:, i * CHUNK:(i + 1) * CHUNK]}, step=0 if i == 0 else None)
-                      for i in range(CHUNKS)]
+            chunks = [
+                stateful.run(predictions, {x: stream[:, i * CHUNK : (i + 1) * CHUNK]}, step=0 if i == 0 else None)
+                for i in range(CHUNKS)
+            ]
             np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, **TOL)
             rows = np.array([False, True, False])
             mixed = stateful.run(predictions, {x: stream[:, :CHUNK]}, keep=False, reset_rows=rows)
@@ -90,9 +93,11 @@ def main():
                 stateful.reset()
             assert len(graph.get_operations()) == ops
 
-    print(f"stateful_lstm: {LAYERS}-layer LSTM over {CHUNKS} chunks of {CHUNK} steps: "
-          "chunked with keep == one long run; "
-          "peek leaves the state alone; step=0, reset and reset_rows == fresh start; graph did not grow")
+    print(
+        f"stateful_lstm: {LAYERS}-layer LSTM over {CHUNKS} chunks of {CHUNK} steps: "
+        "chunked with keep == one long run; "
+        "peek leaves the state alone; step=0, reset and reset_rows == fresh start; graph did not grow"
+    )
 
 
 if __name__ == "__main__":

@@ -4,17 +4,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import contextlib  # noqa: E402
-import platform  # noqa: E402
-import threading  # noqa: E402
-import typing  # noqa: E402
+import contextlib
+import platform
+import threading
+import typing
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import tfstate  # noqa: E402
-from tfstate import native  # noqa: E402
+import tfstate
+from tfstate import native
 
 tf.get_logger().setLevel("ERROR")
 
@@ -33,17 +33,23 @@ CELLS = {  # configurations built from a namespace: tfstate.rnn_cell, or the TF1
     "lstm_peepholes_clip": lambda m: m.LSTMCell(5, use_peepholes=True, cell_clip=0.3, forget_bias=0.7),
     "lstm_projection_clip": lambda m: m.LSTMCell(6, num_proj=3, proj_clip=0.2),
     "lstm_projection_concat_state": lambda m: m.LSTMCell(
-        6, num_proj=3, use_peepholes=True, state_is_tuple=False, activation=tf.nn.relu),
+        6, num_proj=3, use_peepholes=True, state_is_tuple=False, activation=tf.nn.relu
+    ),
     "multi": lambda m: m.MultiRNNCell([m.LSTMCell(5, num_proj=3), m.GRUCell(4), m.BasicLSTMCell(2)]),
     "multi_lstm": lambda m: m.MultiRNNCell([m.LSTMCell(5), m.LSTMCell(4)]),
     "multi_concat_state": lambda m: m.MultiRNNCell(
-        [m.LSTMCell(4, state_is_tuple=False), m.GRUCell(3)], state_is_tuple=False),
+        [m.LSTMCell(4, state_is_tuple=False), m.GRUCell(3)], state_is_tuple=False
+    ),
     "residual": lambda m: m.ResidualWrapper(m.LSTMCell(4)),  # as wide as the tests' inputs
     # Keep probabilities as tensors put every dropout op in the graph; fed 1.0 they are deterministic
     # (random masks are not: the TF1 oracle itself differs run to run inside a while loop).
     "dropout": lambda m: m.DropoutWrapper(
-        m.MultiRNNCell([m.LSTMCell(5), m.GRUCell(4)]), input_keep_prob=_keep_one(),
-        output_keep_prob=_keep_one(), state_keep_prob=_keep_one(), seed=3),
+        m.MultiRNNCell([m.LSTMCell(5), m.GRUCell(4)]),
+        input_keep_prob=_keep_one(),
+        output_keep_prob=_keep_one(),
+        state_keep_prob=_keep_one(),
+        seed=3,
+    ),
     "device": lambda m: m.DeviceWrapper(m.GRUCell(4), "/cpu:0"),
 }
 
@@ -86,10 +92,10 @@ class RunResult(typing.NamedTuple):
     """What `run_rnn` computed (slices such as `result[:3]` compare the first fields of two runs)."""
 
     outputs: np.ndarray
-    final: object          # the final state, nested like the cell's state
-    gradients: list        # of a loss of outputs and final state, w.r.t. inputs then variables (empty unless asked)
-    values: dict           # {variable name: value} the run used
-    op_types: set          # every op type in the graph
+    final: object  # the final state, nested like the cell's state
+    gradients: list  # of a loss of outputs and final state, w.r.t. inputs then variables (empty unless asked)
+    values: dict  # {variable name: value} the run used
+    op_types: set  # every op type in the graph
 
 
 def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, gradients=False, unknown_length=False):
@@ -108,14 +114,18 @@ def run_rnn(inputs, make_cell, lengths=None, time_major=False, values=None, grad
             x = tf.compat.v1.placeholder_with_default(x, shape)
         if hasattr(cell, "unroll"):
             with tf.compat.v1.variable_scope("rnn"):  # where dynamic_rnn puts its variables
-                outputs, final = cell.unroll(x, cell.zero_state(batch, tf.float32), sequence_length=lengths,
-                                             time_major=time_major)
+                outputs, final = cell.unroll(
+                    x, cell.zero_state(batch, tf.float32), sequence_length=lengths, time_major=time_major
+                )
         else:
-            outputs, final = tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, time_major=time_major,
-                                                         dtype=tf.float32)
+            outputs, final = tf.compat.v1.nn.dynamic_rnn(
+                cell, x, sequence_length=lengths, time_major=time_major, dtype=tf.float32
+            )
         types = {op.type for op in sess.graph.get_operations()}
         variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
-        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in tf.nest.flatten(final)])
+        loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n(
+            [tf.reduce_sum(s * s) for s in tf.nest.flatten(final)]
+        )
         grads = tf.gradients(loss, [x] + variables, unconnected_gradients="zero") if gradients else []
         if values is None:
             values = randomize_variables(sess, scale=0.2)
@@ -160,7 +170,7 @@ def in_threads(count, target):
     def guarded(index):
         try:
             target(index)
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]

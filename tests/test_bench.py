@@ -6,9 +6,25 @@ import subprocess
 import sys
 
 from tfstate import native
-from tfstate.benchmarks.suite import (FAST_NATIVE, FAST_XLA, GEN_BASELINE, GEN_DEFAULT, GEN_LOOP, GRU_NATIVE, GRU_STREAM_BASELINE,
-                                     GRU_TRAIN_BASELINE, GRU_XLA, KEEP_SESSION, KERAS_STATEFUL, STREAM_BASELINE,
-                                     TORCH_GRU, TORCH_GRU_TRAIN, TORCH_LSTM, TORCH_LSTM_TRAIN, TRAIN_BASELINE)
+from tfstate.benchmarks.suite import (
+    FAST_NATIVE,
+    FAST_XLA,
+    GEN_BASELINE,
+    GEN_DEFAULT,
+    GEN_LOOP,
+    GRU_NATIVE,
+    GRU_STREAM_BASELINE,
+    GRU_TRAIN_BASELINE,
+    GRU_XLA,
+    KEEP_SESSION,
+    KERAS_STATEFUL,
+    STREAM_BASELINE,
+    TORCH_GRU,
+    TORCH_GRU_TRAIN,
+    TORCH_LSTM,
+    TORCH_LSTM_TRAIN,
+    TRAIN_BASELINE,
+)
 
 
 def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
@@ -19,9 +35,25 @@ def test_quick_bench_writes_markdown_and_json_for_every_variant(tmp_path):
         (decoy / name).write_text("open(__file__ + '.imported', 'w').close()\nraise SystemExit(7)\n")
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "bench.md"
     process = subprocess.run(
-        [sys.executable, "-m", "tfstate", "bench", "--quick", "--layers", "1",
-         "--json", str(json_path), "--markdown", str(markdown_path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "TFSTATE_NATIVE_THREADS": "2"})
+        [
+            sys.executable,
+            "-m",
+            "tfstate",
+            "bench",
+            "--quick",
+            "--layers",
+            "1",
+            "--json",
+            str(json_path),
+            "--markdown",
+            str(markdown_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TFSTATE_NATIVE_THREADS": "2"},
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     assert not list(decoy.glob("*.imported"))
     results = json.loads(json_path.read_text())

@@ -7,29 +7,40 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import tfstate
 from conftest import CELLS, graph_session
 from test_cells import _tf1_style_cells
+
+import tfstate
 
 R = tfstate.rnn_cell
 BATCH, STEPS, DEPTH = 2, 3, 4
 
 
-KINDS = {name: functools.partial(CELLS[name], R) for name in (
-    "gru", "lstm_peepholes_clip", "lstm_projection_concat_state", "basic_lstm_concat_state", "multi", "residual")}
-KINDS.update({
-    "lstm_block": lambda: R.LSTMBlockCell(3, cell_clip=0.4),
-    "lstm_block_fused": lambda: R.LSTMBlockFusedCell(3),
-    "gru_block_v2": lambda: R.GRUBlockCellV2(3),
-    "gru_block_old_names": lambda: R.GRUBlockCell(3),
-    "fused_multi": lambda: R.FusedMultiRNNCell([R.LSTMBlockCell(3), R.LSTMBlockCell(2)]),
-    "residual_device": lambda: R.DeviceWrapper(R.ResidualWrapper(R.GRUCell(DEPTH)), "/cpu:0"),
-    "output_projection": lambda: R.OutputProjectionWrapper(R.GRUCell(3), 5),
-    "input_projection": lambda: R.InputProjectionWrapper(R.LSTMCell(3), 2),
-    "tf1_style_build": lambda: _tf1_style_cells(R.RNNCell)[0](3),  # weights made in build(), kept as attributes
-    "tf1_style_get_variable": lambda: _tf1_style_cells(R.RNNCell)[1](),  # weights got in call()
-})
+KINDS = {
+    name: functools.partial(CELLS[name], R)
+    for name in (
+        "gru",
+        "lstm_peepholes_clip",
+        "lstm_projection_concat_state",
+        "basic_lstm_concat_state",
+        "multi",
+        "residual",
+    )
+}
+KINDS.update(
+    {
+        "lstm_block": lambda: R.LSTMBlockCell(3, cell_clip=0.4),
+        "lstm_block_fused": lambda: R.LSTMBlockFusedCell(3),
+        "gru_block_v2": lambda: R.GRUBlockCellV2(3),
+        "gru_block_old_names": lambda: R.GRUBlockCell(3),
+        "fused_multi": lambda: R.FusedMultiRNNCell([R.LSTMBlockCell(3), R.LSTMBlockCell(2)]),
+        "residual_device": lambda: R.DeviceWrapper(R.ResidualWrapper(R.GRUCell(DEPTH)), "/cpu:0"),
+        "output_projection": lambda: R.OutputProjectionWrapper(R.GRUCell(3), 5),
+        "input_projection": lambda: R.InputProjectionWrapper(R.LSTMCell(3), 2),
+        "tf1_style_build": lambda: _tf1_style_cells(R.RNNCell)[0](3),  # weights made in build(), kept as attributes
+        "tf1_style_get_variable": lambda: _tf1_style_cells(R.RNNCell)[1](),  # weights got in call()
+    }
+)
 
 
 def _run(cell, inputs, scope):
@@ -94,5 +105,8 @@ def test_deep_copy_of_an_unbuilt_cell_is_an_independent_cell():
         _run(cell, tf.zeros([BATCH, STEPS, DEPTH]), "original")
         assert not clone.built
         _run(clone, tf.zeros([BATCH, STEPS, DEPTH]), "copy")
-        assert [v.op.name for v in clone.variables] == ["copy/lstm_cell/kernel", "copy/lstm_cell/bias",
-                                                        "copy/lstm_cell/projection/kernel"]
+        assert [v.op.name for v in clone.variables] == [
+            "copy/lstm_cell/kernel",
+            "copy/lstm_cell/bias",
+            "copy/lstm_cell/projection/kernel",
+        ]

@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import CELLS, assert_nested_close, graph_session, load_variables, randomize_variables
 from tf_keras.src.layers.rnn import legacy_cell_wrappers, legacy_cells
 
 import tfstate
-from conftest import CELLS, assert_nested_close, graph_session, load_variables, randomize_variables
 
 
 class LegacyTF1:
@@ -35,8 +35,10 @@ def _dynamic(time_major=False, lengths=None):
         if time_major:
             inputs = tf.transpose(inputs, [1, 0, 2])
         outputs, state = tf.compat.v1.nn.dynamic_rnn(
-            make_cell(), inputs, sequence_length=lengths, time_major=time_major, dtype=dtype)
+            make_cell(), inputs, sequence_length=lengths, time_major=time_major, dtype=dtype
+        )
         return outputs, state
+
     return run
 
 
@@ -46,7 +48,8 @@ def _static(make_cell, inputs, dtype):
 
 def _bidirectional(make_cell, inputs, dtype):
     return tf.compat.v1.nn.bidirectional_dynamic_rnn(
-        make_cell(), make_cell(), inputs, sequence_length=LENGTHS, dtype=dtype)
+        make_cell(), make_cell(), inputs, sequence_length=LENGTHS, dtype=dtype
+    )
 
 
 RUNNERS = {
@@ -97,8 +100,9 @@ def test_cell_matches_tf1_legacy_cell_float64(cell_name, runner, rng):
 def test_dropout_wrapper_drops_at_the_requested_rate_and_rescales():
     with graph_session() as sess:
         x = tf.ones([2000, 1])
-        cell = tfstate.rnn_cell.DropoutWrapper(tfstate.rnn_cell.BasicRNNCell(1, activation=tf.identity),
-                                               input_keep_prob=0.25, seed=5)
+        cell = tfstate.rnn_cell.DropoutWrapper(
+            tfstate.rnn_cell.BasicRNNCell(1, activation=tf.identity), input_keep_prob=0.25, seed=5
+        )
         output, _ = cell(x, tf.zeros([2000, 1]))
         kernel, bias = cell.variables
         sess.run(tf.compat.v1.global_variables_initializer())
@@ -145,11 +149,16 @@ def test_two_cells_in_one_scope_get_uniquified_names_as_in_tf1():
             tfstate.LSTMCell(2, name="named")(x, tfstate.LSTMStateTuple(tf.zeros([1, 2]), tf.zeros([1, 2])))
         names = [v.op.name for v in tf.compat.v1.global_variables()]
     assert names == [
-        "model/gru_cell/gates/kernel", "model/gru_cell/gates/bias",
-        "model/gru_cell/candidate/kernel", "model/gru_cell/candidate/bias",
-        "model/gru_cell_1/gates/kernel", "model/gru_cell_1/gates/bias",
-        "model/gru_cell_1/candidate/kernel", "model/gru_cell_1/candidate/bias",
-        "model/named/kernel", "model/named/bias",
+        "model/gru_cell/gates/kernel",
+        "model/gru_cell/gates/bias",
+        "model/gru_cell/candidate/kernel",
+        "model/gru_cell/candidate/bias",
+        "model/gru_cell_1/gates/kernel",
+        "model/gru_cell_1/gates/bias",
+        "model/gru_cell_1/candidate/kernel",
+        "model/gru_cell_1/candidate/bias",
+        "model/named/kernel",
+        "model/named/bias",
     ]
 
 
@@ -183,8 +192,9 @@ def numpy_lstm_step(x, c, m, w, forget_bias, cell_clip=None, proj_clip=None):
     z = np.concatenate([x, m], 1) @ w["kernel"] + w["bias"]
     i, j, f, o = np.split(z, 4, axis=1)
     peep = "w_f_diag" in w
-    c = (_sigmoid(f + forget_bias + (w["w_f_diag"] * c if peep else 0)) * c
-         + _sigmoid(i + (w["w_i_diag"] * c if peep else 0)) * np.tanh(j))
+    c = _sigmoid(f + forget_bias + (w["w_f_diag"] * c if peep else 0)) * c + _sigmoid(
+        i + (w["w_i_diag"] * c if peep else 0)
+    ) * np.tanh(j)
     if cell_clip is not None:
         c = np.clip(c, -cell_clip, cell_clip)
     m = _sigmoid(o + (w["w_o_diag"] * c if peep else 0)) * np.tanh(c)
@@ -203,16 +213,18 @@ def numpy_gru_step(x, h, w):
 
 
 def _short_names(weights, prefix):
-    return {name[len(prefix):-2]: value for name, value in weights.items() if name.startswith(prefix)}
+    return {name[len(prefix) : -2]: value for name, value in weights.items() if name.startswith(prefix)}
 
 
 def test_lstm_and_gru_equal_a_numpy_derivation_of_the_equations(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH)
     with graph_session() as sess:
-        cell = tfstate.MultiRNNCell([
-            tfstate.LSTMCell(6, num_proj=3, use_peepholes=True, cell_clip=0.4, proj_clip=0.25, forget_bias=0.3),
-            tfstate.GRUCell(4),
-        ])
+        cell = tfstate.MultiRNNCell(
+            [
+                tfstate.LSTMCell(6, num_proj=3, use_peepholes=True, cell_clip=0.4, proj_clip=0.25, forget_bias=0.3),
+                tfstate.GRUCell(4),
+            ]
+        )
         outputs, state = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), dtype=tf.float64)
         sess.run(tf.compat.v1.global_variables_initializer())
         weights = randomize_variables(sess, scale=0.9)
@@ -239,8 +251,11 @@ def test_unknown_input_depth_is_a_clear_error():
 def test_state_of_the_wrong_structure_is_a_clear_error():
     with graph_session():
         x = tf.zeros([2, 3])
-        with pytest.raises(ValueError, match=r"The state given to LSTMCell must be structured like the state_size "
-                                             r"LSTMStateTuple\(c=4, h=4\); got"):
+        with pytest.raises(
+            ValueError,
+            match=r"The state given to LSTMCell must be structured like the state_size "
+            r"LSTMStateTuple\(c=4, h=4\); got",
+        ):
             tfstate.LSTMCell(4)(x, tf.zeros([2, 8]))
         with pytest.raises(ValueError, match=r"The state given to GRUCell must have parts of shape \[batch\] \+ \[4\]"):
             tfstate.GRUCell(4)(x, tf.zeros([2, 5]))
@@ -280,15 +295,25 @@ def test_cells_work_under_raw_rnn_as_under_dynamic_rnn(rng):
 def test_initializers_and_default_biases_match_tf1(rng):
     def build(m):
         with graph_session() as sess:
-            cell = m.MultiRNNCell([
-                m.LSTMCell(4, use_peepholes=True, num_proj=2, initializer=tf.compat.v1.constant_initializer(0.3)),
-                m.GRUCell(3), m.GRUCell(3, kernel_initializer=tf.compat.v1.constant_initializer(-0.2),
-                                    bias_initializer=tf.compat.v1.constant_initializer(0.1)),
-                m.BasicLSTMCell(2)])
+            cell = m.MultiRNNCell(
+                [
+                    m.LSTMCell(4, use_peepholes=True, num_proj=2, initializer=tf.compat.v1.constant_initializer(0.3)),
+                    m.GRUCell(3),
+                    m.GRUCell(
+                        3,
+                        kernel_initializer=tf.compat.v1.constant_initializer(-0.2),
+                        bias_initializer=tf.compat.v1.constant_initializer(0.1),
+                    ),
+                    m.BasicLSTMCell(2),
+                ]
+            )
             tf.compat.v1.nn.dynamic_rnn(cell, tf.zeros([1, 2, 3]), dtype=tf.float32)
             sess.run(tf.compat.v1.global_variables_initializer())
-            return {v.op.name: sess.run(v) for v in tf.compat.v1.global_variables()
-                    if "bias" in v.op.name or "cell_0" in v.op.name or "cell_2" in v.op.name}
+            return {
+                v.op.name: sess.run(v)
+                for v in tf.compat.v1.global_variables()
+                if "bias" in v.op.name or "cell_0" in v.op.name or "cell_2" in v.op.name
+            }
 
     expected, actual = build(LegacyTF1), build(tfstate.rnn_cell)
     assert sorted(actual) == sorted(expected)
@@ -344,8 +369,7 @@ def test_tf1_style_custom_cells_with_build_or_get_variable_match_tf1(rng):
         scaled, get_variable = _tf1_style_cells(base)
         with graph_session() as sess:
             cell = namespace.MultiRNNCell([scaled(5), get_variable()])
-            results = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), sequence_length=LENGTHS,
-                                                  dtype=tf.float32)
+            results = tf.compat.v1.nn.dynamic_rnn(cell, tf.constant(inputs), sequence_length=LENGTHS, dtype=tf.float32)
             names = [v.name for v in tf.compat.v1.global_variables()]
             sess.run(tf.compat.v1.global_variables_initializer())
             weights = randomize_variables(sess) if weights is None else (load_variables(sess, weights) or weights)
@@ -353,8 +377,14 @@ def test_tf1_style_custom_cells_with_build_or_get_variable_match_tf1(rng):
 
     names, weights, expected = run(LegacyTF1, legacy_cells.RNNCell)
     tf_names, _, actual = run(tfstate.rnn_cell, tfstate.rnn_cell.RNNCell, weights)
-    assert tf_names == names == [
-        "rnn/multi_rnn_cell/cell_0/scaled_rnn_cell/kernel:0", "rnn/multi_rnn_cell/cell_1/get_variable_cell/weights:0"]
+    assert (
+        tf_names
+        == names
+        == [
+            "rnn/multi_rnn_cell/cell_0/scaled_rnn_cell/kernel:0",
+            "rnn/multi_rnn_cell/cell_1/get_variable_cell/weights:0",
+        ]
+    )
     assert_nested_close(actual, expected)
 
 
@@ -379,5 +409,6 @@ def test_multi_rnn_cell_of_one_cell_object_warns_once_that_its_layers_share_weig
     with graph_session():
         tf.compat.v1.nn.dynamic_rnn(stacked, tf.constant(rng.randn(2, 4, 3).astype(np.float32)), dtype=tf.float32)
         assert [v.op.name for v in tf.compat.v1.global_variables()] == [
-            f"rnn/multi_rnn_cell/cell_0/gru_cell/{name}" for name in
-            ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")]
+            f"rnn/multi_rnn_cell/cell_0/gru_cell/{name}"
+            for name in ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
+        ]

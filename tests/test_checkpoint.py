@@ -7,9 +7,9 @@ zeros: a stream saved half-way and restored in a new graph must continue exactly
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import graph_session
 
 import tfstate
-from conftest import graph_session
 from tfstate.checkpoint import restore_snapshot, save_snapshot, snapshot_path
 
 BATCH, CHUNK, FEATURES, UNITS = 2, 3, 2, 4
@@ -27,7 +27,7 @@ def _model(name="rnn_state"):
 
 def _run_chunks(sess, x, rnn, chunks):
     stateful = tfstate.StatefulSession(sess, rnn)
-    return [stateful.run(rnn.outputs, {x: STREAM[:, i * CHUNK:(i + 1) * CHUNK]}) for i in chunks]
+    return [stateful.run(rnn.outputs, {x: STREAM[:, i * CHUNK : (i + 1) * CHUNK]}) for i in chunks]
 
 
 def _first_half(path, make_saver):
@@ -42,7 +42,7 @@ def _first_half(path, make_saver):
 
 
 def _second_half(path, make_saver, oracle_input=STREAM):
-    """Restores `path` in a new graph and runs chunks 2 and 3; returns their outputs and the oracle on `oracle_input`."""
+    """Restores `path` in a new graph, runs chunks 2 and 3; returns their outputs and the oracle on `oracle_input`."""
     with graph_session() as sess:
         x, rnn, oracle = _model()
         saver = make_saver()
@@ -74,7 +74,7 @@ def test_a_state_saved_with_saveable_state_continues_the_stream_after_restore(tm
 def test_restoring_weights_only_restarts_the_stream(tmp_path):
     path = str(tmp_path / "model.ckpt")
     _first_half(path, tf.compat.v1.train.Saver)
-    rest, fresh = _second_half(path, tf.compat.v1.train.Saver, oracle_input=STREAM[:, 2 * CHUNK:])
+    rest, fresh = _second_half(path, tf.compat.v1.train.Saver, oracle_input=STREAM[:, 2 * CHUNK :])
     np.testing.assert_allclose(np.concatenate(rest, axis=1), fresh, **TOL)
 
 
@@ -84,11 +84,17 @@ def test_saveable_state_of_given_rnns_selects_their_state_only():
         encoder = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(3), x, batch_size=2, name="encoder", scope="enc")
         decoder = tfstate.stateful_dynamic_rnn(tfstate.LSTMCell(3), x, name="decoder", scope="dec")
         assert [v.op.name for v in tfstate.saveable_state(decoder)] == [
-            "decoder/c", "decoder/h", "decoder/writes", "decoder/rows"]
+            "decoder/c",
+            "decoder/h",
+            "decoder/writes",
+            "decoder/rows",
+        ]
         assert [v.op.name for v in tfstate.saveable_state(encoder.state)] == ["encoder/state", "encoder/writes"]
         assert len(tfstate.saveable_state()) == 6
-        with pytest.raises(TypeError, match="saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; "
-                                            "got SymbolicTensor"):
+        with pytest.raises(
+            TypeError,
+            match="saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; got SymbolicTensor",
+        ):
             tfstate.saveable_state(x)
 
 

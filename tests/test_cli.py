@@ -8,22 +8,30 @@ import sys
 import tfstate
 
 # TensorFlow's C++ log lines: "I0000 00:00:..." (absl, TF 2.17+) or "2026-01-01 00:00:00.000: I ..." (TF 2.16)
-_TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: [IWEF] |All log messages before absl::InitializeLog",
-                          re.M)
+_TF_LOG_LINE = re.compile(
+    r"^[IWEF]\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: [IWEF] |All log messages before absl::InitializeLog", re.M
+)
 
 
 def _tfstate(*args, env=None):
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-m", "tfstate", *args], capture_output=True, text=True, timeout=300,
-                          env={**environment, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tfstate", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**environment, **(env or {})},
+    )
 
 
 def test_version_and_help_answer_without_importing_tensorflow():
-    code = ("import sys; from tfstate.__main__ import main\n"
-            "for argv in (['--version'], ['--help']):\n"
-            "    try: main(argv)\n"
-            "    except SystemExit: pass\n"
-            "print('tensorflow imported:', 'tensorflow' in sys.modules)\n")
+    code = (
+        "import sys; from tfstate.__main__ import main\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    try: main(argv)\n"
+        "    except SystemExit: pass\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"tfstate {tfstate.__version__}" in result.stdout
@@ -48,7 +56,9 @@ def test_an_unknown_command_is_a_usage_error():
 
 def test_tfstate_generate_stays_the_function_whatever_is_imported_first():
     # the function lives in tfstate.generation: no submodule import can shadow it on the package
-    code = ("import tfstate.generation, tfstate.demo, tfstate\n"
-            "print(callable(tfstate.generate), tfstate.generate.__module__)\n")
+    code = (
+        "import tfstate.generation, tfstate.demo, tfstate\n"
+        "print(callable(tfstate.generate), tfstate.generate.__module__)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["True", "tfstate.generation"], result.stderr[-2000:]

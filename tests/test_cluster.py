@@ -41,16 +41,30 @@ def runs(tmp_path_factory):
     spec = cluster.loopback_cluster(num_ps=1, num_workers=2)
     commands = {
         "example": [sys.executable, str(EXAMPLE), f"--json={folder / 'example.json'}"],
-        "wrong_task": [sys.executable, str(EXAMPLE), f"--ps_hosts={spec['ps'][0]}",
-                       f"--worker_hosts={','.join(spec['worker'])}", "--job_name=worker", "--task_index=2"],
-        "benchmark": [sys.executable, "-m", "tfstate.benchmarks.placement", "--quick", f"--json={folder / 'bench.json'}"],
+        "wrong_task": [
+            sys.executable,
+            str(EXAMPLE),
+            f"--ps_hosts={spec['ps'][0]}",
+            f"--worker_hosts={','.join(spec['worker'])}",
+            "--job_name=worker",
+            "--task_index=2",
+        ],
+        "benchmark": [
+            sys.executable,
+            "-m",
+            "tfstate.benchmarks.placement",
+            "--quick",
+            f"--json={folder / 'bench.json'}",
+        ],
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(commands)) as pool:
         futures = {name: pool.submit(_run, command, folder) for name, command in commands.items()}
         processes = {name: future.result() for name, future in futures.items()}
     written = {"example": folder / "example.json", "benchmark": folder / "bench.json"}
-    return {name: (process, json.loads(written[name].read_text()) if name in written and written[name].exists()
-                   else None) for name, process in processes.items()}
+    return {
+        name: (process, json.loads(written[name].read_text()) if name in written and written[name].exists() else None)
+        for name, process in processes.items()
+    }
 
 
 def _example(runs):
@@ -70,8 +84,12 @@ def test_each_worker_ran_its_state_on_itself_and_the_weights_on_the_ps(runs):
         assert worker["task"] == task
         assert worker["state_device"] == f"/job:worker/task:{task}"
         assert worker["devices"]["state"] == [f"/job:worker/replica:0/task:{task}/device:CPU:0"]
-        assert sorted(worker["devices"]["weights"]) == ["head/bias", "head/kernel", "rnn/lstm_cell/bias",
-                                                        "rnn/lstm_cell/kernel"]
+        assert sorted(worker["devices"]["weights"]) == [
+            "head/bias",
+            "head/kernel",
+            "rnn/lstm_cell/bias",
+            "rnn/lstm_cell/kernel",
+        ]
         assert set(worker["devices"]["weights"].values()) == {"/job:ps/replica:0/task:0/device:CPU:0"}
 
 
@@ -90,35 +108,44 @@ def test_training_on_the_cluster_lowers_every_workers_loss_on_shared_weights(run
 def test_a_worker_started_as_a_task_the_spec_lacks_exits_with_tensorflows_error_and_a_hint(runs):
     process, _ = runs["wrong_task"]
     assert process.returncode != 0
-    assert 'InternalError: Task 2 was not defined in job "worker". The cluster spec has the jobs ' \
-           "'ps' (1 task), 'worker' (2 tasks), so job_name 'worker' with task_index 2 is not one of its tasks" \
-           in process.stderr, process.stderr[-3000:]
+    assert (
+        'InternalError: Task 2 was not defined in job "worker". The cluster spec has the jobs '
+        "'ps' (1 task), 'worker' (2 tasks), so job_name 'worker' with task_index 2 is not one of its tasks"
+        in process.stderr
+    ), process.stderr[-3000:]
 
 
 def test_the_placement_benchmark_times_state_on_the_worker_and_on_the_ps(runs):
     process, result = runs["benchmark"]
     assert process.returncode == 0, process.stderr[-3000:]
     (config,) = result["results"]
-    assert config["placement"] == {"worker": ["/job:worker/replica:0/task:0/device:CPU:0"],
-                                   "ps": ["/job:ps/replica:0/task:0/device:CPU:0"]}
+    assert config["placement"] == {
+        "worker": ["/job:worker/replica:0/task:0/device:CPU:0"],
+        "ps": ["/job:ps/replica:0/task:0/device:CPU:0"],
+    }
     for kind in ("streaming", "training"):
         assert sorted(config[kind]) == ["dynamic_rnn, zero state", "keep, state on ps", "keep, state on worker"]
         assert config[kind]["dynamic_rnn, zero state"]["ratio"] == 1.0
     assert "| streaming, batch 4, hidden 16, 5 steps (state 0.5 KiB) | keep, state on ps |" in process.stdout
 
 
-@pytest.mark.parametrize("job_name, task_index, message", [
-    ("wroker", 0, 'Job "wroker" was not defined in cluster. The cluster spec has the jobs '),
-    ("worker", 2, 'Task 2 was not defined in job "worker". '),
-    ("ps", -1, 'Task -1 was not defined in job "ps". '),
-])
+@pytest.mark.parametrize(
+    "job_name, task_index, message",
+    [
+        ("wroker", 0, 'Job "wroker" was not defined in cluster. The cluster spec has the jobs '),
+        ("worker", 2, 'Task 2 was not defined in job "worker". '),
+        ("ps", -1, 'Task -1 was not defined in job "ps". '),
+    ],
+)
 def test_a_task_outside_the_cluster_spec_gets_tensorflows_error_with_a_hint(job_name, task_index, message):
     spec = {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]}
     with pytest.raises(tf.errors.InternalError) as raised:
         cluster.start_server(spec, job_name, task_index)
     assert message in raised.value.message
-    assert (f"so job_name '{job_name}' with task_index {task_index} is not one of its tasks: start each process as "
-            "one task of the spec") in raised.value.message
+    assert (
+        f"so job_name '{job_name}' with task_index {task_index} is not one of its tasks: start each process as "
+        "one task of the spec"
+    ) in raised.value.message
 
 
 def test_a_port_another_process_has_gets_tensorflows_error_with_a_hint():
@@ -133,16 +160,21 @@ def test_a_port_another_process_has_gets_tensorflows_error_with_a_hint():
 
 
 def test_an_address_without_a_port_gets_tensorflows_error_with_a_hint():
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="Could not parse port .* Every address in the cluster spec must be 'host:port'"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"Could not parse port .* Every address in the cluster spec must be 'host:port'",
+    ):
         cluster.start_server({"worker": ["localhost"]}, "worker", 0)
 
 
 def test_waiting_for_tasks_that_are_not_there_times_out_naming_them():
     spec = cluster.loopback_cluster(num_ps=1, num_workers=1)
     start = time.monotonic()
-    with pytest.raises(TimeoutError, match=rf"No answer within 0.5 s from 'ps' task 0 at {spec['ps'][0]}, 'worker' "
-                                           rf"task 0 at {spec['worker'][0]}\. Check that each task is started"):
+    with pytest.raises(
+        TimeoutError,
+        match=rf"No answer within 0.5 s from 'ps' task 0 at {spec['ps'][0]}, 'worker' "
+        rf"task 0 at {spec['worker'][0]}\. Check that each task is started",
+    ):
         cluster.wait_for_cluster(spec, timeout_s=0.5)
     assert time.monotonic() - start < 5
 

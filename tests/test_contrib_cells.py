@@ -6,9 +6,9 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 
 import tfstate
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 from tfstate import rnn_cell
 
 BATCH, TIME, DEPTH = 3, 5, 4
@@ -31,10 +31,11 @@ def cat(*parts):
 
 
 def within(w, scope):
-    return {name[len(scope):]: value for name, value in w.items() if name.startswith(scope)}
+    return {name[len(scope) :]: value for name, value in w.items() if name.startswith(scope)}
 
 
 # ---- TF1's equations, one step each: (weights by name, inputs, state) -> (output, new state) ----
+
 
 def basic_lstm(w, x, state, forget_bias=1.0):
     c, h = state
@@ -83,8 +84,10 @@ def coupled_lstm(w, x, state, units, proj_clip=None, layer_norm=False, state_is_
 
 def group_lstm(w, x, state, groups):
     c, m = state
-    parts = [np.split(cat(xg, mg) @ w[f"group{g}/kernel"], 4, axis=1)
-             for g, (xg, mg) in enumerate(zip(np.split(x, groups, 1), np.split(m, groups, 1)))]
+    parts = [
+        np.split(cat(xg, mg) @ w[f"group{g}/kernel"], 4, axis=1)
+        for g, (xg, mg) in enumerate(zip(np.split(x, groups, 1), np.split(m, groups, 1)))
+    ]
     i, j, f, o = (cat(*gate) + w[f"bias_{name}"] for gate, name in zip(zip(*parts), "ijfo"))
     c = sigmoid(f + 1.0) * c + sigmoid(i) * np.tanh(j)
     m = sigmoid(o) * np.tanh(c)
@@ -98,8 +101,16 @@ def nas(w, x, state):
     relu = functools.partial(np.maximum, 0)
     xs = np.split(x @ w["kernel"], 8, axis=1)
     ms = np.split(m @ w["recurrent_kernel"] + w.get("bias", 0), 8, axis=1)
-    l1 = [sigmoid(xs[0] + ms[0]), relu(xs[1] + ms[1]), sigmoid(xs[2] + ms[2]), relu(xs[3] * ms[3]),
-          np.tanh(xs[4] + ms[4]), sigmoid(xs[5] + ms[5]), np.tanh(xs[6] + ms[6]), sigmoid(xs[7] + ms[7])]
+    l1 = [
+        sigmoid(xs[0] + ms[0]),
+        relu(xs[1] + ms[1]),
+        sigmoid(xs[2] + ms[2]),
+        relu(xs[3] * ms[3]),
+        np.tanh(xs[4] + ms[4]),
+        sigmoid(xs[5] + ms[5]),
+        np.tanh(xs[6] + ms[6]),
+        sigmoid(xs[7] + ms[7]),
+    ]
     l2 = [np.tanh(l1[0] * l1[1]), np.tanh(l1[2] + l1[3]), np.tanh(l1[4] * l1[5]), sigmoid(l1[6] + l1[7])]
     c = np.tanh(l2[0] + c) * l2[1]
     m = np.tanh(c * np.tanh(l2[2] + l2[3]))
@@ -152,8 +163,11 @@ def indy_lstm(w, x, state, forget_bias):
 
 def cudnn_gru(w, x, h):
     r, u = np.split(sigmoid(cat(x, h) @ w["gates/kernel"] + w["gates/bias"]), 2, axis=1)
-    c = np.tanh(x @ w["candidate/input_projection/kernel"] + w["candidate/input_projection/bias"]
-                + r * (h @ w["candidate/hidden_projection/kernel"] + w["candidate/hidden_projection/bias"]))
+    c = np.tanh(
+        x @ w["candidate/input_projection/kernel"]
+        + w["candidate/input_projection/bias"]
+        + r * (h @ w["candidate/hidden_projection/kernel"] + w["candidate/hidden_projection/bias"])
+    )
     h = (1 - u) * c + u * h
     return h, h
 
@@ -220,67 +234,143 @@ _GRU = ["gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"]
 
 CASES = {
     "layer_norm_basic_lstm": Case(
-        lambda: rnn_cell.LayerNormBasicLSTMCell(3, forget_bias=0.5), functools.partial(layer_norm_lstm, forget_bias=0.5),
+        lambda: rnn_cell.LayerNormBasicLSTMCell(3, forget_bias=0.5),
+        functools.partial(layer_norm_lstm, forget_bias=0.5),
         "layer_norm_basic_lstm_cell/",
-        ["kernel"] + [f"{s}/{v}" for s in ("input", "transform", "forget", "output", "state") for v in ("gamma", "beta")]),
+        ["kernel"]
+        + [f"{s}/{v}" for s in ("input", "transform", "forget", "output", "state") for v in ("gamma", "beta")],
+    ),
     "layer_norm_basic_lstm_without_norm": Case(
-        lambda: rnn_cell.LayerNormBasicLSTMCell(3, layer_norm=False), functools.partial(layer_norm_lstm, layer_norm=False),
-        "layer_norm_basic_lstm_cell/", ["kernel", "bias"]),
+        lambda: rnn_cell.LayerNormBasicLSTMCell(3, layer_norm=False),
+        functools.partial(layer_norm_lstm, layer_norm=False),
+        "layer_norm_basic_lstm_cell/",
+        ["kernel", "bias"],
+    ),
     "coupled_input_forget_gate_lstm": Case(
         lambda: rnn_cell.CoupledInputForgetGateLSTMCell(4, use_peepholes=True, num_proj=2, proj_clip=0.3),
         functools.partial(coupled_lstm, units=4, proj_clip=0.3),
-        "coupled_input_forget_gate_lstm_cell/", ["W_0", "B", "W_F_diag", "W_O_diag", "W_P_0"]),
+        "coupled_input_forget_gate_lstm_cell/",
+        ["W_0", "B", "W_F_diag", "W_O_diag", "W_P_0"],
+    ),
     "coupled_input_forget_gate_lstm_layer_norm_concat_state": Case(
         lambda: rnn_cell.CoupledInputForgetGateLSTMCell(3, layer_norm=True, state_is_tuple=False),
         functools.partial(coupled_lstm, units=3, layer_norm=True, state_is_tuple=False),
         "coupled_input_forget_gate_lstm_cell/",
-        ["W_0", "B"] + [f"{s}/{v}" for s in ("transform", "forget", "output", "state") for v in ("gamma", "beta")]),
+        ["W_0", "B"] + [f"{s}/{v}" for s in ("transform", "forget", "output", "state") for v in ("gamma", "beta")],
+    ),
     "glstm": Case(
-        lambda: rnn_cell.GLSTMCell(4, number_of_groups=2, num_proj=2), functools.partial(group_lstm, groups=2),
-        "glstm_cell/", ["group0/kernel", "group1/kernel", "bias_i", "bias_j", "bias_f", "bias_o", "projection/kernel"]),
+        lambda: rnn_cell.GLSTMCell(4, number_of_groups=2, num_proj=2),
+        functools.partial(group_lstm, groups=2),
+        "glstm_cell/",
+        ["group0/kernel", "group1/kernel", "bias_i", "bias_j", "bias_f", "bias_o", "projection/kernel"],
+    ),
     "nas": Case(lambda: rnn_cell.NASCell(3), nas, "nas_cell/", ["recurrent_kernel", "kernel"]),
-    "nas_bias_projection": Case(lambda: rnn_cell.NASCell(3, num_proj=2, use_bias=True), nas, "nas_cell/",
-                                ["recurrent_kernel", "kernel", "bias", "projection_weights"]),
+    "nas_bias_projection": Case(
+        lambda: rnn_cell.NASCell(3, num_proj=2, use_bias=True),
+        nas,
+        "nas_cell/",
+        ["recurrent_kernel", "kernel", "bias", "projection_weights"],
+    ),
     "ugrnn": Case(lambda: rnn_cell.UGRNNCell(3), ugrnn, "ugrnn_cell/", _LSTM),
-    "intersection_rnn": Case(lambda: rnn_cell.IntersectionRNNCell(DEPTH), intersection_rnn, "intersection_rnn_cell/",
-                             _LSTM),
+    "intersection_rnn": Case(
+        lambda: rnn_cell.IntersectionRNNCell(DEPTH), intersection_rnn, "intersection_rnn_cell/", _LSTM
+    ),
     "intersection_rnn_projected": Case(
-        lambda: rnn_cell.IntersectionRNNCell(3, num_in_proj=3), intersection_rnn, "intersection_rnn_cell/",
-        ["in_projection/kernel", "in_projection/bias"] + _LSTM),
+        lambda: rnn_cell.IntersectionRNNCell(3, num_in_proj=3),
+        intersection_rnn,
+        "intersection_rnn_cell/",
+        ["in_projection/kernel", "in_projection/bias"] + _LSTM,
+    ),
     "sru": Case(lambda: rnn_cell.SRUCell(3), sru, "sru_cell/", _LSTM),
-    "ind_rnn": Case(lambda: rnn_cell.IndRNNCell(3, activation=tf.nn.relu), ind_rnn, "ind_rnn_cell/",
-                    ["kernel_w", "kernel_u", "bias"]),
-    "indy_gru": Case(lambda: rnn_cell.IndyGRUCell(3), indy_gru, "indy_gru_cell/",
-                     ["gates/kernel_w", "gates/kernel_u", "gates/bias", "candidate/kernel", "candidate/kernel_u",
-                      "candidate/bias"]),
-    "indy_lstm": Case(lambda: rnn_cell.IndyLSTMCell(3, forget_bias=0.5), functools.partial(indy_lstm, forget_bias=0.5),
-                      "indy_lstm_cell/", ["kernel_w", "kernel_u", "bias"]),
-    "cudnn_compatible_lstm": Case(lambda: rnn_cell.CudnnCompatibleLSTMCell(3),
-                                  functools.partial(basic_lstm, forget_bias=0.0), "cudnn_compatible_lstm_cell/", _LSTM),
+    "ind_rnn": Case(
+        lambda: rnn_cell.IndRNNCell(3, activation=tf.nn.relu),
+        ind_rnn,
+        "ind_rnn_cell/",
+        ["kernel_w", "kernel_u", "bias"],
+    ),
+    "indy_gru": Case(
+        lambda: rnn_cell.IndyGRUCell(3),
+        indy_gru,
+        "indy_gru_cell/",
+        ["gates/kernel_w", "gates/kernel_u", "gates/bias", "candidate/kernel", "candidate/kernel_u", "candidate/bias"],
+    ),
+    "indy_lstm": Case(
+        lambda: rnn_cell.IndyLSTMCell(3, forget_bias=0.5),
+        functools.partial(indy_lstm, forget_bias=0.5),
+        "indy_lstm_cell/",
+        ["kernel_w", "kernel_u", "bias"],
+    ),
+    "cudnn_compatible_lstm": Case(
+        lambda: rnn_cell.CudnnCompatibleLSTMCell(3),
+        functools.partial(basic_lstm, forget_bias=0.0),
+        "cudnn_compatible_lstm_cell/",
+        _LSTM,
+    ),
     "cudnn_compatible_gru": Case(
-        lambda: rnn_cell.CudnnCompatibleGRUCell(3), cudnn_gru, "cudnn_compatible_gru_cell/",
-        ["gates/kernel", "gates/bias", "candidate/input_projection/kernel", "candidate/hidden_projection/kernel",
-         "candidate/input_projection/bias", "candidate/hidden_projection/bias"]),
+        lambda: rnn_cell.CudnnCompatibleGRUCell(3),
+        cudnn_gru,
+        "cudnn_compatible_gru_cell/",
+        [
+            "gates/kernel",
+            "gates/bias",
+            "candidate/input_projection/kernel",
+            "candidate/hidden_projection/kernel",
+            "candidate/input_projection/bias",
+            "candidate/hidden_projection/bias",
+        ],
+    ),
     "attention_cell_wrapper": Case(
         lambda: rnn_cell.AttentionCellWrapper(rnn_cell.BasicLSTMCell(3), attn_length=2),
-        functools.partial(attention_lstm, length=2, size=3), "attention_cell_wrapper/",
-        ["kernel", "bias", "basic_lstm_cell/kernel", "basic_lstm_cell/bias", "attention/attn_w", "attention/attn_v",
-         "attention/kernel", "attention/bias", "attn_output_projection/kernel", "attn_output_projection/bias"]),
-    "highway_coupled": Case(lambda: rnn_cell.HighwayWrapper(rnn_cell.GRUCell(DEPTH)),
-                            functools.partial(highway_gru, coupled=True), "",
-                            [f"gru_cell/{name}" for name in _GRU] + ["carry_w", "carry_b"]),
+        functools.partial(attention_lstm, length=2, size=3),
+        "attention_cell_wrapper/",
+        [
+            "kernel",
+            "bias",
+            "basic_lstm_cell/kernel",
+            "basic_lstm_cell/bias",
+            "attention/attn_w",
+            "attention/attn_v",
+            "attention/kernel",
+            "attention/bias",
+            "attn_output_projection/kernel",
+            "attn_output_projection/bias",
+        ],
+    ),
+    "highway_coupled": Case(
+        lambda: rnn_cell.HighwayWrapper(rnn_cell.GRUCell(DEPTH)),
+        functools.partial(highway_gru, coupled=True),
+        "",
+        [f"gru_cell/{name}" for name in _GRU] + ["carry_w", "carry_b"],
+    ),
     "highway_own_transform_gate": Case(
-        lambda: rnn_cell.HighwayWrapper(rnn_cell.GRUCell(DEPTH), couple_carry_transform_gates=False, carry_bias_init=2.0),
-        functools.partial(highway_gru, coupled=False), "",
-        [f"gru_cell/{name}" for name in _GRU] + ["carry_w", "carry_b", "transform_w", "transform_b"]),
-    "conv_2d_lstm": Case(lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 3, 2], output_channels=3, kernel_shape=[3, 3]),
-                         conv_lstm, "conv_2d_lstm_cell/", ["kernel", "biases"], (4, 3, 2)),
-    "conv_1d_lstm": Case(lambda: rnn_cell.ConvLSTMCell(1, input_shape=[5, 2], output_channels=2, kernel_shape=[2]),
-                         conv_lstm, "conv_lstm_cell/", ["kernel", "biases"], (5, 2)),
+        lambda: rnn_cell.HighwayWrapper(
+            rnn_cell.GRUCell(DEPTH), couple_carry_transform_gates=False, carry_bias_init=2.0
+        ),
+        functools.partial(highway_gru, coupled=False),
+        "",
+        [f"gru_cell/{name}" for name in _GRU] + ["carry_w", "carry_b", "transform_w", "transform_b"],
+    ),
+    "conv_2d_lstm": Case(
+        lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 3, 2], output_channels=3, kernel_shape=[3, 3]),
+        conv_lstm,
+        "conv_2d_lstm_cell/",
+        ["kernel", "biases"],
+        (4, 3, 2),
+    ),
+    "conv_1d_lstm": Case(
+        lambda: rnn_cell.ConvLSTMCell(1, input_shape=[5, 2], output_channels=2, kernel_shape=[2]),
+        conv_lstm,
+        "conv_lstm_cell/",
+        ["kernel", "biases"],
+        (5, 2),
+    ),
     "phased_lstm_peepholes": Case(
-        lambda: rnn_cell.PhasedLSTMCell(3, use_peepholes=True), functools.partial(phased_lstm, peepholes=True),
+        lambda: rnn_cell.PhasedLSTMCell(3, use_peepholes=True),
+        functools.partial(phased_lstm, peepholes=True),
         "phased_lstm_cell/",
-        [f"{s}/{v}" for s in ("mask_gates", "new_input", "output_gate") for v in _LSTM] + ["period", "phase", "ratio_on"]),
+        [f"{s}/{v}" for s in ("mask_gates", "new_input", "output_gate") for v in _LSTM]
+        + ["period", "phase", "ratio_on"],
+    ),
 }
 
 
@@ -306,8 +396,11 @@ def _phase_values(values, dtype):
 
 def _numpy_unroll(name, cell, weights, inputs, lengths):
     case = CASES[name]
-    w = {key[len("rnn/" + case.scope):-2]: value for key, value in weights.items()
-         if key.startswith("rnn/" + case.scope)}
+    w = {
+        key[len("rnn/" + case.scope) : -2]: value
+        for key, value in weights.items()
+        if key.startswith("rnn/" + case.scope)
+    }
     state = tf.nest.map_structure(lambda size: np.zeros([BATCH] + tf.TensorShape(size).as_list()), cell.state_size)
     outputs = []
     for t in range(TIME):
@@ -338,7 +431,8 @@ def _run(name, inputs, dtype, rnn):
 RUNNERS = {"tf1_dynamic_rnn": tf.compat.v1.nn.dynamic_rnn, "tfstate_dynamic_rnn": tfstate.dynamic_rnn}
 # tfstate.dynamic_rnn hands plain cells to TF1's; it runs its own path for the fused cuDNN LSTM
 _RUNS = [(name, "tf1_dynamic_rnn") for name in sorted(CASES)] + [
-    (name, "tfstate_dynamic_rnn") for name in ("cudnn_compatible_lstm", "phased_lstm_peepholes", "conv_2d_lstm")]
+    (name, "tfstate_dynamic_rnn") for name in ("cudnn_compatible_lstm", "phased_lstm_peepholes", "conv_2d_lstm")
+]
 
 
 @pytest.mark.parametrize("name, runner", _RUNS)
@@ -351,8 +445,18 @@ def test_cell_has_tf1_variable_names_and_equals_tf1_equations_in_numpy(name, run
     assert_nested_close(final, expected_final, atol=2e-5)
 
 
-@pytest.mark.parametrize("name", ["layer_norm_basic_lstm", "nas_bias_projection", "indy_lstm", "ugrnn",
-                                  "cudnn_compatible_gru", "conv_2d_lstm", "attention_cell_wrapper"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "layer_norm_basic_lstm",
+        "nas_bias_projection",
+        "indy_lstm",
+        "ugrnn",
+        "cudnn_compatible_gru",
+        "conv_2d_lstm",
+        "attention_cell_wrapper",
+    ],
+)
 def test_cell_runs_in_float64_as_tf1_did(name, rng):
     inputs = _inputs(name, rng, np.float64)
     cell, _, values, (outputs, final) = _run(name, inputs, tf.float64, tf.compat.v1.nn.dynamic_rnn)
@@ -362,8 +466,16 @@ def test_cell_runs_in_float64_as_tf1_did(name, rng):
     assert_nested_close(final, expected_final, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["attention_cell_wrapper", "layer_norm_basic_lstm", "cudnn_compatible_lstm",
-                                  "highway_coupled", "phased_lstm_peepholes"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "attention_cell_wrapper",
+        "layer_norm_basic_lstm",
+        "cudnn_compatible_lstm",
+        "highway_coupled",
+        "phased_lstm_peepholes",
+    ],
+)
 def test_stateful_chunks_equal_one_long_run(name, rng):
     inputs = _inputs(name, rng, np.float32)
     with graph_session() as sess:
@@ -378,7 +490,7 @@ def test_stateful_chunks_equal_one_long_run(name, rng):
             load_variables(sess, _phase_values(values, np.float32))
         chunks = []
         for start in (0, 2):
-            feed = dict(zip(tf.nest.flatten(halves), [part[:, start:start + 2] for part in tf.nest.flatten(inputs)]))
+            feed = dict(zip(tf.nest.flatten(halves), [part[:, start : start + 2] for part in tf.nest.flatten(inputs)]))
             chunks.append(sess.run((rnn.outputs, rnn.keep), feed)[0])
         long_outputs = sess.run(long_outputs)
     np.testing.assert_allclose(np.concatenate(chunks, 1), long_outputs[:, :4], atol=1e-5)
@@ -388,15 +500,19 @@ def test_cudnn_compatible_lstm_cell_equals_tf1_lstm_cell_without_forget_bias(rng
     legacy_cells = pytest.importorskip("tf_keras.src.layers.rnn.legacy_cells")
     with graph_session() as sess:
         inputs = tf.constant(rng.randn(BATCH, TIME, DEPTH).astype(np.float32))
-        expected = tf.compat.v1.nn.dynamic_rnn(legacy_cells.LSTMCell(3, forget_bias=0.0), inputs, dtype=tf.float32,
-                                               scope="tf1")
+        expected = tf.compat.v1.nn.dynamic_rnn(
+            legacy_cells.LSTMCell(3, forget_bias=0.0), inputs, dtype=tf.float32, scope="tf1"
+        )
         actual = tfstate.dynamic_rnn(rnn_cell.CudnnCompatibleLSTMCell(3), inputs, dtype=tf.float32, scope="tfstate")
         sess.run(tf.compat.v1.global_variables_initializer())
         weights = randomize_variables(sess)
         for name, value in weights.items():
             if name.startswith("tf1/"):
-                twin = next(v for v in tf.compat.v1.global_variables()
-                            if v.name == name.replace("tf1/lstm_cell", "tfstate/cudnn_compatible_lstm_cell"))
+                twin = next(
+                    v
+                    for v in tf.compat.v1.global_variables()
+                    if v.name == name.replace("tf1/lstm_cell", "tfstate/cudnn_compatible_lstm_cell")
+                )
                 twin.load(value, sess)
         assert_nested_close(sess.run(actual), sess.run(expected))
 
@@ -408,7 +524,8 @@ def test_cells_step_under_static_rnn_reusing_their_weights(rng):
             cell = CASES[name].make()
             outputs, _ = tf.compat.v1.nn.static_rnn(cell, tf.unstack(tf.constant(inputs), axis=1), dtype=tf.float32)
             assert [v.name for v in tf.compat.v1.global_variables()] == [
-                f"rnn/{CASES[name].scope}{short}:0" for short in CASES[name].names]
+                f"rnn/{CASES[name].scope}{short}:0" for short in CASES[name].names
+            ]
             sess.run(tf.compat.v1.global_variables_initializer())
             values = randomize_variables(sess)
             outputs = np.stack(sess.run(outputs), 1)
@@ -421,32 +538,48 @@ def test_layer_norm_cell_dropout_is_off_at_keep_probability_one_and_random_below
         inputs = tf.constant(rng.randn(BATCH, TIME, DEPTH).astype(np.float32))
         keep = tf.compat.v1.placeholder_with_default(1.0, [])
         outputs, _ = tf.compat.v1.nn.dynamic_rnn(
-            rnn_cell.LayerNormBasicLSTMCell(3, dropout_keep_prob=keep, dropout_prob_seed=1), inputs, dtype=tf.float32)
-        plain, _ = tf.compat.v1.nn.dynamic_rnn(rnn_cell.LayerNormBasicLSTMCell(3), inputs, dtype=tf.float32,
-                                               scope="plain")
+            rnn_cell.LayerNormBasicLSTMCell(3, dropout_keep_prob=keep, dropout_prob_seed=1), inputs, dtype=tf.float32
+        )
+        plain, _ = tf.compat.v1.nn.dynamic_rnn(
+            rnn_cell.LayerNormBasicLSTMCell(3), inputs, dtype=tf.float32, scope="plain"
+        )
         sess.run(tf.compat.v1.global_variables_initializer())
         values = randomize_variables(sess)
-        load_variables(sess, {**values, **{n.replace("rnn/", "plain/"): v for n, v in values.items()
-                                           if n.startswith("rnn/")}})
+        load_variables(
+            sess, {**values, **{n.replace("rnn/", "plain/"): v for n, v in values.items() if n.startswith("rnn/")}}
+        )
         np.testing.assert_allclose(sess.run(outputs), sess.run(plain), atol=1e-6)
         dropped = sess.run(outputs, {keep: 0.5})
         assert not np.allclose(dropped, sess.run(plain), atol=1e-3)
 
 
 BAD_ARGUMENTS = {
-    "attention_window_length": (lambda: rnn_cell.AttentionCellWrapper(rnn_cell.GRUCell(2), 0), "attn_length > 0; got 0"),
+    "attention_window_length": (
+        lambda: rnn_cell.AttentionCellWrapper(rnn_cell.GRUCell(2), 0),
+        "attn_length > 0; got 0",
+    ),
     "attention_concat_state_of_tuple_cell": (
-        lambda: rnn_cell.AttentionCellWrapper(rnn_cell.LSTMCell(2), 2, state_is_tuple=False), "single-tensor state"),
+        lambda: rnn_cell.AttentionCellWrapper(rnn_cell.LSTMCell(2), 2, state_is_tuple=False),
+        "single-tensor state",
+    ),
     "glstm_groups": (lambda: rnn_cell.GLSTMCell(5, number_of_groups=2), "'num_units' divisible by number_of_groups=2"),
-    "conv_input_shape": (lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 2], output_channels=2, kernel_shape=[3, 3]),
-                         "needs input_shape of 3 values"),
-    "conv_kernel_shape": (lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 4, 2], output_channels=2, kernel_shape=[3]),
-                          "needs kernel_shape of 2 values"),
-    "conv_skip_connection": (lambda: rnn_cell.Conv1DLSTMCell(input_shape=[4, 2], output_channels=2, kernel_shape=[3],
-                                                             skip_connection=True), "skip_connection=True"),
+    "conv_input_shape": (
+        lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 2], output_channels=2, kernel_shape=[3, 3]),
+        "needs input_shape of 3 values",
+    ),
+    "conv_kernel_shape": (
+        lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 4, 2], output_channels=2, kernel_shape=[3]),
+        "needs kernel_shape of 2 values",
+    ),
+    "conv_skip_connection": (
+        lambda: rnn_cell.Conv1DLSTMCell(input_shape=[4, 2], output_channels=2, kernel_shape=[3], skip_connection=True),
+        "skip_connection=True",
+    ),
     "coupled_shards": (lambda: rnn_cell.CoupledInputForgetGateLSTMCell(3, num_unit_shards=2), "one shard each"),
-    "layer_norm_keep_probability": (lambda: rnn_cell.LayerNormBasicLSTMCell(3, dropout_keep_prob=1.5),
-                                    "dropout_keep_prob must be in \\[0, 1\\]; got 1.5"),
+    "layer_norm_keep_probability": (
+        lambda: rnn_cell.LayerNormBasicLSTMCell(3, dropout_keep_prob=1.5),
+        "dropout_keep_prob must be in \\[0, 1\\]; got 1.5",
+    ),
 }
 
 
@@ -459,12 +592,22 @@ def test_bad_constructor_arguments_are_refused_with_the_reason(name):
 
 BAD_INPUTS = {
     "intersection_depth": (lambda: rnn_cell.IntersectionRNNCell(3), [2, 4], "num_in_proj=3"),
-    "glstm_input_depth": (lambda: rnn_cell.GLSTMCell(4, number_of_groups=2), [2, 3],
-                          "input depth divisible by number_of_groups=2"),
-    "conv_input": (lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 4, 2], output_channels=2, kernel_shape=[3, 3]),
-                   [2, 5, 4, 2], r"inputs of shape \[batch\] \+ \[4, 4, 2\]"),
+    "glstm_input_depth": (
+        lambda: rnn_cell.GLSTMCell(4, number_of_groups=2),
+        [2, 3],
+        "input depth divisible by number_of_groups=2",
+    ),
+    "conv_input": (
+        lambda: rnn_cell.Conv2DLSTMCell(input_shape=[4, 4, 2], output_channels=2, kernel_shape=[3, 3]),
+        [2, 5, 4, 2],
+        r"inputs of shape \[batch\] \+ \[4, 4, 2\]",
+    ),
     "phased_without_time": (lambda: rnn_cell.PhasedLSTMCell(3), [2, 4], r"inputs \(time, x\)"),
-    "highway_depth": (lambda: rnn_cell.HighwayWrapper(rnn_cell.GRUCell(3)), [2, 4], "must be single tensors of one shape"),
+    "highway_depth": (
+        lambda: rnn_cell.HighwayWrapper(rnn_cell.GRUCell(3)),
+        [2, 4],
+        "must be single tensors of one shape",
+    ),
 }
 
 

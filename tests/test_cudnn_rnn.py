@@ -5,9 +5,9 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import assert_nested_close, graph_session, randomize_variables
 from test_contrib_cells import basic_lstm, cudnn_gru, within
+
 from tfstate import LSTMStateTuple, cudnn_rnn
 
 BATCH, TIME, DEPTH, UNITS, LAYERS = 3, 5, 4, 3, 2
@@ -19,8 +19,12 @@ def rnn_tanh(w, x, h):
 
 
 CASES = {  # layer, cell name, NumPy step, direction
-    "lstm": (cudnn_rnn.CudnnLSTM, "cudnn_compatible_lstm_cell", functools.partial(basic_lstm, forget_bias=0.0),
-             "unidirectional"),
+    "lstm": (
+        cudnn_rnn.CudnnLSTM,
+        "cudnn_compatible_lstm_cell",
+        functools.partial(basic_lstm, forget_bias=0.0),
+        "unidirectional",
+    ),
     "gru_bidirectional": (cudnn_rnn.CudnnGRU, "cudnn_compatible_gru_cell", cudnn_gru, "bidirectional"),
     "rnn_tanh_bidirectional": (cudnn_rnn.CudnnRNNTanh, "basic_rnn_cell", rnn_tanh, "bidirectional"),
 }
@@ -31,8 +35,10 @@ def _scopes(name):
     scope = layer._default_name
     if direction == "unidirectional":
         return [[f"{scope}/rnn/multi_rnn_cell/cell_{k}/{cell_name}/" for k in range(LAYERS)]]
-    return [[f"{scope}/stack_bidirectional_rnn/cell_{k}/bidirectional_rnn/{d}/{cell_name}/" for k in range(LAYERS)]
-            for d in ("fw", "bw")]
+    return [
+        [f"{scope}/stack_bidirectional_rnn/cell_{k}/bidirectional_rnn/{d}/{cell_name}/" for k in range(LAYERS)]
+        for d in ("fw", "bw")
+    ]
 
 
 def _numpy_direction(step, w, xs, state, lengths, reverse):
@@ -60,8 +66,9 @@ def _numpy_layer_stack(name, weights, xs, initial, lengths):
         for d, scopes_of_direction in enumerate(scopes):
             index = k * len(scopes) + d
             state = LSTMStateTuple(c=initial[1][index], h=initial[0][index]) if len(initial) == 2 else initial[0][index]
-            output, final = _numpy_direction(step, within(weights, scopes_of_direction[k]), layer_input, state,
-                                             lengths, reverse=d == 1)
+            output, final = _numpy_direction(
+                step, within(weights, scopes_of_direction[k]), layer_input, state, lengths, reverse=d == 1
+            )
             outputs.append(output)
             finals.append(final)
         layer_input = np.concatenate(outputs, axis=2)
@@ -84,8 +91,12 @@ def test_layer_has_tf1_checkpoint_names_and_equals_cudnn_equations_in_numpy(name
         if time_major:
             results = layer(tf.constant(xs), initial_state=tuple(map(tf.constant, initial)), sequence_lengths=lengths)
         else:
-            results = layer(tf.constant(xs.transpose(1, 0, 2)), sequence_lengths=lengths, time_major=False,
-                            initial_state=tuple(tf.constant(part.transpose(1, 0, 2)) for part in initial))
+            results = layer(
+                tf.constant(xs.transpose(1, 0, 2)),
+                sequence_lengths=lengths,
+                time_major=False,
+                initial_state=tuple(tf.constant(part.transpose(1, 0, 2)) for part in initial),
+            )
         names = [v.op.name for v in tf.compat.v1.global_variables()]
         layer(tf.constant(xs))  # a second call reuses the weights
         assert len(tf.compat.v1.global_variables()) == len(names)
@@ -108,8 +119,11 @@ def test_lstm_layer_variables_are_exactly_tf1_canonical_names():
         with tf.compat.v1.variable_scope("encoder"):
             cudnn_rnn.CudnnLSTM(LAYERS, UNITS)(tf.zeros([TIME, BATCH, DEPTH]))
         names = [v.op.name for v in tf.compat.v1.global_variables()]
-    assert names == [f"encoder/cudnn_lstm/rnn/multi_rnn_cell/cell_{k}/cudnn_compatible_lstm_cell/{v}"
-                     for k in range(LAYERS) for v in ("kernel", "bias")]
+    assert names == [
+        f"encoder/cudnn_lstm/rnn/multi_rnn_cell/cell_{k}/cudnn_compatible_lstm_cell/{v}"
+        for k in range(LAYERS)
+        for v in ("kernel", "bias")
+    ]
 
 
 def test_dropout_applies_between_layers_only_when_training(rng):
@@ -123,15 +137,26 @@ def test_dropout_applies_between_layers_only_when_training(rng):
     np.testing.assert_allclose(one_train, one_infer)
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda: cudnn_rnn.CudnnLSTM(1, 3, input_mode="skip_input"), ValueError, "'skip_input'"),
-    (lambda: cudnn_rnn.CudnnLSTM(1, 3, direction="both"), ValueError, "direction must be"),
-    (lambda: cudnn_rnn.CudnnGRU(1, 3, dtype=tf.int32), ValueError, "got dtype int32"),
-    (lambda: cudnn_rnn.CudnnLSTM(1, DEPTH, input_mode="auto_select")(tf.zeros([TIME, BATCH, DEPTH])), ValueError,
-     "means 'skip_input'"),
-    (lambda: cudnn_rnn.CudnnLSTM(1, 3)(tf.zeros([TIME, BATCH, DEPTH]), initial_state=[tf.zeros([1, BATCH, 3])] * 2),
-     TypeError, "initial_state as a tuple"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: cudnn_rnn.CudnnLSTM(1, 3, input_mode="skip_input"), ValueError, "'skip_input'"),
+        (lambda: cudnn_rnn.CudnnLSTM(1, 3, direction="both"), ValueError, "direction must be"),
+        (lambda: cudnn_rnn.CudnnGRU(1, 3, dtype=tf.int32), ValueError, "got dtype int32"),
+        (
+            lambda: cudnn_rnn.CudnnLSTM(1, DEPTH, input_mode="auto_select")(tf.zeros([TIME, BATCH, DEPTH])),
+            ValueError,
+            "means 'skip_input'",
+        ),
+        (
+            lambda: cudnn_rnn.CudnnLSTM(1, 3)(
+                tf.zeros([TIME, BATCH, DEPTH]), initial_state=[tf.zeros([1, BATCH, 3])] * 2
+            ),
+            TypeError,
+            "initial_state as a tuple",
+        ),
+    ],
+)
 def test_arguments_tfstate_cannot_honour_are_refused_with_the_reason(make, error, message):
     with graph_session():
         with pytest.raises(error, match=message):

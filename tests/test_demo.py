@@ -25,9 +25,10 @@ def test_a_briefly_trained_demo_model_beats_both_baselines_on_the_near_horizon()
     assert (first, last) == (1, 25)
     assert model < 0.5 * min(last_value, mean), result.errors()
     # the baselines are what they say: from the context alone, over the true continuation
-    truth = result.streams[:, demo.CONTEXT + 1:demo.CONTEXT + 26, 0]
-    np.testing.assert_allclose(last_value, np.mean((truth - result.streams[:, demo.CONTEXT:demo.CONTEXT + 1, 0]) ** 2),
-                               rtol=1e-6)
+    truth = result.streams[:, demo.CONTEXT + 1 : demo.CONTEXT + 26, 0]
+    np.testing.assert_allclose(
+        last_value, np.mean((truth - result.streams[:, demo.CONTEXT : demo.CONTEXT + 1, 0]) ** 2), rtol=1e-6
+    )
 
 
 def test_demo_refuses_a_nonpositive_step_count(tmp_path, capsys):

@@ -60,8 +60,10 @@ def test_a_missing_folder_is_reported_under_the_target_name_and_nothing_is_writt
 def test_temporary_files_of_a_crashed_writer_are_removed_on_the_next_write(tmp_path):
     target = tmp_path / "state.npz"
     # a writer killed half-way (os._exit skips the cleanup) leaves its temporary file behind
-    code = ("import os, sys; from tfstate._files import atomic_writer\n"
-            "with atomic_writer(sys.argv[1]) as f:\n    f.write('half'); f.flush(); os._exit(1)\n")
+    code = (
+        "import os, sys; from tfstate._files import atomic_writer\n"
+        "with atomic_writer(sys.argv[1]) as f:\n    f.write('half'); f.flush(); os._exit(1)\n"
+    )
     subprocess.run([sys.executable, "-c", code, str(target)], check=False)
     orphans = [name for name in os.listdir(tmp_path) if name.endswith(".tfstate-tmp")]
     assert len(orphans) == 1 and not target.exists()

@@ -15,7 +15,8 @@ LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
 GRU_NAMES = ["candidate/bias", "candidate/kernel", "gates/bias", "gates/kernel"]
 needs_auto_kernel = pytest.mark.skipif(
     not buildable or bool(tf.config.list_physical_devices("GPU")),
-    reason="GRUCell takes the compiled kernel only where it is built and no GPU is visible")
+    reason="GRUCell takes the compiled kernel only where it is built and no GPU is visible",
+)
 
 
 def _run(make_cell, inputs, h0, lengths=None, time_major=False, values=None, stepped=False):
@@ -50,8 +51,7 @@ def _assert_equals_stepped_gru_cell(actual, inputs, h0, lengths=None, time_major
 
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
-def test_native_gru_and_its_gradients_equal_gru_cell_stepped_by_dynamic_rnn(rng, monkeypatch, isa, time_major,
-                                                                             lengths):
+def test_native_gru_and_its_gradients_equal_gru_cell_stepped_by_dynamic_rnn(rng, monkeypatch, isa, time_major, lengths):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # the units split between two threads
     inputs, h0 = _inputs(rng, time_major)
     actual = _run(lambda: GRUBlockCellV2(UNITS, implementation="native"), inputs, h0, lengths, time_major)
@@ -84,10 +84,14 @@ def test_gru_cell_runs_whole_chunks_on_the_kernel_with_its_own_variable_names(rn
     _assert_equals_stepped_gru_cell(actual, inputs, h0, LENGTHS)
 
 
-@pytest.mark.parametrize("make_cell", [
-    lambda: tfstate.GRUCell(UNITS, activation=tf.nn.relu),  # other maths than the kernel's
-    lambda: tfstate.rnn_cell.CudnnCompatibleGRUCell(UNITS),  # a GRUCell subclass with a step of its own
-], ids=["relu", "cudnn_compatible"])
+@pytest.mark.parametrize(
+    "make_cell",
+    [
+        lambda: tfstate.GRUCell(UNITS, activation=tf.nn.relu),  # other maths than the kernel's
+        lambda: tfstate.rnn_cell.CudnnCompatibleGRUCell(UNITS),  # a GRUCell subclass with a step of its own
+    ],
+    ids=["relu", "cudnn_compatible"],
+)
 def test_gru_cells_with_other_maths_step_as_in_tf1(rng, make_cell):
     inputs, h0 = _inputs(rng)
     actual = _run(make_cell, inputs, h0, LENGTHS)
@@ -113,15 +117,18 @@ def test_chunks_of_a_stream_through_stateful_dynamic_rnn_equal_one_long_run(rng,
     inputs, _ = _inputs(rng, steps=3 * TIME)
     with graph_session() as sess:
         chunk = tf.compat.v1.placeholder(tf.float32, [BATCH, None if implementation != "xla" else TIME, DEPTH])
-        rnn = tfstate.stateful_dynamic_rnn(GRUBlockCellV2(UNITS, implementation=implementation), chunk,
-                                           batch_size=BATCH)
+        rnn = tfstate.stateful_dynamic_rnn(
+            GRUBlockCellV2(UNITS, implementation=implementation), chunk, batch_size=BATCH
+        )
         sess.run(tf.compat.v1.local_variables_initializer())
         values = randomize_variables(sess, scale=0.4)
         ops = len(sess.graph.get_operations())
         sizes = [TIME] * 3 if implementation == "xla" else [TIME, 1, 2 * TIME - 1]
         starts = np.cumsum([0] + sizes[:-1])
-        pieces = [sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start:start + size]})[0]
-                  for start, size in zip(starts, sizes)]
+        pieces = [
+            sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start : start + size]})[0]
+            for start, size in zip(starts, sizes)
+        ]
         kept = rnn.state.read(sess)
         assert len(sess.graph.get_operations()) == ops
     zero = np.zeros([BATCH, UNITS], np.float32)
@@ -136,8 +143,13 @@ def test_a_fused_stack_mixing_gru_and_lstm_layers_equals_multi_rnn_cell_values_a
     fused = {"gru": lambda: tfstate.GRUCell(UNITS), "lstm": lambda: LSTMBlockCell(UNITS)}
     plain = {"gru": lambda: tfstate.GRUCell(UNITS), "lstm": lambda: tfstate.LSTMCell(UNITS)}
     actual = run_rnn(inputs, lambda: FusedMultiRNNCell([fused[kind]() for kind in kinds]), LENGTHS, gradients=True)
-    expected = run_rnn(inputs, lambda: tfstate.MultiRNNCell([plain[kind]() for kind in kinds]), LENGTHS,
-                       values=actual.values, gradients=True)
+    expected = run_rnn(
+        inputs,
+        lambda: tfstate.MultiRNNCell([plain[kind]() for kind in kinds]),
+        LENGTHS,
+        values=actual.values,
+        gradients=True,
+    )
     assert_nested_close(actual[:2], expected[:2])
     assert_nested_close(actual.gradients, expected.gradients, atol=2e-5)
 
@@ -158,10 +170,16 @@ def test_gru_whole_chunk_paths_say_what_they_cannot_do():
     with pytest.raises(ValueError, match=r"GRUBlockCellV2\(implementation='block'\) is not one of"):
         GRUBlockCellV2(UNITS, implementation="block")
     with graph_session():
-        with pytest.raises(native.NativeUnavailableError, match="compiled GRU kernel cannot run this GRU: it "
-                                                                "computes in float32; the inputs are float64"):
-            tfstate.fused.gru.unroll_gru(tfstate.GRUCell(UNITS), tf.zeros([2, 3, 4], tf.float64),
-                                         tf.zeros([2, UNITS], tf.float64), implementation="native")
+        with pytest.raises(
+            native.NativeUnavailableError,
+            match="compiled GRU kernel cannot run this GRU: it computes in float32; the inputs are float64",
+        ):
+            tfstate.fused.gru.unroll_gru(
+                tfstate.GRUCell(UNITS),
+                tf.zeros([2, 3, 4], tf.float64),
+                tf.zeros([2, UNITS], tf.float64),
+                implementation="native",
+            )
         with pytest.raises(ValueError, match=r"GRUBlockCellV2.unroll needs 3-D inputs; got shape \(2, 4\)"):
             GRUBlockCellV2(UNITS).unroll(tf.zeros([2, 4]), tf.zeros([2, UNITS]))
         with pytest.raises(ValueError, match=r"The initial state given to GRUBlockCellV2\.unroll"):
@@ -171,9 +189,18 @@ def test_gru_whole_chunk_paths_say_what_they_cannot_do():
 def test_gru_kernel_rejects_mismatched_shapes_naming_the_expected_ones(isa):
     with graph_session() as sess:
         outputs, _ = native.gru_sequence(
-            tf.zeros([2, 3, 4]), tf.zeros([2, 16]),
-            tf.compat.v1.placeholder_with_default(tf.zeros([19, 32]), [None, None]), tf.zeros([32]),
-            tf.zeros([20, 16]), tf.zeros([16]), None, False)
-        with pytest.raises(tf.errors.InvalidArgumentError, match=native.op_type("gru", isa) + r" with 3 steps, batch "
-                           r"2, depth 4 and 16 units needs h0 \[2, 16\], gate_kernel \[20, 32\]"):
+            tf.zeros([2, 3, 4]),
+            tf.zeros([2, 16]),
+            tf.compat.v1.placeholder_with_default(tf.zeros([19, 32]), [None, None]),
+            tf.zeros([32]),
+            tf.zeros([20, 16]),
+            tf.zeros([16]),
+            None,
+            False,
+        )
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=native.op_type("gru", isa) + r" with 3 steps, batch "
+            r"2, depth 4 and 16 units needs h0 \[2, 16\], gate_kernel \[20, 32\]",
+        ):
             sess.run(outputs)

@@ -24,7 +24,7 @@ def _stream(chunks, seed=0):
 
 
 def _chunk(stream, index):
-    return stream[:, index * CHUNK:(index + 1) * CHUNK]
+    return stream[:, index * CHUNK : (index + 1) * CHUNK]
 
 
 class Model:
@@ -37,8 +37,13 @@ class Model:
         self.rnn = tfstate.stateful_dynamic_rnn(cell, self.x, name=name)
         self.oracle, _ = tf.compat.v1.nn.dynamic_rnn(cell, self.x, dtype=tf.float32, scope="oracle")
         self.global_step = tf.compat.v1.get_variable(
-            "global_step", [], tf.int64, tf.compat.v1.constant_initializer(first_step), trainable=False,
-            collections=[tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, tf.compat.v1.GraphKeys.GLOBAL_STEP])
+            "global_step",
+            [],
+            tf.int64,
+            tf.compat.v1.constant_initializer(first_step),
+            trainable=False,
+            collections=[tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, tf.compat.v1.GraphKeys.GLOBAL_STEP],
+        )
         outputs = self.rnn.outputs
         if check_numerics:
             outputs = tf.debugging.check_numerics(outputs, "outputs")
@@ -54,14 +59,22 @@ class Model:
 
 def _session(hooks, checkpoint_dir=None, chief_only_hooks=None, scaffold=None):
     return tf.compat.v1.train.MonitoredTrainingSession(
-        checkpoint_dir=checkpoint_dir, hooks=hooks, chief_only_hooks=chief_only_hooks, scaffold=scaffold,
-        save_checkpoint_secs=None, save_checkpoint_steps=None, save_summaries_steps=None,
-        save_summaries_secs=None, log_step_count_steps=None)
+        checkpoint_dir=checkpoint_dir,
+        hooks=hooks,
+        chief_only_hooks=chief_only_hooks,
+        scaffold=scaffold,
+        save_checkpoint_secs=None,
+        save_checkpoint_steps=None,
+        save_summaries_steps=None,
+        save_summaries_secs=None,
+        log_step_count_steps=None,
+    )
 
 
 def _saver_hook(checkpoint_dir, state_hook, save_steps=2, scaffold=None):
-    return tf.compat.v1.train.CheckpointSaverHook(checkpoint_dir, save_steps=save_steps, scaffold=scaffold,
-                                                  listeners=[state_hook.listener()])
+    return tf.compat.v1.train.CheckpointSaverHook(
+        checkpoint_dir, save_steps=save_steps, scaffold=scaffold, listeners=[state_hook.listener()]
+    )
 
 
 def test_state_hook_carries_the_state_like_one_long_run_on_a_finalized_graph():
@@ -102,8 +115,10 @@ def test_reset_schedule_starts_the_runs_counted_from_the_global_step_at_multiple
         model = Model(first_step=3)
         with _session([tfstate.StateHook(model.rnn, reset_every_n_steps=2)]) as sess:
             outputs = [model.run(sess, _chunk(stream, i)) for i in range(5)]  # counted 3, 4, 5, 6, 7
-            pieces = [model.raw(sess, model.oracle, {model.x: stream[:, start * CHUNK:end * CHUNK]})
-                      for start, end in [(1, 3), (3, 5)]]
+            pieces = [
+                model.raw(sess, model.oracle, {model.x: stream[:, start * CHUNK : end * CHUNK]})
+                for start, end in [(1, 3), (3, 5)]
+            ]
     np.testing.assert_allclose(np.concatenate(outputs[1:3], axis=1), pieces[0], **TOL)  # 4 resets, 5 carries
     np.testing.assert_allclose(np.concatenate(outputs[3:5], axis=1), pieces[1], **TOL)  # 6 resets, 7 carries
 
@@ -120,7 +135,6 @@ def test_a_run_that_feeds_the_step_flag_itself_is_left_alone():
     np.testing.assert_allclose(np.concatenate([restarted, carried], axis=1), fresh, **TOL)
 
 
-
 def _train(folder, stream, first_chunk, last_step, max_to_keep=5, **hook_options):
     """Runs `stream` from chunk `first_chunk` in a new graph until global step `last_step`, checkpointing every 2 steps.
 
@@ -130,9 +144,14 @@ def _train(folder, stream, first_chunk, last_step, max_to_keep=5, **hook_options
     with tf.Graph().as_default():
         model = Model()
         hook = tfstate.StateHook(model.rnn, checkpoint_dir=str(folder), **hook_options)
-        scaffold = tf.compat.v1.train.Scaffold(saver=tf.compat.v1.train.Saver(max_to_keep=max_to_keep, save_relative_paths=True))
-        hooks = [hook, _saver_hook(str(folder), hook, scaffold=scaffold),
-                 tf.compat.v1.train.StopAtStepHook(last_step=last_step)]
+        scaffold = tf.compat.v1.train.Scaffold(
+            saver=tf.compat.v1.train.Saver(max_to_keep=max_to_keep, save_relative_paths=True)
+        )
+        hooks = [
+            hook,
+            _saver_hook(str(folder), hook, scaffold=scaffold),
+            tf.compat.v1.train.StopAtStepHook(last_step=last_step),
+        ]
         outputs = []
         with _session(hooks, checkpoint_dir=str(folder), scaffold=scaffold) as sess:
             while not sess.should_stop():
@@ -195,7 +214,7 @@ def test_a_truncated_snapshot_raises(checkpoints):
     path = snapshot_path(str(folder / "model.ckpt-3"))
     data = open(path, "rb").read()
     with open(path, "wb") as file:
-        file.write(data[:len(data) // 2])
+        file.write(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"snapshot of checkpoint '.*model\.ckpt-3' cannot be restored"):
         _train(folder, stream, 3, last_step=4)
 
@@ -207,7 +226,9 @@ def test_a_snapshot_of_another_model_raises_naming_the_part(checkpoints):
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             tfstate.StatefulSession(sess, other.rnn).save_state(snapshot_path(str(folder / "model.ckpt-3")))
-    with pytest.raises(ValueError, match=r"cannot be restored.*'rnn_state/c' must be a float array of shape \[rows, 4\]"):
+    with pytest.raises(
+        ValueError, match=r"cannot be restored.*'rnn_state/c' must be a float array of shape \[rows, 4\]"
+    ):
         _train(folder, stream, 3, last_step=4)
 
 
@@ -235,8 +256,9 @@ def test_a_checkpoint_saver_hook_on_another_folder_raises(tmp_path, state_folder
     with tf.Graph().as_default():
         model = Model()
         hook = tfstate.StateHook(model.rnn, checkpoint_dir=str(tmp_path / "state"))
-        saver_hook = tf.compat.v1.train.CheckpointSaverHook(str(tmp_path / "weights"), save_steps=2,
-                                                            listeners=[hook.listener()])
+        saver_hook = tf.compat.v1.train.CheckpointSaverHook(
+            str(tmp_path / "weights"), save_steps=2, listeners=[hook.listener()]
+        )
         with pytest.raises(ValueError, match="give the StateHook the CheckpointSaverHook's checkpoint_dir"):
             _session([hook, saver_hook])
 
@@ -249,15 +271,29 @@ def test_fetching_a_keep_op_through_the_hooked_session_raises():
                 sess.run([model.rnn.outputs, model.rnn.keep], {model.x: _stream(1)})
 
 
-@pytest.mark.parametrize("make_rnns, options, message", [
-    (lambda model: "rnn", {}, r"takes a StatefulRNN .*; got str"),
-    (lambda model: [model.rnn.state], {}, r"takes a StatefulRNN .*; got list of \['RNNState'\]"),
-    (lambda model: [model.rnn, model.rnn], {}, r"got the same StatefulRNN twice \(state names \['rnn_state', 'rnn_state'\]\)"),
-    (lambda model: model.rnn, dict(reset_every_n_steps=0), r"reset_every_n_steps must be a positive int or None; got 0"),
-    (lambda model: model.rnn, dict(reset_every_n_steps=True), r"reset_every_n_steps .*; got True"),
-    (lambda model: model.rnn, dict(missing_snapshot="zeros"),
-     r"missing_snapshot must be one of \('error', 'fresh_start'\); got 'zeros'"),
-])
+@pytest.mark.parametrize(
+    "make_rnns, options, message",
+    [
+        (lambda model: "rnn", {}, r"takes a StatefulRNN .*; got str"),
+        (lambda model: [model.rnn.state], {}, r"takes a StatefulRNN .*; got list of \['RNNState'\]"),
+        (
+            lambda model: [model.rnn, model.rnn],
+            {},
+            r"got the same StatefulRNN twice \(state names \['rnn_state', 'rnn_state'\]\)",
+        ),
+        (
+            lambda model: model.rnn,
+            dict(reset_every_n_steps=0),
+            r"reset_every_n_steps must be a positive int or None; got 0",
+        ),
+        (lambda model: model.rnn, dict(reset_every_n_steps=True), r"reset_every_n_steps .*; got True"),
+        (
+            lambda model: model.rnn,
+            dict(missing_snapshot="zeros"),
+            r"missing_snapshot must be one of \('error', 'fresh_start'\); got 'zeros'",
+        ),
+    ],
+)
 def test_bad_state_hook_arguments_raise_naming_expected_and_given(make_rnns, options, message):
     with tf.Graph().as_default():
         model = Model()

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import CountingCell, assert_nested_close, graph_session, in_threads, randomize_variables
 
 import tfstate
-from conftest import CountingCell, assert_nested_close, graph_session, in_threads, randomize_variables
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
 DEPTH = 3
@@ -16,10 +16,12 @@ DEPTH = 3
 CELLS = {
     "multi_lstm": lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(4), tfstate.LSTMCell(3)]),
     "multi_mixed_concat": lambda: tfstate.MultiRNNCell(
-        [tfstate.LSTMCell(4, state_is_tuple=False), tfstate.GRUCell(3)], state_is_tuple=False),
+        [tfstate.LSTMCell(4, state_is_tuple=False), tfstate.GRUCell(3)], state_is_tuple=False
+    ),
     "fused_lstm_whole_chunk": lambda: LSTMBlockCell(4, implementation="block"),
-    "fused_stack_whole_chunk": lambda: FusedMultiRNNCell([LSTMBlockCell(4, implementation="block"),
-                                                          LSTMBlockCell(3, implementation="block")]),
+    "fused_stack_whole_chunk": lambda: FusedMultiRNNCell(
+        [LSTMBlockCell(4, implementation="block"), LSTMBlockCell(3, implementation="block")]
+    ),
 }
 
 
@@ -35,9 +37,11 @@ class KeyedModel:
         self.krnn = tfstate.keyed_dynamic_rnn(self.cell, self.x, self.keys, **kwargs)
         self.table = self.krnn.state
         self.oracle_state = tf.nest.map_structure(
-            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), self.cell.state_size)
+            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), self.cell.state_size
+        )
         self.oracle_outputs, self.oracle_final = tf.compat.v1.nn.dynamic_rnn(
-            self.cell, self.x, initial_state=self.oracle_state, scope="rnn")
+            self.cell, self.x, initial_state=self.oracle_state, scope="rnn"
+        )
         sess.run(tf.compat.v1.global_variables_initializer())
         randomize_variables(sess)
         self.table.initialize_if_needed(sess)
@@ -52,8 +56,7 @@ class KeyedModel:
     def alone(self, chunk, state=None):
         """(outputs, final state) of plain dynamic_rnn over `chunk` from `state` (zeros by default)."""
         if state is None:
-            state = tf.nest.map_structure(lambda size: np.zeros([len(chunk), size], np.float32),
-                                          self.cell.state_size)
+            state = tf.nest.map_structure(lambda size: np.zeros([len(chunk), size], np.float32), self.cell.state_size)
         feed = {self.x: chunk}
         feed.update(zip(tf.nest.flatten(self.oracle_state), tf.nest.flatten(state)))
         return self.sess.run((self.oracle_outputs, self.oracle_final), feed)
@@ -71,15 +74,15 @@ def test_interleaved_streams_with_keep_equal_each_stream_run_alone(cell_name, rn
     streams = _streams(rng, 5, 9)
     with graph_session() as sess:
         model = KeyedModel(sess, CELLS[cell_name])
-        keys = np.array([101, 7, -3, 2 ** 40, 55])
+        keys = np.array([101, 7, -3, 2**40, 55])
         position = np.zeros(len(keys), int)
         outputs = [[] for _ in keys]
         while (position < streams.shape[1]).any():  # a random subset of unfinished streams, a random chunk length
             length = rng.randint(1, 4)
             rows = [r for r in rng.permutation(len(keys)) if position[r] + length <= streams.shape[1]]
-            rows = rows[:rng.randint(1, len(rows) + 1)] if rows else [int(np.argmin(position))]
+            rows = rows[: rng.randint(1, len(rows) + 1)] if rows else [int(np.argmin(position))]
             length = min(length, streams.shape[1] - position[rows].max())
-            chunk = np.stack([streams[r, position[r]:position[r] + length] for r in rows])
+            chunk = np.stack([streams[r, position[r] : position[r] + length] for r in rows])
             out, found = model.run(keys[rows], chunk)
             np.testing.assert_array_equal(found, position[rows] > 0)  # seen streams continue, new ones start
             for index, r in enumerate(rows):
@@ -99,7 +102,7 @@ def test_a_peek_changes_nothing_not_even_which_stream_is_evicted(rng):
     with graph_session() as sess:
         model = KeyedModel(sess, capacity=3)
         for key in (1, 2, 3):
-            model.run([key], streams[key:key + 1, :2])
+            model.run([key], streams[key : key + 1, :2])
         before = model.stored()
         peeked, found = model.run([1, 9], streams[[1, 0], 2:], keep=False)
         again, _ = model.run([1, 9], streams[[1, 0], 2:], keep=False)
@@ -150,8 +153,10 @@ def test_start_flags_and_end_restart_exactly_those_streams(rng):
         fresh = model.alone(streams[:, 2:])[0]
         np.testing.assert_allclose(out[[0, 2]], whole[[0, 2], 2:], atol=1e-5, rtol=0)
         np.testing.assert_allclose(out[1], fresh[1], atol=1e-5, rtol=0)
-        ended = sess.run(model.krnn.end_keys.graph.get_tensor_by_name(model.table.ended.name),
-                         {model.krnn.end_keys: [b"bob", b"nobody"]})
+        ended = sess.run(
+            model.krnn.end_keys.graph.get_tensor_by_name(model.table.ended.name),
+            {model.krnn.end_keys: [b"bob", b"nobody"]},
+        )
         np.testing.assert_array_equal(ended, [True, False])
         assert sorted(model.stored()) == [b"alice", "çé".encode()]
         out, found = model.run([b"bob"], streams[1:2, :2])
@@ -166,8 +171,9 @@ def test_an_unseen_key_starts_from_a_reset_value_computed_from_the_runs_features
         speaker = tf.compat.v1.placeholder(tf.float32, [None, 4])
         reset = tfstate.LSTMStateTuple(tf.tanh(speaker), 2 * speaker)
         model = KeyedModel(sess, lambda: tfstate.LSTMCell(4), reset_value=reset)
-        out, _ = sess.run([model.krnn.outputs, model.krnn.keep],
-                          {model.x: streams[:, :2], model.keys: [5, 6], speaker: features})
+        out, _ = sess.run(
+            [model.krnn.outputs, model.krnn.keep], {model.x: streams[:, :2], model.keys: [5, 6], speaker: features}
+        )
         expected, _ = model.alone(streams, tfstate.LSTMStateTuple(np.tanh(features), 2 * features))
         np.testing.assert_allclose(out, expected[:, :2], atol=1e-5, rtol=0)
         out = sess.run(model.krnn.outputs, {model.x: streams[:, 2:], model.keys: [5, 6], speaker: 0 * features})
@@ -181,8 +187,9 @@ def test_generate_continues_streams_by_key_and_keeps_where_it_stopped(rng):
         first = tf.compat.v1.placeholder(tf.float32, [None, DEPTH])
         generated, final = tfstate.generate(model.cell, first, 4, tf.tanh, initial_state=model.krnn)
         keep = model.krnn.lookup.keep(final)
-        given = tf.nest.map_structure(lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]),
-                                      model.cell.state_size)
+        given = tf.nest.map_structure(
+            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), model.cell.state_size
+        )
         oracle, oracle_final = tfstate.generate(model.cell, first, 4, tf.tanh, initial_state=given)
         model.run([8, 9], streams[:, :3])
         state = model.stored()
@@ -209,7 +216,7 @@ def test_dynamic_rnn_with_states_on_a_lookup_carries_every_timestep_across_chunk
         sess.run(tf.compat.v1.global_variables_initializer())
         randomize_variables(sess)
         table.initialize_if_needed(sess)
-        chunks = [sess.run([states, keep], {x: streams[:, t:t + 2], keys: [3, 4]})[0] for t in (0, 2)]
+        chunks = [sess.run([states, keep], {x: streams[:, t : t + 2], keys: [3, 4]})[0] for t in (0, 2)]
         np.testing.assert_allclose(np.concatenate(chunks, 1), sess.run(whole_states, {x: streams}), atol=1e-5)
 
 
@@ -226,7 +233,7 @@ def test_bad_keys_and_batches_are_clear_errors_that_leave_the_table_alone(rng):
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[2\] \[start flags"):
             model.run([1, 2, 3], streams, start=[True, False])
         tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
-        with pytest.raises(ValueError, match="keys are int64 .integers.; got float64 keys"):
+        with pytest.raises(ValueError, match=r"keys are int64 .integers.; got float64 keys"):
             model.table.check_keys(np.array([1.5, 2.0]))
         with pytest.raises(ValueError, match="key 3 appears more than once"):
             model.table.check_keys([3, 4, 3])
@@ -234,8 +241,9 @@ def test_bad_keys_and_batches_are_clear_errors_that_leave_the_table_alone(rng):
         with pytest.raises(ValueError, match="has int64 keys; lookup got float32 keys"):
             model.table.lookup(tf.constant([1.0]))
         with pytest.raises(ValueError, match="got 2 keys for inputs of 3 rows"):
-            tfstate.keyed_dynamic_rnn(model.cell, tf.zeros([3, 2, DEPTH]), tf.constant([1, 2], tf.int64),
-                                      state=model.table)
+            tfstate.keyed_dynamic_rnn(
+                model.cell, tf.zeros([3, 2, DEPTH]), tf.constant([1, 2], tf.int64), state=model.table
+            )
         with pytest.raises(ValueError, match="needs capacity"):
             tfstate.keyed_dynamic_rnn(model.cell, model.x, model.keys)
         with pytest.raises(ValueError, match="key_dtype"):
@@ -263,14 +271,15 @@ def test_save_and_load_round_trip_and_foreign_files_are_refused_without_change(t
         np.testing.assert_array_equal(model.run(keys, streams[:, 2:])[0], continued)
 
         other = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
-        small = tfstate.keyed_dynamic_rnn(tfstate.GRUCell(2), other, tf.compat.v1.placeholder(tf.string, [None]),
-                                          capacity=2, name="other_model")
+        small = tfstate.keyed_dynamic_rnn(
+            tfstate.GRUCell(2), other, tf.compat.v1.placeholder(tf.string, [None]), capacity=2, name="other_model"
+        )
         ints = tfstate.KeyedState(model.cell, capacity=8, name=model.table.name.split("/")[-1] + "_ints")
         sess.run([small.state.initializer, ints.initializer])
         before = model.stored()
         with pytest.raises(ValueError, match="does not match the state it is loaded into"):
             small.state.load(sess, path)  # another model's table
-        with pytest.raises(ValueError, match="is a 'tfstate-keyed-v1' file|does not match"):
+        with pytest.raises(ValueError, match=r"is a 'tfstate-keyed-v1' file|does not match"):
             ints.load(sess, path)
         tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
         assert sess.run(small.state.size) == sess.run(ints.size) == 0
@@ -294,7 +303,7 @@ def test_a_table_file_with_more_streams_than_capacity_or_damaged_offsets_is_refu
             smaller.load(sess, str(tmp_path / "renamed.npz"))
         renamed["smaller/keys_offsets"] = renamed["smaller/keys_offsets"] + 1
         np.savez(str(tmp_path / "damaged.npz"), **renamed)
-        with pytest.raises(ValueError, match="key offsets .* do not fit"):
+        with pytest.raises(ValueError, match=r"key offsets .* do not fit"):
             smaller.load(sess, str(tmp_path / "damaged.npz"))
         assert sess.run(smaller.size) == 0
 
@@ -341,7 +350,7 @@ def test_runs_on_a_table_never_grow_the_graph(tmp_path, rng):
 
 
 def test_eager_mode_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="tfstate.KeyedState builds a TF1 .session. graph"):
+    with pytest.raises(RuntimeError, match=r"tfstate.KeyedState builds a TF1 .session. graph"):
         tfstate.KeyedState(tfstate.LSTMCell(2), capacity=4)
 
 
@@ -423,12 +432,13 @@ def test_resets_inside_a_chunk_start_a_keys_new_stream_there_and_keep_its_last(r
         model = KeyedModel(sess, resets=mask)
         sess.run(model.krnn.keep, {model.x: streams[:, :2], model.keys: [1, 2], mask: np.zeros([2, 2], bool)})
         before = model.stored()
-        outputs = sess.run([model.krnn.outputs, model.krnn.keep],
-                           {model.x: streams[:, 2:], model.keys: [1, 2], mask: resets})[0]
+        outputs = sess.run(
+            [model.krnn.outputs, model.krnn.keep], {model.x: streams[:, 2:], model.keys: [1, 2], mask: resets}
+        )[0]
         kept = model.stored()
-        row = lambda nest, index: tf.nest.map_structure(lambda part: part[None], nest[index])  # noqa: E731
+        row = lambda nest, index: tf.nest.map_structure(lambda part: part[None], nest[index])
         carried, _ = model.alone(streams[:1, 2:4], row(before, 1))  # key 1 before its reset
-        fresh, fresh_final = model.alone(streams[:1, 4:6])          # its new stream, from zeros
+        fresh, fresh_final = model.alone(streams[:1, 4:6])  # its new stream, from zeros
         other, other_final = model.alone(streams[1:, 2:], row(before, 2))
     np.testing.assert_allclose(outputs[0], np.concatenate([carried[0], fresh[0]]), atol=1e-5)
     np.testing.assert_allclose(outputs[1], other[0], atol=1e-5)

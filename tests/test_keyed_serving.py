@@ -8,9 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import graph_session, randomize_variables
 
 import tfstate
-from conftest import graph_session, randomize_variables
 
 DEPTH, UNITS, STEPS = 3, 4, 5
 KEYS = [b"alice", b"bob", b"carol"]
@@ -82,8 +82,9 @@ def exported(tmp_path_factory):
         krnn.state.initialize_if_needed(sess)
         sess.run([krnn.outputs, krnn.keep], {x: streams[:, :2], keys: KEYS})  # the export starts the table empty
         expected = sess.run(alone_head, {x: streams})
-        tfstate.serving.export_saved_model(sess, str(folder / "model"), krnn, inputs={"inputs": x},
-                                           outputs={"outputs": head})
+        tfstate.serving.export_saved_model(
+            sess, str(folder / "model"), krnn, inputs={"inputs": x}, outputs={"outputs": head}
+        )
     np.savez(folder / "data.npz", streams=streams, expected=expected)
     return folder / "model", folder / "data.npz"
 
@@ -98,8 +99,14 @@ def test_served_in_a_fresh_process_interleaved_streams_equal_each_stream_alone_w
     model, data = exported
     script = tmp_path / "server.py"
     script.write_text(SERVER)
-    result = subprocess.run([sys.executable, str(script), str(model), str(data)], capture_output=True, text=True,
-                            timeout=240, env=_environment(), cwd=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, str(script), str(model), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_environment(),
+        cwd=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-4000:]
     assert result.stdout.split() == "tf.saved_model.load: served loader.load: served".split()
 
@@ -108,8 +115,13 @@ def test_saved_model_cli_lists_the_step_peek_and_end_signatures(exported):
     model, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     command = [cli] if os.path.exists(cli) else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    result = subprocess.run(command + ["show", "--dir", str(model), "--all"], capture_output=True, text=True,
-                            timeout=240, env=_environment())
+    result = subprocess.run(
+        command + ["show", "--dir", str(model), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_environment(),
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     for name in ("step", "serving_default", "peek", "end"):
         assert f"signature_def['{name}']" in result.stdout
@@ -121,8 +133,7 @@ def test_saved_model_cli_lists_the_step_peek_and_end_signatures(exported):
 def test_serving_signatures_refuse_inputs_named_like_theirs():
     with graph_session():
         x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
-        krnn = tfstate.keyed_dynamic_rnn(tfstate.GRUCell(2), x, tf.compat.v1.placeholder(tf.int64, [None]),
-                                         capacity=4)
+        krnn = tfstate.keyed_dynamic_rnn(tfstate.GRUCell(2), x, tf.compat.v1.placeholder(tf.int64, [None]), capacity=4)
         with pytest.raises(ValueError, match="adds the inputs 'keys' and 'start' itself; rename your input 'keys'"):
             tfstate.serving.serving_signatures(krnn, {"keys": x}, {"outputs": krnn.outputs})
         with pytest.raises(ValueError, match="needs at least one output"):

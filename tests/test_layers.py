@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 from tf_keras.src.legacy_tf_layers import core as legacy_layers
 
 import tfstate
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 
 
 def _three_dense_calls(dense, x):
@@ -48,13 +48,19 @@ def test_fully_connected_has_tf1_contrib_names_relu_default_and_maths(rng):
         sess.run(tf.compat.v1.global_variables_initializer())
         w = randomize_variables(sess)
         relu, linear, shared = sess.run([relu, linear, shared])
-    assert names == ["fully_connected/weights", "fully_connected/biases",
-                     "fully_connected_1/weights", "fully_connected_1/biases"]
+    assert names == [
+        "fully_connected/weights",
+        "fully_connected/biases",
+        "fully_connected_1/weights",
+        "fully_connected_1/biases",
+    ]
     assert len(model_variables) == 4
     np.testing.assert_allclose(
-        relu, np.maximum(inputs @ w["fully_connected/weights:0"] + w["fully_connected/biases:0"], 0), atol=1e-12)
+        relu, np.maximum(inputs @ w["fully_connected/weights:0"] + w["fully_connected/biases:0"], 0), atol=1e-12
+    )
     np.testing.assert_allclose(
-        linear, inputs @ w["fully_connected_1/weights:0"] + w["fully_connected_1/biases:0"], atol=1e-12)
+        linear, inputs @ w["fully_connected_1/weights:0"] + w["fully_connected_1/biases:0"], atol=1e-12
+    )
     np.testing.assert_array_equal(shared, relu)
 
 
@@ -65,7 +71,7 @@ def test_dense_needs_a_known_input_depth():
 
 
 def test_layers_refuse_eager_mode_with_the_fix():
-    with pytest.raises(RuntimeError, match="fully_connected builds a TF1 .*disable_eager_execution"):
+    with pytest.raises(RuntimeError, match=r"fully_connected builds a TF1 .*disable_eager_execution"):
         tfstate.layers.fully_connected(tf.ones([2, 2]), 3)
 
 
@@ -78,8 +84,9 @@ def _dense_objects(dense_class, x):
     with tf.compat.v1.variable_scope("decoder"):
         second = dense_class(3, use_bias=False)(x)
     in_loop = dense_class(2, name="output_projection")
-    _, looped = tf.compat.v1.while_loop(lambda i, acc: i < 2, lambda i, acc: (i + 1, acc + in_loop(x)),
-                                        [0, tf.zeros([6, 2])])
+    _, looped = tf.compat.v1.while_loop(
+        lambda i, acc: i < 2, lambda i, acc: (i + 1, acc + in_loop(x)), [0, tf.zeros([6, 2])]
+    )
     shared = dense_class(2, name="output_projection", _reuse=True)(x)
     named_twice = [dense_class(1, name="memory_layer")(x) for _ in range(2)]
     return inside, outside, second, looped, shared, named_twice
@@ -97,9 +104,17 @@ def test_dense_object_matches_tf1_layers_dense_names_ownership_and_values(rng):
         assert [v.name for v in tf.compat.v1.global_variables()] == names
         load_variables(sess, weights)
         actual = sess.run(actual)
-    assert names == ["decoder/dense/kernel:0", "decoder/dense/bias:0", "decoder/dense_1/kernel:0",
-                     "output_projection/kernel:0", "output_projection/bias:0", "memory_layer/kernel:0",
-                     "memory_layer/bias:0", "memory_layer_1/kernel:0", "memory_layer_1/bias:0"]
+    assert names == [
+        "decoder/dense/kernel:0",
+        "decoder/dense/bias:0",
+        "decoder/dense_1/kernel:0",
+        "output_projection/kernel:0",
+        "output_projection/bias:0",
+        "memory_layer/kernel:0",
+        "memory_layer/bias:0",
+        "memory_layer_1/kernel:0",
+        "memory_layer_1/bias:0",
+    ]
     assert_nested_close(actual, expected)
     np.testing.assert_allclose(actual[1].reshape(12, 4)[:6], actual[0], atol=1e-6)
 
@@ -126,7 +141,7 @@ def test_embed_sequence_has_tf1_names_collections_reuse_and_unique_lookup(rng):
         model_variables = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.MODEL_VARIABLES)
         table = randomize_variables(sess)["EmbedSequence/embeddings:0"]
         embedded, unique, named = sess.run([embedded, unique, named])
-        with pytest.raises(ValueError, match="needs vocab_size and embed_dim .* got vocab_size=6 and embed_dim=None"):
+        with pytest.raises(ValueError, match=r"needs vocab_size and embed_dim .* got vocab_size=6 and embed_dim=None"):
             tfstate.layers.embed_sequence(ids, vocab_size=6)
     assert names == ["EmbedSequence/embeddings", "target/embeddings"]
     assert len(model_variables) == 2

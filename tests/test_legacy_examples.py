@@ -26,8 +26,9 @@ TIMEOUT_S = 180
 
 def _run(path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env=env, cwd=path.parent)
+    return subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=path.parent
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,14 @@ def _check(result, name):
 
 def test_every_recipe_has_a_tf1_form():
     assert RECIPES == TF1_RECIPES
-    assert RECIPES == ["every_timestep_state", "generate_feedback", "keyed_streams", "lstm_state_anatomy", "set_state",
-                       "stateful_lstm"]
+    assert RECIPES == [
+        "every_timestep_state",
+        "generate_feedback",
+        "keyed_streams",
+        "lstm_state_anatomy",
+        "set_state",
+        "stateful_lstm",
+    ]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -76,8 +83,11 @@ def test_upgraded_tf1_form_runs_on_current_tensorflow(results, recipe):
     _check(runs["tf1", recipe], recipe)
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")) + sorted((EXAMPLES / "tf1").glob("*.py")),
-                         ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize(
+    "path",
+    sorted(EXAMPLES.glob("*.py")) + sorted((EXAMPLES / "tf1").glob("*.py")),
+    ids=lambda path: f"{path.parent.name}/{path.name}",
+)
 def test_examples_need_only_tensorflow_and_numpy(path):
     imports = set()
     for node in ast.walk(ast.parse(path.read_text())):

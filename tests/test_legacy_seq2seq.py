@@ -4,9 +4,9 @@ greedy decoding equal to teacher forcing on the argmax symbols, and TF1's variab
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import graph_session, load_variables, randomize_variables
 
 import tfstate
-from conftest import graph_session, load_variables, randomize_variables
 
 S = tfstate.legacy_seq2seq
 BATCH = 3
@@ -51,8 +51,9 @@ def test_sequence_loss_by_example_is_the_weighted_crossentropy_per_sequence(rng,
     if average_across_timesteps:
         expected = expected / (weights.sum(0) + 1e-12)
     with graph_session() as sess:
-        loss = S.sequence_loss_by_example(list(logits), list(targets), list(weights),
-                                          average_across_timesteps=average_across_timesteps)
+        loss = S.sequence_loss_by_example(
+            list(logits), list(targets), list(weights), average_across_timesteps=average_across_timesteps
+        )
         assert loss.op.name.startswith("sequence_loss_by_example/")
         np.testing.assert_allclose(sess.run(loss), expected, rtol=1e-5)
 
@@ -66,8 +67,13 @@ def test_sequence_loss_sums_the_batch_and_divides_by_its_size_when_asked(rng, ac
         per_sequence = per_sequence / (weights.sum(0) + 1e-12)
     expected = per_sequence.sum() / (BATCH if across_batch else 1)
     with graph_session() as sess:
-        loss = S.sequence_loss(list(logits), list(targets), list(weights), average_across_timesteps=across_timesteps,
-                               average_across_batch=across_batch)
+        loss = S.sequence_loss(
+            list(logits),
+            list(targets),
+            list(weights),
+            average_across_timesteps=across_timesteps,
+            average_across_batch=across_batch,
+        )
         np.testing.assert_allclose(sess.run(loss), expected, rtol=1e-5)
 
 
@@ -81,8 +87,13 @@ def test_softmax_loss_function_replaces_the_softmax_and_gets_keyword_arguments(r
 
     expected = sum(weights[t] * ((logits[t] - np.eye(5)[targets[t]]) ** 2).sum(1) for t in range(3))
     with graph_session() as sess:
-        loss = S.sequence_loss(list(logits), list(targets), list(weights), average_across_timesteps=False,
-                               softmax_loss_function=squared_error)
+        loss = S.sequence_loss(
+            list(logits),
+            list(targets),
+            list(weights),
+            average_across_timesteps=False,
+            softmax_loss_function=squared_error,
+        )
         np.testing.assert_allclose(sess.run(loss), expected.sum() / BATCH, rtol=1e-5)
     assert len(calls) == 3
 
@@ -133,8 +144,11 @@ def test_rnn_decoder_with_loop_function_equals_the_loop_run_by_hand(rng):
         assert _names() == ["rnn_decoder/basic_lstm_cell/kernel", "rnn_decoder/basic_lstm_cell/bias"]
         values = randomize_variables(sess)
         outputs, state = sess.run((outputs, state))
-    assert calls == [(1, "rnn_decoder/loop_function", True), (2, "rnn_decoder/loop_function", True),
-                     (3, "rnn_decoder/loop_function", True)]
+    assert calls == [
+        (1, "rnn_decoder/loop_function", True),
+        (2, "rnn_decoder/loop_function", True),
+        (3, "rnn_decoder/loop_function", True),
+    ]
     step = _numpy_basic_lstm(values, "rnn_decoder/basic_lstm_cell")
     expected_state, x = (c0, h0), inputs[0]
     for i in range(4):
@@ -149,9 +163,15 @@ def test_embedding_rnn_decoder_without_update_embedding_passes_gradient_only_to_
     go = np.array([1, 1, 2], np.int32)
     with graph_session() as sess:
         cell = tfstate.GRUCell(3)
-        outputs, _ = S.embedding_rnn_decoder([tf.constant(go)] + _symbols(rng, 3, 6), tf.zeros([BATCH, 3]),
-                                             tfstate.rnn_cell.OutputProjectionWrapper(cell, 6), 6, 4,
-                                             feed_previous=True, update_embedding_for_previous=False)
+        outputs, _ = S.embedding_rnn_decoder(
+            [tf.constant(go)] + _symbols(rng, 3, 6),
+            tf.zeros([BATCH, 3]),
+            tfstate.rnn_cell.OutputProjectionWrapper(cell, 6),
+            6,
+            4,
+            feed_previous=True,
+            update_embedding_for_previous=False,
+        )
         embedding = [v for v in tf.compat.v1.global_variables() if v.op.name == "embedding_rnn_decoder/embedding"]
         gradient = tf.convert_to_tensor(tf.gradients(tf.add_n([tf.reduce_sum(o * o) for o in outputs]), embedding)[0])
         randomize_variables(sess)
@@ -195,23 +215,39 @@ def test_attention_decoder_equals_hand_computed_scores_softmax_and_reads(rng, nu
     states = rng.randn(BATCH, 4, 5).astype(np.float32)
     c0, h0 = rng.randn(2, BATCH, 3).astype(np.float32)
     with graph_session() as sess:
-        outputs, state = S.attention_decoder(list(inputs), tfstate.LSTMStateTuple(c0, h0), states,
-                                             tfstate.BasicLSTMCell(3), output_size=6, num_heads=num_heads,
-                                             initial_state_attention=initial_state_attention)
+        outputs, state = S.attention_decoder(
+            list(inputs),
+            tfstate.LSTMStateTuple(c0, h0),
+            states,
+            tfstate.BasicLSTMCell(3),
+            output_size=6,
+            num_heads=num_heads,
+            initial_state_attention=initial_state_attention,
+        )
         names = _names()
         values = randomize_variables(sess)
         outputs, state = sess.run((outputs, state))
     heads = [f"attention_decoder/{kind}_{a}" for a in range(num_heads) for kind in ("AttnW", "AttnV")]
     queries = [f"attention_decoder/Attention_{a}/{part}" for a in range(num_heads) for part in ("kernel", "bias")]
-    cell = ["attention_decoder/kernel", "attention_decoder/bias",
-            "attention_decoder/basic_lstm_cell/kernel", "attention_decoder/basic_lstm_cell/bias"]
+    cell = [
+        "attention_decoder/kernel",
+        "attention_decoder/bias",
+        "attention_decoder/basic_lstm_cell/kernel",
+        "attention_decoder/basic_lstm_cell/bias",
+    ]
     projection = ["attention_decoder/AttnOutputProjection/kernel", "attention_decoder/AttnOutputProjection/bias"]
     # TF1's creation order: with initial_state_attention the heads' query weights come before the input merge
     assert names == heads + (queries + cell if initial_state_attention else cell + queries) + projection
     assert values["attention_decoder/kernel:0"].shape == (2 + 5 * num_heads, 2)
-    expected, expected_state = _numpy_attention_decoder(values, inputs, (c0, h0), states, num_heads,
-                                                        initial_state_attention,
-                                                        _numpy_basic_lstm(values, "attention_decoder/basic_lstm_cell"))
+    expected, expected_state = _numpy_attention_decoder(
+        values,
+        inputs,
+        (c0, h0),
+        states,
+        num_heads,
+        initial_state_attention,
+        _numpy_basic_lstm(values, "attention_decoder/basic_lstm_cell"),
+    )
     for actual, wanted in zip(outputs, expected):
         np.testing.assert_allclose(actual, wanted, atol=1e-5)
     np.testing.assert_allclose(state.h, expected_state[1], atol=1e-5)
@@ -235,35 +271,47 @@ def test_attention_decoder_names_what_is_wrong_with_its_input():
         inputs = [tf.zeros([BATCH, 2])]
         with pytest.raises(ValueError, match="at least one decoder input; got an empty list"):
             S.attention_decoder([], tf.zeros([BATCH, 3]), states, tfstate.GRUCell(3))
-        with pytest.raises(ValueError, match="num_heads >= 1 .* got 0"):
+        with pytest.raises(ValueError, match=r"num_heads >= 1 .* got 0"):
             S.attention_decoder(inputs, tf.zeros([BATCH, 3]), states, tfstate.GRUCell(3), num_heads=0)
         with pytest.raises(ValueError, match=r"known depth; got shape \(None, 4, None\)"):
-            S.attention_decoder(inputs, tf.zeros([BATCH, 3]), tf.compat.v1.placeholder(tf.float32, [None, 4, None]),
-                                tfstate.GRUCell(3))
+            S.attention_decoder(
+                inputs, tf.zeros([BATCH, 3]), tf.compat.v1.placeholder(tf.float32, [None, 4, None]), tfstate.GRUCell(3)
+            )
         with pytest.raises(ValueError, match=r"input 0 has shape \(3, None\)"):
-            S.attention_decoder([tf.compat.v1.placeholder(tf.float32, [BATCH, None])], tf.zeros([BATCH, 3]), states,
-                                tfstate.GRUCell(3))
+            S.attention_decoder(
+                [tf.compat.v1.placeholder(tf.float32, [BATCH, None])], tf.zeros([BATCH, 3]), states, tfstate.GRUCell(3)
+            )
         assert tf.compat.v1.global_variables() == []
 
 
 def test_output_projection_of_the_wrong_shape_is_named():
     with graph_session():
         with pytest.raises(ValueError, match=r"W of shape \[output_size, 6\] .* got W \(3, 5\) and B \(5,\)"):
-            S.embedding_attention_decoder([tf.zeros([BATCH], tf.int32)], tf.zeros([BATCH, 3]), tf.zeros([BATCH, 2, 3]),
-                                          tfstate.GRUCell(3), 6, 2, output_projection=(tf.zeros([3, 5]), tf.zeros([5])))
+            S.embedding_attention_decoder(
+                [tf.zeros([BATCH], tf.int32)],
+                tf.zeros([BATCH, 3]),
+                tf.zeros([BATCH, 2, 3]),
+                tfstate.GRUCell(3),
+                6,
+                2,
+                output_projection=(tf.zeros([3, 5]), tf.zeros([5])),
+            )
 
 
 # ---------------------------------------------------------------- whole models: TF1's variable names
 
 
 def _gru(prefix):
-    return [f"{prefix}/gru_cell/{part}" for part in ("gates/kernel", "gates/bias", "candidate/kernel",
-                                                      "candidate/bias")]
+    return [
+        f"{prefix}/gru_cell/{part}" for part in ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
+    ]
 
 
 def _projection(prefix):
-    return _gru(f"{prefix}/output_projection_wrapper") + [f"{prefix}/output_projection_wrapper/kernel",
-                                                          f"{prefix}/output_projection_wrapper/bias"]
+    return _gru(f"{prefix}/output_projection_wrapper") + [
+        f"{prefix}/output_projection_wrapper/kernel",
+        f"{prefix}/output_projection_wrapper/bias",
+    ]
 
 
 def _floats(rng, steps):
@@ -273,40 +321,67 @@ def _floats(rng, steps):
 MODEL_NAMES = {
     "basic_rnn_seq2seq": (
         lambda rng: S.basic_rnn_seq2seq(_floats(rng, 3), _floats(rng, 2), tfstate.GRUCell(3)),
-        _gru("basic_rnn_seq2seq/rnn") + _gru("basic_rnn_seq2seq/rnn_decoder")),
+        _gru("basic_rnn_seq2seq/rnn") + _gru("basic_rnn_seq2seq/rnn_decoder"),
+    ),
     "tied_rnn_seq2seq": (
         lambda rng: S.tied_rnn_seq2seq(_floats(rng, 3), _floats(rng, 2), tfstate.GRUCell(3)),
-        _gru("combined_tied_rnn_seq2seq/tied_rnn_seq2seq")),
+        _gru("combined_tied_rnn_seq2seq/tied_rnn_seq2seq"),
+    ),
     "embedding_rnn_seq2seq": (
         lambda rng: S.embedding_rnn_seq2seq(_symbols(rng, 3, 5), _symbols(rng, 2, 6), tfstate.GRUCell(3), 5, 6, 2),
-        ["embedding_rnn_seq2seq/rnn/embedding_wrapper/embedding"] + _gru("embedding_rnn_seq2seq/rnn/embedding_wrapper")
+        ["embedding_rnn_seq2seq/rnn/embedding_wrapper/embedding"]
+        + _gru("embedding_rnn_seq2seq/rnn/embedding_wrapper")
         + ["embedding_rnn_seq2seq/embedding_rnn_decoder/embedding"]
-        + _projection("embedding_rnn_seq2seq/embedding_rnn_decoder/rnn_decoder")),
+        + _projection("embedding_rnn_seq2seq/embedding_rnn_decoder/rnn_decoder"),
+    ),
     "embedding_tied_rnn_seq2seq": (
-        lambda rng: S.embedding_tied_rnn_seq2seq(_symbols(rng, 3, 5), _symbols(rng, 2, 5), tfstate.GRUCell(3), 5, 2,
-                                                 num_decoder_symbols=4),
+        lambda rng: S.embedding_tied_rnn_seq2seq(
+            _symbols(rng, 3, 5), _symbols(rng, 2, 5), tfstate.GRUCell(3), 5, 2, num_decoder_symbols=4
+        ),
         ["embedding_tied_rnn_seq2seq/embedding"]
-        + _projection("embedding_tied_rnn_seq2seq/combined_tied_rnn_seq2seq/tied_rnn_seq2seq")),
+        + _projection("embedding_tied_rnn_seq2seq/combined_tied_rnn_seq2seq/tied_rnn_seq2seq"),
+    ),
     "embedding_attention_seq2seq": (
-        lambda rng: S.embedding_attention_seq2seq(_symbols(rng, 3, 5), _symbols(rng, 2, 6), tfstate.GRUCell(3), 5, 6,
-                                                  2),
+        lambda rng: S.embedding_attention_seq2seq(
+            _symbols(rng, 3, 5), _symbols(rng, 2, 6), tfstate.GRUCell(3), 5, 6, 2
+        ),
         ["embedding_attention_seq2seq/rnn/embedding_wrapper/embedding"]
         + _gru("embedding_attention_seq2seq/rnn/embedding_wrapper")
         + ["embedding_attention_seq2seq/embedding_attention_decoder/embedding"]
-        + [f"embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/{name}"
-           for name in ("AttnW_0", "AttnV_0", "kernel", "bias")]
+        + [
+            f"embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/{name}"
+            for name in ("AttnW_0", "AttnV_0", "kernel", "bias")
+        ]
         + _projection("embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder")
-        + [f"embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/{name}"
-           for name in ("Attention_0/kernel", "Attention_0/bias", "AttnOutputProjection/kernel",
-                        "AttnOutputProjection/bias")]),
+        + [
+            f"embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/{name}"
+            for name in (
+                "Attention_0/kernel",
+                "Attention_0/bias",
+                "AttnOutputProjection/kernel",
+                "AttnOutputProjection/bias",
+            )
+        ],
+    ),
     "one2many_rnn_seq2seq": (
         lambda rng: S.one2many_rnn_seq2seq(
-            _symbols(rng, 3, 5), {"fr": _symbols(rng, 2, 4), "de": _symbols(rng, 3, 6)}, tfstate.GRUCell(3),
-            {"fr": tfstate.GRUCell(3), "de": tfstate.GRUCell(3)}, 5, {"fr": 4, "de": 6}, 2),
-        ["one2many_rnn_seq2seq/rnn/embedding_wrapper/embedding"] + _gru("one2many_rnn_seq2seq/rnn/embedding_wrapper")
-        + [name for task in ("fr", "de")
-           for name in [f"one2many_rnn_seq2seq/one2many_decoder_{task}/embedding_rnn_decoder/embedding"]
-           + _projection(f"one2many_rnn_seq2seq/one2many_decoder_{task}/embedding_rnn_decoder/rnn_decoder")]),
+            _symbols(rng, 3, 5),
+            {"fr": _symbols(rng, 2, 4), "de": _symbols(rng, 3, 6)},
+            tfstate.GRUCell(3),
+            {"fr": tfstate.GRUCell(3), "de": tfstate.GRUCell(3)},
+            5,
+            {"fr": 4, "de": 6},
+            2,
+        ),
+        ["one2many_rnn_seq2seq/rnn/embedding_wrapper/embedding"]
+        + _gru("one2many_rnn_seq2seq/rnn/embedding_wrapper")
+        + [
+            name
+            for task in ("fr", "de")
+            for name in [f"one2many_rnn_seq2seq/one2many_decoder_{task}/embedding_rnn_decoder/embedding"]
+            + _projection(f"one2many_rnn_seq2seq/one2many_decoder_{task}/embedding_rnn_decoder/rnn_decoder")
+        ],
+    ),
 }
 
 
@@ -323,14 +398,23 @@ def test_embedding_attention_seq2seq_variable_shapes_match_tf1s():
         cell = tfstate.rnn_cell.MultiRNNCell([tfstate.GRUCell(4), tfstate.GRUCell(4)])
         w = tf.compat.v1.get_variable("proj_w", [4, 7])
         b = tf.compat.v1.get_variable("proj_b", [7])
-        S.embedding_attention_seq2seq([tf.zeros([2], tf.int32)] * 3, [tf.zeros([2], tf.int32)] * 2, cell, 9, 7, 3,
-                                      num_heads=2, output_projection=(w, b))
+        S.embedding_attention_seq2seq(
+            [tf.zeros([2], tf.int32)] * 3,
+            [tf.zeros([2], tf.int32)] * 2,
+            cell,
+            9,
+            7,
+            3,
+            num_heads=2,
+            output_projection=(w, b),
+        )
         shapes = {v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()}
     encoder = "embedding_attention_seq2seq/rnn/embedding_wrapper/"
     decoder = "embedding_attention_seq2seq/embedding_attention_decoder/"
     attention = decoder + "attention_decoder/"
     assert shapes == {
-        "proj_w": [4, 7], "proj_b": [7],
+        "proj_w": [4, 7],
+        "proj_b": [7],
         encoder + "embedding": [9, 3],
         encoder + "multi_rnn_cell/cell_0/gru_cell/gates/kernel": [7, 8],
         encoder + "multi_rnn_cell/cell_0/gru_cell/gates/bias": [8],
@@ -341,9 +425,12 @@ def test_embedding_attention_seq2seq_variable_shapes_match_tf1s():
         encoder + "multi_rnn_cell/cell_1/gru_cell/candidate/kernel": [8, 4],
         encoder + "multi_rnn_cell/cell_1/gru_cell/candidate/bias": [4],
         decoder + "embedding": [7, 3],
-        attention + "AttnW_0": [1, 1, 4, 4], attention + "AttnV_0": [4],
-        attention + "AttnW_1": [1, 1, 4, 4], attention + "AttnV_1": [4],
-        attention + "kernel": [3 + 2 * 4, 3], attention + "bias": [3],
+        attention + "AttnW_0": [1, 1, 4, 4],
+        attention + "AttnV_0": [4],
+        attention + "AttnW_1": [1, 1, 4, 4],
+        attention + "AttnV_1": [4],
+        attention + "kernel": [3 + 2 * 4, 3],
+        attention + "bias": [3],
         attention + "multi_rnn_cell/cell_0/gru_cell/gates/kernel": [7, 8],
         attention + "multi_rnn_cell/cell_0/gru_cell/gates/bias": [8],
         attention + "multi_rnn_cell/cell_0/gru_cell/candidate/kernel": [7, 4],
@@ -352,9 +439,12 @@ def test_embedding_attention_seq2seq_variable_shapes_match_tf1s():
         attention + "multi_rnn_cell/cell_1/gru_cell/gates/bias": [8],
         attention + "multi_rnn_cell/cell_1/gru_cell/candidate/kernel": [8, 4],
         attention + "multi_rnn_cell/cell_1/gru_cell/candidate/bias": [4],
-        attention + "Attention_0/kernel": [8, 4], attention + "Attention_0/bias": [4],  # query: both layers' states
-        attention + "Attention_1/kernel": [8, 4], attention + "Attention_1/bias": [4],
-        attention + "AttnOutputProjection/kernel": [4 + 2 * 4, 4], attention + "AttnOutputProjection/bias": [4],
+        attention + "Attention_0/kernel": [8, 4],
+        attention + "Attention_0/bias": [4],  # query: both layers' states
+        attention + "Attention_1/kernel": [8, 4],
+        attention + "Attention_1/bias": [4],
+        attention + "AttnOutputProjection/kernel": [4 + 2 * 4, 4],
+        attention + "AttnOutputProjection/bias": [4],
     }
 
 
@@ -367,16 +457,23 @@ def _projection_variables():
 
 GREEDY_MODELS = {
     "embedding_rnn_seq2seq_projected": lambda enc, dec, cell, feed, projection: S.embedding_rnn_seq2seq(
-        enc, dec, cell, 5, 6, 3, output_projection=projection, feed_previous=feed),
+        enc, dec, cell, 5, 6, 3, output_projection=projection, feed_previous=feed
+    ),
     "embedding_tied_rnn_seq2seq": lambda enc, dec, cell, feed, projection: S.embedding_tied_rnn_seq2seq(
-        enc, dec, cell, 6, 3, feed_previous=feed),
+        enc, dec, cell, 6, 3, feed_previous=feed
+    ),
     "embedding_attention_seq2seq": lambda enc, dec, cell, feed, projection: S.embedding_attention_seq2seq(
-        enc, dec, cell, 5, 6, 3, num_heads=2, feed_previous=feed),
+        enc, dec, cell, 5, 6, 3, num_heads=2, feed_previous=feed
+    ),
     "embedding_attention_seq2seq_projected": lambda enc, dec, cell, feed, projection: S.embedding_attention_seq2seq(
-        enc, dec, cell, 5, 6, 3, output_projection=projection, feed_previous=feed, initial_state_attention=True),
+        enc, dec, cell, 5, 6, 3, output_projection=projection, feed_previous=feed, initial_state_attention=True
+    ),
     "one2many_rnn_seq2seq": lambda enc, dec, cell, feed, projection: tuple(
-        part["task"] for part in S.one2many_rnn_seq2seq(enc, {"task": dec}, tfstate.GRUCell(4), {"task": cell},
-                                                        5, {"task": 6}, 3, feed_previous=feed)),
+        part["task"]
+        for part in S.one2many_rnn_seq2seq(
+            enc, {"task": dec}, tfstate.GRUCell(4), {"task": cell}, 5, {"task": 6}, 3, feed_previous=feed
+        )
+    ),
 }
 
 
@@ -402,8 +499,9 @@ def test_feed_previous_decodes_greedily_and_a_tensor_switches_per_run(rng, model
         randomize_variables(sess)
         feed = {fed: np.stack([go] + [rng.randint(6, size=BATCH) for _ in range(3)])}
         greedy_outputs = sess.run(greedy, feed)
-        logits = [out @ sess.run(projection[0]) + sess.run(projection[1]) if projection else out
-                  for out in greedy_outputs]
+        logits = [
+            out @ sess.run(projection[0]) + sess.run(projection[1]) if projection else out for out in greedy_outputs
+        ]
         by_hand = np.stack([go] + [np.argmax(step, 1) for step in logits[:-1]])
         np.testing.assert_allclose(sess.run(forced, {fed: by_hand}), greedy_outputs, atol=1e-5)
         for flag, expected in ((True, greedy), (False, forced)):
@@ -417,14 +515,20 @@ BUCKETS = [(2, 3), (4, 5)]
 
 def _bucket_values(rng, vocab=6):
     """Values for the encoder inputs, decoder inputs, targets and weights of the longest bucket."""
-    return ([rng.randint(vocab, size=BATCH) for _ in range(4)], [rng.randint(vocab, size=BATCH) for _ in range(5)],
-            [rng.randint(vocab, size=BATCH) for _ in range(5)], [rng.rand(BATCH) for _ in range(5)])
+    return (
+        [rng.randint(vocab, size=BATCH) for _ in range(4)],
+        [rng.randint(vocab, size=BATCH) for _ in range(5)],
+        [rng.randint(vocab, size=BATCH) for _ in range(5)],
+        [rng.rand(BATCH) for _ in range(5)],
+    )
 
 
 def _bucket_inputs(values):
     """Placeholders in the current graph for `_bucket_values`, and the feed that gives them those values."""
-    lists = tuple([tf.compat.v1.placeholder(tf.float32 if kind == 3 else tf.int32, [None]) for _ in part]
-                  for kind, part in enumerate(values))
+    lists = tuple(
+        [tf.compat.v1.placeholder(tf.float32 if kind == 3 else tf.int32, [None]) for _ in part]
+        for kind, part in enumerate(values)
+    )
     feed = {p: v for placeholders, part in zip(lists, values) for p, v in zip(placeholders, part)}
     return lists + (feed,)
 
@@ -444,7 +548,7 @@ def test_buckets_share_one_variable_set_and_each_loss_equals_its_bucket_built_al
         bucket_losses = sess.run(losses, feed)
         assert [len(o) for o in outputs] == [3, 5]
     assert len(set(names)) == len(names) == 32
-    for bucket, ((encoder_length, decoder_length), expected) in enumerate(zip(BUCKETS, bucket_losses)):
+    for (encoder_length, decoder_length), expected in zip(BUCKETS, bucket_losses):
         with graph_session() as sess:
             encoder, decoder, targets, weights, feed = _bucket_inputs(bucket_values)
             cell = tfstate.rnn_cell.MultiRNNCell([tfstate.GRUCell(4), tfstate.GRUCell(4)])
@@ -461,11 +565,19 @@ def test_encoder_gets_its_own_weights_from_the_deep_copy_and_every_bucket_reuses
         cell = tfstate.rnn_cell.MultiRNNCell([tfstate.GRUCell(4), tfstate.LSTMCell(4)])
         S.model_with_buckets(encoder, decoder, targets, weights, BUCKETS, _attention_seq2seq(cell))
         decoder_weights = cell.variables
-        encoder_weights = [v for v in tf.compat.v1.global_variables() if "/rnn/embedding_wrapper/multi_rnn_cell" in v.name]
-    assert all(v.op.name.startswith("embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/"
-                                    "output_projection_wrapper/multi_rnn_cell/") for v in decoder_weights)
-    assert [v.op.name.split("multi_rnn_cell/")[1] for v in encoder_weights] == \
-        [v.op.name.split("multi_rnn_cell/")[1] for v in decoder_weights]
+        encoder_weights = [
+            v for v in tf.compat.v1.global_variables() if "/rnn/embedding_wrapper/multi_rnn_cell" in v.name
+        ]
+    assert all(
+        v.op.name.startswith(
+            "embedding_attention_seq2seq/embedding_attention_decoder/attention_decoder/"
+            "output_projection_wrapper/multi_rnn_cell/"
+        )
+        for v in decoder_weights
+    )
+    assert [v.op.name.split("multi_rnn_cell/")[1] for v in encoder_weights] == [
+        v.op.name.split("multi_rnn_cell/")[1] for v in decoder_weights
+    ]
     assert not {id(v) for v in encoder_weights} & {id(v) for v in decoder_weights}
 
 
@@ -473,8 +585,9 @@ def test_per_example_loss_gives_each_bucket_a_loss_per_sequence(rng):
     with graph_session() as sess:
         encoder, decoder, targets, weights, feed = _bucket_inputs(_bucket_values(rng))
         seq2seq = _attention_seq2seq(tfstate.GRUCell(4))
-        outputs, per_example = S.model_with_buckets(encoder, decoder, targets, weights, BUCKETS, seq2seq,
-                                                    per_example_loss=True)
+        outputs, per_example = S.model_with_buckets(
+            encoder, decoder, targets, weights, BUCKETS, seq2seq, per_example_loss=True
+        )
         expected = [S.sequence_loss_by_example(o, targets[:n], weights[:n]) for o, (_, n) in zip(outputs, BUCKETS)]
         randomize_variables(sess)
         actual, expected = sess.run((per_example, expected), feed)
@@ -482,20 +595,29 @@ def test_per_example_loss_gives_each_bucket_a_loss_per_sequence(rng):
     np.testing.assert_allclose(actual, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("short, message", [
-    ("encoder", "needs at least 4 encoder_inputs .* got 3"),
-    ("decoder", "needs at least 5 decoder_inputs .* got 4"),
-    ("targets", "needs at least 5 targets .* got 4"),
-    ("weights", "needs at least 5 weights .* got 4"),
-])
+@pytest.mark.parametrize(
+    "short, message",
+    [
+        ("encoder", "needs at least 4 encoder_inputs .* got 3"),
+        ("decoder", "needs at least 5 decoder_inputs .* got 4"),
+        ("targets", "needs at least 5 targets .* got 4"),
+        ("weights", "needs at least 5 weights .* got 4"),
+    ],
+)
 def test_model_with_buckets_names_the_list_shorter_than_the_longest_bucket(rng, short, message):
     with graph_session():
         encoder, decoder, targets, weights, _ = _bucket_inputs(_bucket_values(rng))
         lists = {"encoder": encoder, "decoder": decoder, "targets": targets, "weights": weights}
         lists[short] = lists[short][:-1]
         with pytest.raises(ValueError, match=message):
-            S.model_with_buckets(lists["encoder"], lists["decoder"], lists["targets"], lists["weights"], BUCKETS,
-                                 _attention_seq2seq(tfstate.GRUCell(4)))
+            S.model_with_buckets(
+                lists["encoder"],
+                lists["decoder"],
+                lists["targets"],
+                lists["weights"],
+                BUCKETS,
+                _attention_seq2seq(tfstate.GRUCell(4)),
+            )
         assert tf.compat.v1.global_variables() == []
 
 
@@ -504,12 +626,18 @@ def test_model_with_buckets_names_the_list_shorter_than_the_longest_bucket(rng, 
 FUSED_AND_CORE = {
     "lstm_block_cell": (lambda: tfstate.rnn_cell.LSTMBlockCell(4), lambda: tfstate.LSTMCell(4), {}),
     "gru_block_cell_v2": (lambda: tfstate.rnn_cell.GRUBlockCellV2(4), lambda: tfstate.GRUCell(4), {}),
-    "lstm_block_fused_cell": (lambda: tfstate.rnn_cell.LSTMBlockFusedCell(4), lambda: tfstate.LSTMCell(4),
-                              {"lstm_fused_cell": "lstm_cell"}),
+    "lstm_block_fused_cell": (
+        lambda: tfstate.rnn_cell.LSTMBlockFusedCell(4),
+        lambda: tfstate.LSTMCell(4),
+        {"lstm_fused_cell": "lstm_cell"},
+    ),
     "fused_multi_rnn_cell": (
-        lambda: tfstate.rnn_cell.FusedMultiRNNCell([tfstate.rnn_cell.LSTMBlockCell(4),
-                                                    tfstate.rnn_cell.GRUBlockCellV2(4)]),
-        lambda: tfstate.rnn_cell.MultiRNNCell([tfstate.LSTMCell(4), tfstate.GRUCell(4)]), {}),
+        lambda: tfstate.rnn_cell.FusedMultiRNNCell(
+            [tfstate.rnn_cell.LSTMBlockCell(4), tfstate.rnn_cell.GRUBlockCellV2(4)]
+        ),
+        lambda: tfstate.rnn_cell.MultiRNNCell([tfstate.LSTMCell(4), tfstate.GRUCell(4)]),
+        {},
+    ),
 }
 
 
@@ -521,8 +649,9 @@ def test_fused_cells_give_the_buckets_of_their_core_twins(rng, kind):
     for make in (make_core, make_fused):
         with graph_session() as sess:
             encoder, decoder, targets, weights, feed = _bucket_inputs(bucket_values)
-            outputs, losses = S.model_with_buckets(encoder, decoder, targets, weights, BUCKETS,
-                                                   _attention_seq2seq(make()))
+            outputs, losses = S.model_with_buckets(
+                encoder, decoder, targets, weights, BUCKETS, _attention_seq2seq(make())
+            )
             if not results:
                 values = randomize_variables(sess)
             else:
@@ -542,25 +671,39 @@ def test_a_few_training_steps_lower_the_bucketed_loss(rng):
     """Learn to copy a sequence: the first bucket's loss falls well below where it started."""
     with graph_session() as sess:
         encoder, decoder, targets, weights, _ = _bucket_inputs(_bucket_values(rng))
-        _, losses = S.model_with_buckets(encoder, decoder, targets, weights, BUCKETS,
-                                         _attention_seq2seq(tfstate.GRUCell(8)))
+        _, losses = S.model_with_buckets(
+            encoder, decoder, targets, weights, BUCKETS, _attention_seq2seq(tfstate.GRUCell(8))
+        )
         train = tf.compat.v1.train.AdamOptimizer(0.05).minimize(losses[0])
         sess.run(tf.compat.v1.global_variables_initializer())
         symbols = rng.randint(2, 6, size=(16, 2))
-        feed = {encoder[0]: symbols[:, 0], encoder[1]: symbols[:, 1], decoder[0]: np.ones(16),
-                decoder[1]: symbols[:, 0], decoder[2]: symbols[:, 1], targets[0]: symbols[:, 0],
-                targets[1]: symbols[:, 1], targets[2]: np.zeros(16), weights[0]: np.ones(16),
-                weights[1]: np.ones(16), weights[2]: np.ones(16)}
+        feed = {
+            encoder[0]: symbols[:, 0],
+            encoder[1]: symbols[:, 1],
+            decoder[0]: np.ones(16),
+            decoder[1]: symbols[:, 0],
+            decoder[2]: symbols[:, 1],
+            targets[0]: symbols[:, 0],
+            targets[1]: symbols[:, 1],
+            targets[2]: np.zeros(16),
+            weights[0]: np.ones(16),
+            weights[1]: np.ones(16),
+            weights[2]: np.ones(16),
+        }
         first = sess.run(losses[0], feed)
         for _ in range(40):
             sess.run(train, feed)
         assert sess.run(losses[0], feed) < 0.3 * first
 
 
-@pytest.mark.parametrize("build", [
-    lambda: S.rnn_decoder([tf.zeros([1, 2])], tf.zeros([1, 3]), tfstate.GRUCell(3)),
-    lambda: S.model_with_buckets([0], [0], [0], [1.0], [(1, 1)], None),
-], ids=["rnn_decoder", "model_with_buckets"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: S.rnn_decoder([tf.zeros([1, 2])], tf.zeros([1, 3]), tfstate.GRUCell(3)),
+        lambda: S.model_with_buckets([0], [0], [0], [1.0], [(1, 1)], None),
+    ],
+    ids=["rnn_decoder", "model_with_buckets"],
+)
 def test_graph_builders_refuse_eager_execution_and_name_the_fix(build):
     assert tf.executing_eagerly()
     with pytest.raises(RuntimeError, match="disable_eager_execution"):

@@ -10,16 +10,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 
 import tfstate
-from conftest import assert_nested_close, buildable, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
 needs_compiler = pytest.mark.skipif(not buildable, reason="the kernel is built on Linux with a C++ compiler only")
 needs_auto_kernel = pytest.mark.skipif(
     not buildable or bool(tf.config.list_physical_devices("GPU")),
-    reason="implementation='auto' picks the compiled kernel only where it is built and no GPU is visible")
+    reason="implementation='auto' picks the compiled kernel only where it is built and no GPU is visible",
+)
 
 BATCH, TIME, DEPTH, UNITS = 7, 6, 5, 32  # 7 rows: full register tiles and a shorter last one in every variant
 LENGTHS = np.array([6, 2, 0, 6, 5, 1, 3], np.int32)
@@ -56,18 +57,23 @@ def kernel_op_type(variant):
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monkeypatch, isa, time_major, lengths,
-                                                                       threads):
+def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(
+    rng, monkeypatch, isa, time_major, lengths, threads
+):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", threads)
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     if time_major:
         inputs = inputs.transpose(1, 0, 2)
     outputs, final, grads, values, types = run_rnn(
-        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), lengths, time_major, gradients=True)
+        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), lengths, time_major, gradients=True
+    )
     assert kernel_op_type(isa) in types
     assert sorted(values) == ["rnn/lstm_cell/bias:0", "rnn/lstm_cell/kernel:0"]
-    expected = lstm_cell_oracle(("unroll", time_major, lengths is None), values, lambda: run_rnn(
-        inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True))
+    expected = lstm_cell_oracle(
+        ("unroll", time_major, lengths is None),
+        values,
+        lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), lengths, time_major, values, gradients=True),
+    )
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
 
@@ -75,28 +81,44 @@ def test_native_unroll_and_gradients_equal_dynamic_rnn_over_lstm_cell(rng, monke
 def test_native_gradients_through_a_chunk_of_unknown_length_equal_lstm_cell(rng, isa):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)  # the backward loop is a while_loop
     outputs, final, grads, values, types = run_rnn(
-        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), LENGTHS, gradients=True, unknown_length=True)
+        inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), LENGTHS, gradients=True, unknown_length=True
+    )
     assert kernel_op_type(isa) in types
-    expected = lstm_cell_oracle("unknown length", values, lambda: run_rnn(
-        inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True))
+    expected = lstm_cell_oracle(
+        "unknown length",
+        values,
+        lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), LENGTHS, values=values, gradients=True),
+    )
     assert_nested_close((outputs, final, grads), expected[:3], atol=2e-5)
 
 
 # 5 units: a partial last group in every variant (groups of 16, 8 or 4 units); 20 and 200 (PTB's small model):
 # partial groups of 16 (and of 8 for 20)
 @pytest.mark.parametrize("units", [5, 20, UNITS, 200])
-def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell_for_any_number_of_units(rng, monkeypatch, isa,
-                                                                                            units):
+def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell_for_any_number_of_units(
+    rng, monkeypatch, isa, units
+):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     settings = dict(cell_clip=0.3, forget_bias=0.5)
     outputs, final, grads, values, types = run_rnn(
-        inputs, lambda: LSTMBlockCell(units, use_peephole=True, implementation="native", **settings), LENGTHS,
-        gradients=True)
+        inputs,
+        lambda: LSTMBlockCell(units, use_peephole=True, implementation="native", **settings),
+        LENGTHS,
+        gradients=True,
+    )
     assert kernel_op_type(isa) in types
-    expected = lstm_cell_oracle(("peepholes", units), values, lambda: run_rnn(
-        inputs, lambda: tfstate.LSTMCell(units, use_peepholes=True, **settings), LENGTHS, values=values,
-        gradients=True))
+    expected = lstm_cell_oracle(
+        ("peepholes", units),
+        values,
+        lambda: run_rnn(
+            inputs,
+            lambda: tfstate.LSTMCell(units, use_peepholes=True, **settings),
+            LENGTHS,
+            values=values,
+            gradients=True,
+        ),
+    )
     assert_nested_close((outputs, final), expected[:2])
     assert_nested_close(grads, expected[2], atol=2e-5)
 
@@ -105,10 +127,12 @@ def test_native_peepholes_clipping_and_forget_bias_equal_lstm_cell_for_any_numbe
 def test_auto_picks_native_and_a_stack_of_it_equals_multi_rnn_cell(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     outputs, final, _, values, types = run_rnn(
-        inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS)
+        inputs, lambda: FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), LENGTHS
+    )
     assert kernel_op_type(native.variant()) in types
-    expected = run_rnn(inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]),
-                       LENGTHS, values=values)
+    expected = run_rnn(
+        inputs, lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.LSTMCell(UNITS)]), LENGTHS, values=values
+    )
     assert_nested_close((outputs, final), expected[:2])
 
 
@@ -121,21 +145,28 @@ def test_stateful_stream_through_native_equals_one_long_run_and_the_graph_stays_
         sess.run(tf.compat.v1.local_variables_initializer())
         values = randomize_variables(sess, scale=0.2)
         ops = len(sess.graph.get_operations())
-        pieces = [sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start:start + size]})[0]
-                  for start, size in [(0, TIME), (TIME, 1), (TIME + 1, 2 * TIME - 1)]]
+        pieces = [
+            sess.run((rnn.outputs, rnn.keep), {chunk: inputs[:, start : start + size]})[0]
+            for start, size in [(0, TIME), (TIME, 1), (TIME + 1, 2 * TIME - 1)]
+        ]
         assert len(sess.graph.get_operations()) == ops
-    expected = lstm_cell_oracle("stream", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS),
-                                                                  values=values))
+    expected = lstm_cell_oracle(
+        "stream", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values)
+    )
     np.testing.assert_allclose(np.concatenate(pieces, 1), expected[0], atol=1e-5, rtol=0)
 
 
 def test_zero_steps_and_zero_rows_leave_the_state_as_it_was(rng, isa):
     for shape in [(3, 0, DEPTH), (0, 4, DEPTH)]:
         inputs = rng.randn(*shape).astype(np.float32)
-        outputs, final, grads, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"),
-                                                   gradients=True)
-        expected = lstm_cell_oracle(("empty", shape), values, lambda: run_rnn(
-            inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True))
+        outputs, final, grads, values, _ = run_rnn(
+            inputs, lambda: LSTMBlockCell(UNITS, implementation="native"), gradients=True
+        )
+        expected = lstm_cell_oracle(
+            ("empty", shape),
+            values,
+            lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values, gradients=True),
+        )
         assert outputs.shape == shape[:2] + (UNITS,)
         assert_nested_close((outputs, final, grads), expected[:3])
 
@@ -145,8 +176,11 @@ def test_nan_inputs_give_nan_outputs_as_tensorflow_does(rng, isa):
     inputs[1, 2, 0] = np.nan
     for settings in ({}, {"cell_clip": 0.5}):
         actual = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native", **settings))
-        expected = lstm_cell_oracle(("nan", settings.get("cell_clip")), actual[3], lambda: run_rnn(
-            inputs, lambda: tfstate.LSTMCell(UNITS, **settings), values=actual[3]))
+        expected = lstm_cell_oracle(
+            ("nan", settings.get("cell_clip")),
+            actual[3],
+            lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS, **settings), values=actual[3]),
+        )
         np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
         assert np.isnan(actual[0][1, 2:]).all() and not np.isnan(actual[0][[0, 2, 3, 4, 5, 6]]).any()
 
@@ -155,26 +189,47 @@ def test_a_long_chunk_on_two_threads_equals_lstm_cell(rng, monkeypatch, isa):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # 64 steps: the per-step barrier is reused 64 times
     inputs = rng.randn(BATCH, 64, DEPTH).astype(np.float32)
     outputs, final, _, values, _ = run_rnn(inputs, lambda: LSTMBlockCell(UNITS, implementation="native"))
-    expected = lstm_cell_oracle("long", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS),
-                                                                values=values))
+    expected = lstm_cell_oracle("long", values, lambda: run_rnn(inputs, lambda: tfstate.LSTMCell(UNITS), values=values))
     assert_nested_close((outputs, final), expected[:2])
 
 
 def test_kernel_rejects_mismatched_shapes_naming_the_expected_ones(isa):
     with graph_session() as sess:
         outputs, _, _, _ = native.lstm_sequence(
-            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]), tf.zeros([2, 16]),
-            tf.zeros([2, 16]), tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
-            tf.zeros([64]), None, None, False, 1.0, None)
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3, 4]), [None, None, None]),
+            tf.zeros([2, 16]),
+            tf.zeros([2, 16]),
+            tf.compat.v1.placeholder_with_default(tf.zeros([19, 64]), [None, None]),
+            tf.zeros([64]),
+            None,
+            None,
+            False,
+            1.0,
+            None,
+        )
         with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" .*kernel \[20, 64\]"):
             sess.run(outputs)
         zeros = tf.zeros([2, 16])
         outputs, _, _, _ = native.lstm_sequence(  # resets must be time-major [3, 2] whatever the inputs' layout
-            tf.zeros([2, 3, 4]), zeros, zeros, tf.zeros([20, 64]), tf.zeros([64]), None, None, False, 1.0, None,
-            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3], tf.bool), [None, None]), (zeros, zeros))
-        with pytest.raises(tf.errors.InvalidArgumentError, match=kernel_op_type(isa) + r" with 3 steps, batch 2 and "
-                           r"16 units needs resets \[3, 2\] \(time-major; empty for none\) and reset_c, reset_h "
-                           r"\[2, 16\]"):
+            tf.zeros([2, 3, 4]),
+            zeros,
+            zeros,
+            tf.zeros([20, 64]),
+            tf.zeros([64]),
+            None,
+            None,
+            False,
+            1.0,
+            None,
+            tf.compat.v1.placeholder_with_default(tf.zeros([2, 3], tf.bool), [None, None]),
+            (zeros, zeros),
+        )
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=kernel_op_type(isa) + r" with 3 steps, batch 2 and "
+            r"16 units needs resets \[3, 2\] \(time-major; empty for none\) and reset_c, reset_h "
+            r"\[2, 16\]",
+        ):
             sess.run(outputs)
 
 
@@ -196,6 +251,7 @@ def test_every_kernel_source_ships_in_the_package():
     # a header missing from the wheel makes the build fail on every user's machine, never in this checkout
     import configparser
     import fnmatch
+
     config = configparser.ConfigParser()
     config.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
     patterns = [pattern.strip() for pattern in config["options.package_data"]["tfstate"].split(",")]
@@ -208,12 +264,15 @@ def test_every_kernel_source_ships_in_the_package():
     assert local_includes <= set(sources)
 
 
-@pytest.mark.parametrize("machine, flags, expected", [
-    ("x86_64", {"avx512f", "avx2", "fma"}, ("avx512", "avx2", "portable")),
-    ("x86_64", {"avx2", "fma", "sse4_2"}, ("avx2", "portable")),  # most AMD cloud machines, laptops
-    ("x86_64", {"avx2", "sse4_2"}, ("portable",)),  # AVX2 without FMA
-    ("aarch64", set(), ("portable",)),
-])
+@pytest.mark.parametrize(
+    "machine, flags, expected",
+    [
+        ("x86_64", {"avx512f", "avx2", "fma"}, ("avx512", "avx2", "portable")),
+        ("x86_64", {"avx2", "fma", "sse4_2"}, ("avx2", "portable")),  # most AMD cloud machines, laptops
+        ("x86_64", {"avx2", "sse4_2"}, ("portable",)),  # AVX2 without FMA
+        ("aarch64", set(), ("portable",)),
+    ],
+)
 def test_variants_follow_the_cpu_flags_fastest_first(monkeypatch, machine, flags, expected):
     monkeypatch.setattr(native, "_cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(platform, "machine", lambda: machine)
@@ -233,8 +292,10 @@ def test_tfstate_native_isa_forces_a_variant_or_says_why_it_cannot(fresh_native)
         native.variant()
     assert native.status() == reason
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "sse9")
-    assert native.status() == ("TFSTATE_NATIVE_ISA='sse9' is not a kernel variant; expected one of 'avx512', "
-                               "'avx2', 'portable', or unset for the fastest this CPU runs")
+    assert native.status() == (
+        "TFSTATE_NATIVE_ISA='sse9' is not a kernel variant; expected one of 'avx512', "
+        "'avx2', 'portable', or unset for the fastest this CPU runs"
+    )
 
 
 def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_native):
@@ -250,6 +311,7 @@ def test_without_native_auto_falls_back_to_xla_with_the_same_values(rng, fresh_n
 @needs_compiler
 def test_native_command_reports_the_variant_and_where_it_is_cached_or_says_why_not(capsys, fresh_native):
     from tfstate.__main__ import main
+
     fresh_native.setenv("TFSTATE_NATIVE_ISA", "portable")
     assert main(["native"]) == 0
     out = capsys.readouterr().out
@@ -263,11 +325,14 @@ def test_native_command_reports_the_variant_and_where_it_is_cached_or_says_why_n
 # The kernel cache. A process loads each variant's op once, so the tests that load a library run in a fresh
 # process; those that check which file would be loaded call the cache's own steps.
 
+
 def planted_library(tmp_path):
     """A shared library (without the op) that creates the file `planted-code-ran` when it is loaded: (path, marker)."""
     marker, source, library = tmp_path / "planted-code-ran", tmp_path / "planted.cc", tmp_path / "planted.so"
-    source.write_text('#include <cstdio>\n__attribute__((constructor)) static void planted() {\n'
-                      f'  if (std::FILE* file = std::fopen("{marker}", "w")) std::fclose(file);\n}}\n')
+    source.write_text(
+        "#include <cstdio>\n__attribute__((constructor)) static void planted() {\n"
+        f'  if (std::FILE* file = std::fopen("{marker}", "w")) std::fclose(file);\n}}\n'
+    )
     subprocess.run([native._compiler(), "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
     return str(library), marker
 
@@ -300,8 +365,9 @@ def test_a_library_planted_in_the_shared_temp_folder_is_never_loaded(tmp_path):
     native._store(str(folder), current_build(), planted)  # named as a genuine build would be
     cache.mkdir(mode=0o700)
     genuine = native._store(str(cache), current_build(), genuine_library(tmp_path))
-    output = run_in_a_fresh_process("from tfstate import native; print(native.status())",
-                                    TMPDIR=str(shared_temp), TFSTATE_CACHE_DIR=str(cache))
+    output = run_in_a_fresh_process(
+        "from tfstate import native; print(native.status())", TMPDIR=str(shared_temp), TFSTATE_CACHE_DIR=str(cache)
+    )
     assert output[-1] == "None"
     assert not marker.exists()
     assert [str(entry) for entry in cache.iterdir()] == [genuine]
@@ -316,7 +382,8 @@ def test_a_cache_folder_others_can_write_is_refused_and_the_kernel_is_built_for_
     stored = native._store(str(cache), current_build(), planted)
     output = run_in_a_fresh_process(
         "from tfstate import native\nprint(native.status())\nprint(native._load(native.variant()).not_cached)",
-        TFSTATE_CACHE_DIR=str(cache))
+        TFSTATE_CACHE_DIR=str(cache),
+    )
     assert output[-2:] == ["None", f"'{cache}' can be written by other users (mode 0775)"]
     assert not marker.exists()
     assert [str(entry) for entry in cache.iterdir()] == [stored]  # nothing was read from it or written into it
@@ -332,8 +399,11 @@ def test_cache_folders_must_be_private_all_the_way_up(tmp_path, fresh_native):
     open_folder.mkdir()
     open_folder.chmod(0o777)  # anyone may rename the cache inside it and put their own in its place
     fresh_native.setenv("TFSTATE_CACHE_DIR", str(open_folder / "tfstate"))
-    assert native._cache_folder() == (None, f"'{open_folder}', above '{open_folder / 'tfstate'}', can be changed "
-                                            f"by another user (owner {os.getuid()}, mode 0777)")
+    assert native._cache_folder() == (
+        None,
+        f"'{open_folder}', above '{open_folder / 'tfstate'}', can be changed "
+        f"by another user (owner {os.getuid()}, mode 0777)",
+    )
     open_folder.chmod(0o1777)  # sticky, like /tmp: only the owner may rename or delete its entries
     assert native._cache_folder() == (str(open_folder / "tfstate"), None)
     (tmp_path / "link").symlink_to(private / "tfstate")
@@ -394,7 +464,8 @@ def test_a_cached_library_that_loads_but_lacks_the_op_is_rebuilt_under_a_new_nam
         "tf.compat.v1.disable_eager_execution()\nzeros = tf.zeros([2, 3])\n"
         "outputs = native.lstm_sequence(tf.ones([2, 4, 5]), zeros, zeros, tf.ones([8, 12]), tf.zeros([12]), None,"
         " None, False, 1.0, None)[0]\nprint(tf.compat.v1.Session().run(outputs).shape)",
-        TFSTATE_CACHE_DIR=str(cache))
+        TFSTATE_CACHE_DIR=str(cache),
+    )
     assert output[-2:] == ["None", "(2, 4, 3)"]
     assert marker.exists()  # the stale library was loaded, found wanting ...
     assert not os.path.exists(stale) and len(os.listdir(cache)) == 1  # ... and replaced by the rebuild
@@ -403,8 +474,10 @@ def test_a_cached_library_that_loads_but_lacks_the_op_is_rebuilt_under_a_new_nam
 @needs_compiler
 def test_a_failing_compiler_is_reported_not_raised_and_leaves_no_file(tmp_path, fresh_native):
     compiler = tmp_path / "fake-c++"  # writes half an output file, then fails
-    compiler.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'
-                        'echo "fake-c++: error: out of luck" >&2; exit 1\n')
+    compiler.write_text(
+        '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "-o" ] && echo partial > "$2"; shift; done\n'
+        'echo "fake-c++: error: out of luck" >&2; exit 1\n'
+    )
     compiler.chmod(0o755)
     cache = tmp_path / "cache"
     fresh_native.setenv("TFSTATE_CACHE_DIR", str(cache))
@@ -431,16 +504,19 @@ def test_auto_takes_the_portable_variant_only_when_asked_for_it(fresh_native):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_resets_and_gradients(rng, monkeypatch,
-                                                                                              isa, kind):
+def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_resets_and_gradients(
+    rng, monkeypatch, isa, kind
+):
     # 17 rows: enough for the threads to own rows (8 and 9) instead of groups of units; no barrier per step
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
     batch, steps = 17, 5
     inputs = rng.randn(batch, steps, DEPTH).astype(np.float32)
     resets = rng.rand(batch, steps) < 0.2
     lengths = rng.randint(0, steps + 1, batch).astype(np.int32)
-    make = {"lstm": lambda: LSTMBlockCell(UNITS, use_peephole=True, cell_clip=0.5, implementation="native"),
-            "gru": lambda: tfstate.GRUCell(UNITS)}[kind]
+    make = {
+        "lstm": lambda: LSTMBlockCell(UNITS, use_peephole=True, cell_clip=0.5, implementation="native"),
+        "gru": lambda: tfstate.GRUCell(UNITS),
+    }[kind]
     results = []
     for stepped in (False, True):
         with graph_session() as sess:
@@ -451,8 +527,9 @@ def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_reset
             else:
                 outputs, final = tfstate.dynamic_rnn(cell, x, lengths, zero, resets=resets)
                 assert native.op_type(kind, isa) in {op.type for op in sess.graph.get_operations()}
-            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s)
-                                                                        for s in tf.nest.flatten(final)])
+            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n(
+                [tf.reduce_sum(s * s) for s in tf.nest.flatten(final)]
+            )
             variables = sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)
             grads = tf.gradients(loss, [x] + variables)
             values = randomize_variables(sess, scale=0.3) if not results else load_variables(sess, results[0][1])
@@ -464,8 +541,9 @@ def test_a_batch_split_across_threads_by_rows_equals_the_stepped_cell_with_reset
 def test_the_forward_saves_its_gates_for_the_gradient_only_once_a_gradient_is_built(rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
-        outputs, _ = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), tf.constant(inputs),
-                                         dtype=tf.float32)
+        outputs, _ = tfstate.dynamic_rnn(
+            LSTMBlockCell(UNITS, implementation="native"), tf.constant(inputs), dtype=tf.float32
+        )
         forward = [op for op in sess.graph.get_operations() if op.type.startswith("TfstateLstmSequence")]
         assert [op.get_attr("save_gates") for op in forward] == [False]  # streaming writes no gates
         tf.gradients(tf.reduce_sum(outputs), tf.compat.v1.trainable_variables())
@@ -477,8 +555,9 @@ def test_a_gradient_built_after_its_forward_ran_recomputes_the_gates_and_equals_
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
         x = tf.constant(inputs)
-        outputs, final = tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="native"), x, LENGTHS,
-                                             dtype=tf.float32)
+        outputs, final = tfstate.dynamic_rnn(
+            LSTMBlockCell(UNITS, implementation="native"), x, LENGTHS, dtype=tf.float32
+        )
         values = randomize_variables(sess, scale=0.2)
         sess.run(outputs)
         loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in final])

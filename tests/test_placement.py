@@ -14,15 +14,20 @@ WORKER = "/job:worker/task:1"
 
 def _state_ops(graph, state):
     """The ops of a state (its name scope) and of its keep op, but the initial values TensorFlow colocates itself."""
-    return [op for op in graph.get_operations()
-            if op.name.startswith(f"{state.name}/") or op.name.startswith("keep")
-            if not op.name.endswith("Initializer/initial_value")]
+    return [
+        op
+        for op in graph.get_operations()
+        if op.name.startswith(f"{state.name}/") or op.name.startswith("keep")
+        if not op.name.endswith("Initializer/initial_value")
+    ]
 
 
 def _build(**options):
     graph = tf.Graph()
-    with graph.as_default(), tf.compat.v1.device(
-            tf.compat.v1.train.replica_device_setter(cluster=CLUSTER, worker_device=WORKER)):
+    with (
+        graph.as_default(),
+        tf.compat.v1.device(tf.compat.v1.train.replica_device_setter(cluster=CLUSTER, worker_device=WORKER)),
+    ):
         x = tf.compat.v1.placeholder(tf.float32, [None, None, 3])
         cell = tfstate.LSTMCell(3)
         rnn = tfstate.stateful_dynamic_rnn(cell, x, **options)

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 
 import tfstate
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 from tfstate import native
 from tfstate.fused import FusedMultiRNNCell, GRUBlockCellV2, LSTMBlockCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 8, 4, 5
 RESETS = np.zeros([BATCH, TIME], bool)
 RESETS[0, 3] = RESETS[0, 6] = True  # row 0: three streams packed, of 3, 3 and 2 steps
-RESETS[2, 5] = True                 # row 2: a reset past its length (4): nothing happens
+RESETS[2, 5] = True  # row 2: a reset past its length (4): nothing happens
 LENGTHS = np.array([TIME, TIME, 4], np.int32)
 
 MAKERS = {
@@ -45,11 +45,11 @@ def _oracle(make_cell, inputs, initial, reset, values, lengths=LENGTHS):
         rows_out, rows_final = [], []
         for row in range(BATCH):
             out = np.zeros([TIME, outputs.shape[-1]], np.float32)
-            state = tf.nest.map_structure(lambda part, row=row: part[row:row + 1], initial)
+            state = tf.nest.map_structure(lambda part, row=row: part[row : row + 1], initial)
             for first, end in _pieces(RESETS[row], lengths[row]):
                 if first > 0:
-                    state = tf.nest.map_structure(lambda part, row=row: part[row:row + 1], reset)
-                feed = {x: inputs[row:row + 1, first:end]}
+                    state = tf.nest.map_structure(lambda part, row=row: part[row : row + 1], reset)
+                feed = {x: inputs[row : row + 1, first:end]}
                 feed.update(zip(tf.nest.flatten(start), tf.nest.flatten(state)))
                 piece, state = sess.run((outputs, final), feed)
                 out[first:end] = piece[0]
@@ -64,7 +64,7 @@ def _states(cell, rng, scale):
 
 
 def _chunk_with_resets(make_cell, rng, unknown_length=False, time_major=False):
-    """`(actual, expected, op types)`: a chunk with RESETS through `tfstate.dynamic_rnn`, and its pieces run separately."""
+    """`(actual, expected, op types)`: a chunk with RESETS through `tfstate.dynamic_rnn` and its pieces run apart."""
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     with graph_session() as sess:
         cell = make_cell()
@@ -74,9 +74,10 @@ def _chunk_with_resets(make_cell, rng, unknown_length=False, time_major=False):
             x, resets = tf.transpose(x, [1, 0, 2]), tf.transpose(resets)
         if unknown_length:
             x = tf.compat.v1.placeholder_with_default(x, [None, BATCH, DEPTH] if time_major else [BATCH, None, DEPTH])
-        as_tensors = lambda nest: tf.nest.map_structure(tf.constant, nest)  # noqa: E731
-        outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, as_tensors(initial), resets=resets,
-                                             reset_state=as_tensors(reset), time_major=time_major)
+        as_tensors = lambda nest: tf.nest.map_structure(tf.constant, nest)
+        outputs, final = tfstate.dynamic_rnn(
+            cell, x, LENGTHS, as_tensors(initial), resets=resets, reset_state=as_tensors(reset), time_major=time_major
+        )
         if time_major:
             outputs = tf.transpose(outputs, [1, 0, 2])
         values = randomize_variables(sess, scale=0.4)
@@ -95,19 +96,28 @@ def test_a_chunk_with_resets_equals_its_pieces_run_separately(rng, kind, unknown
 NATIVE_UNITS = 20  # two or more groups of units in every variant (16, 8 or 4 wide), the last one partial
 NATIVE_MAKERS = {
     "native": lambda: LSTMBlockCell(NATIVE_UNITS, implementation="native"),
-    "native_peepholes_clip": lambda: LSTMBlockCell(NATIVE_UNITS, implementation="native", use_peephole=True,
-                                                   cell_clip=0.5, forget_bias=0.5),
+    "native_peepholes_clip": lambda: LSTMBlockCell(
+        NATIVE_UNITS, implementation="native", use_peephole=True, cell_clip=0.5, forget_bias=0.5
+    ),
     "auto_stack": lambda: FusedMultiRNNCell([LSTMBlockCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
     "native_gru": lambda: GRUBlockCellV2(NATIVE_UNITS, implementation="native"),
     "auto_gru_cell_stack": lambda: FusedMultiRNNCell([tfstate.GRUCell(NATIVE_UNITS), LSTMBlockCell(NATIVE_UNITS)]),
 }
 
 
-@pytest.mark.parametrize("kind, time_major, unknown_length", [
-    ("native", True, True), ("native_peepholes_clip", False, False), ("auto_stack", False, True),
-    ("native_gru", True, False), ("auto_gru_cell_stack", False, True)])
-def test_a_chunk_with_resets_on_the_compiled_kernel_equals_its_pieces_run_separately(rng, monkeypatch, isa, kind,
-                                                                                      time_major, unknown_length):
+@pytest.mark.parametrize(
+    "kind, time_major, unknown_length",
+    [
+        ("native", True, True),
+        ("native_peepholes_clip", False, False),
+        ("auto_stack", False, True),
+        ("native_gru", True, False),
+        ("auto_gru_cell_stack", False, True),
+    ],
+)
+def test_a_chunk_with_resets_on_the_compiled_kernel_equals_its_pieces_run_separately(
+    rng, monkeypatch, isa, kind, time_major, unknown_length
+):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")  # the units split between two threads
     actual, expected, types = _chunk_with_resets(NATIVE_MAKERS[kind], rng, unknown_length, time_major)
     assert native.op_type("gru" if "gru" in kind else "lstm", isa) in types  # "auto" takes the kernel with resets too
@@ -124,16 +134,20 @@ def _gradients_through_resets(make_cell, rng):
             cell = make_cell()
             x = tf.constant(inputs)
             names = iter(range(len(tf.nest.flatten(cell.state_size))))
-            reset = tf.nest.map_structure(lambda size: tfstate.layers.dense(tf.constant(features), size,
-                                                                            name=f"reset{next(names)}"), cell.state_size)
+            reset = tf.nest.map_structure(
+                lambda size: tfstate.layers.dense(tf.constant(features), size, name=f"reset{next(names)}"),
+                cell.state_size,
+            )
             zero = cell.zero_state(BATCH, tf.float32)
             if stepped:
-                outputs, final = tfstate.resets.stepped_with_resets(cell, x, tf.constant(RESETS), reset, zero, LENGTHS,
-                                                                    False, None)
+                outputs, final = tfstate.resets.stepped_with_resets(
+                    cell, x, tf.constant(RESETS), reset, zero, LENGTHS, False, None
+                )
             else:
                 outputs, final = tfstate.dynamic_rnn(cell, x, LENGTHS, zero, resets=RESETS, reset_state=reset)
-            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n([tf.reduce_sum(s * s) for s in
-                                                                          tf.nest.flatten(final)])
+            loss = tf.reduce_sum(outputs * tf.sin(outputs)) + tf.add_n(
+                [tf.reduce_sum(s * s) for s in tf.nest.flatten(final)]
+            )
             variables = sorted(tf.compat.v1.trainable_variables(), key=lambda v: v.name)
             grads = tf.gradients(loss, [x] + variables)
             values = randomize_variables(sess, scale=0.4) if not results else load_variables(sess, results[0][1])
@@ -150,8 +164,9 @@ def test_gradients_through_resets_equal_tensorflow_autodiff_of_the_stepped_cell(
 
 
 @pytest.mark.parametrize("kind", ["native_peepholes_clip", "native_gru"])
-def test_gradients_through_resets_on_the_compiled_kernel_equal_autodiff_of_the_stepped_cell(rng, monkeypatch, isa,
-                                                                                            kind):
+def test_gradients_through_resets_on_the_compiled_kernel_equal_autodiff_of_the_stepped_cell(
+    rng, monkeypatch, isa, kind
+):
     monkeypatch.setenv("TFSTATE_NATIVE_THREADS", "2")
     fused, stepped = _gradients_through_resets(NATIVE_MAKERS[kind], rng)
     assert native.op_type("gru" if "gru" in kind else "lstm", isa) in fused[2]
@@ -170,31 +185,53 @@ def test_stateful_rnn_with_resets_carries_the_last_stream_and_resets_to_reset_va
         sess.run(tf.compat.v1.global_variables_initializer())
         values = randomize_variables(sess)
         stateful = tfstate.StatefulSession(sess, rnn)
-        chunks = [stateful.run(rnn.outputs, {x: inputs[:, t:t + 4], resets: RESETS[:, t:t + 4], f: features},
-                               step=0 if t == 0 else None) for t in (0, 4)]  # a reset at step 6 of row 0
+        chunks = [
+            stateful.run(
+                rnn.outputs,
+                {x: inputs[:, t : t + 4], resets: RESETS[:, t : t + 4], f: features},
+                step=0 if t == 0 else None,
+            )
+            for t in (0, 4)
+        ]  # a reset at step 6 of row 0
         kept = rnn.state.read(sess)
         reset_to = sess.run(start, {f: features})
     cell_values = {name: value for name, value in values.items() if name.startswith("rnn/")}
-    expected_outputs, expected_final = _oracle(lambda: tfstate.GRUCell(UNITS), inputs, reset_to, reset_to, cell_values,
-                                               lengths=np.full([BATCH], TIME))
+    expected_outputs, expected_final = _oracle(
+        lambda: tfstate.GRUCell(UNITS), inputs, reset_to, reset_to, cell_values, lengths=np.full([BATCH], TIME)
+    )
     assert_nested_close((np.concatenate(chunks, axis=1), kept), (expected_outputs, expected_final))
 
 
 def test_resets_of_the_wrong_shape_or_dtype_and_paths_that_cannot_reset_are_clear_errors():
     with graph_session() as sess:
-        with pytest.raises(ValueError, match=r"resets must be \[batch, time\] like the inputs \(3, 8\); got shape \(3, 7\)"):
-            tfstate.dynamic_rnn(LSTMBlockCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
-                                resets=tf.zeros([BATCH, TIME - 1], tf.bool))
+        with pytest.raises(
+            ValueError, match=r"resets must be \[batch, time\] like the inputs \(3, 8\); got shape \(3, 7\)"
+        ):
+            tfstate.dynamic_rnn(
+                LSTMBlockCell(UNITS),
+                tf.zeros([BATCH, TIME, DEPTH]),
+                dtype=tf.float32,
+                resets=tf.zeros([BATCH, TIME - 1], tf.bool),
+            )
         with pytest.raises(ValueError, match=r"resets must be a bool \[batch, time\] mask .* got float32"):
-            tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
-                                resets=tf.zeros([BATCH, TIME]))
-        with pytest.raises(ValueError, match=r"implementation='block'\) cannot reset rows inside a chunk \(TensorFlow's "
-                                             r"BlockLSTM kernel has no reset mask\)"):
-            tfstate.dynamic_rnn(LSTMBlockCell(UNITS, implementation="block"), tf.zeros([BATCH, TIME, DEPTH]),
-                                dtype=tf.float32, resets=tf.zeros([BATCH, TIME], tf.bool))
+            tfstate.dynamic_rnn(
+                tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32, resets=tf.zeros([BATCH, TIME])
+            )
+        with pytest.raises(
+            ValueError,
+            match=r"implementation='block'\) cannot reset rows inside a chunk \(TensorFlow's "
+            r"BlockLSTM kernel has no reset mask\)",
+        ):
+            tfstate.dynamic_rnn(
+                LSTMBlockCell(UNITS, implementation="block"),
+                tf.zeros([BATCH, TIME, DEPTH]),
+                dtype=tf.float32,
+                resets=tf.zeros([BATCH, TIME], tf.bool),
+            )
         fed = tf.compat.v1.placeholder(tf.bool, [None, None])
-        outputs, _ = tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32,
-                                         resets=fed)
+        outputs, _ = tfstate.dynamic_rnn(
+            tfstate.GRUCell(UNITS), tf.zeros([BATCH, TIME, DEPTH]), dtype=tf.float32, resets=fed
+        )
         sess.run(tf.compat.v1.global_variables_initializer())
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"resets must be \[batch, time\] like the inputs"):
             sess.run(outputs, {fed: np.zeros([BATCH, TIME + 1], bool)})

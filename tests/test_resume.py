@@ -44,10 +44,16 @@ def _checkpoint_values(folder, step):
 
 def test_a_run_killed_after_a_checkpoint_resumes_bit_identically_with_the_same_command(tmp_path):
     whole, cut = tmp_path / "uninterrupted", tmp_path / "killed"
-    uninterrupted = subprocess.Popen(_command(whole), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=_env())
-    killed = subprocess.Popen(_command(cut), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=_env(TFSTATE_TEST_STALL_AT=str(STALL_AT)))
+    uninterrupted = subprocess.Popen(
+        _command(whole), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    killed = subprocess.Popen(
+        _command(cut),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(TFSTATE_TEST_STALL_AT=str(STALL_AT)),
+    )
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while not (cut / "stalled").exists():

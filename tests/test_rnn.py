@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables, run_rnn
 
 import tfstate
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables, run_rnn
 from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
 
 BATCH, TIME, DEPTH, UNITS = 3, 6, 4, 5
@@ -22,9 +22,14 @@ def test_tfstate_dynamic_rnn_runs_a_fused_cell_whole_and_equals_tf1_dynamic_rnn_
         with graph_session() as sess:
             x = tf.constant(inputs)
             initial = tfstate.LSTMStateTuple(tf.fill([BATCH, UNITS], 0.3), tf.fill([BATCH, UNITS], -0.2))
-            outputs, final = run(FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]), x, LENGTHS,
-                                 (initial, initial), time_major=time_major)
-            grads = tf.gradients(tf.reduce_sum(outputs ** 2), [x] + tf.compat.v1.trainable_variables())
+            outputs, final = run(
+                FusedMultiRNNCell([LSTMBlockCell(UNITS), LSTMBlockCell(UNITS)]),
+                x,
+                LENGTHS,
+                (initial, initial),
+                time_major=time_major,
+            )
+            grads = tf.gradients(tf.reduce_sum(outputs**2), [x] + tf.compat.v1.trainable_variables())
             types = {op.type for op in sess.graph.get_operations()}
             values = randomize_variables(sess) if not results else load_variables(sess, results[0][1])
             results.append((sess.run((outputs, final, grads)), values, types))
@@ -38,8 +43,9 @@ def test_tfstate_dynamic_rnn_hands_other_cells_to_tf1_dynamic_rnn_and_needs_a_dt
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     outputs, final, _, values, _ = run_rnn(inputs, lambda: tfstate.GRUCell(UNITS), LENGTHS)
     with graph_session() as sess:
-        outputs_ours, final_ours = tfstate.dynamic_rnn(tfstate.GRUCell(UNITS), tf.constant(inputs), LENGTHS,
-                                                       dtype=tf.float32, parallel_iterations=4)
+        outputs_ours, final_ours = tfstate.dynamic_rnn(
+            tfstate.GRUCell(UNITS), tf.constant(inputs), LENGTHS, dtype=tf.float32, parallel_iterations=4
+        )
         load_variables(sess, values)
         assert_nested_close(sess.run((outputs_ours, final_ours)), (outputs, final))
         with pytest.raises(ValueError, match="needs initial_state or dtype"):
@@ -52,8 +58,9 @@ def test_tfstate_bidirectional_dynamic_rnn_equals_tf1s_on_fused_cells(rng):
     for run in (tfstate.bidirectional_dynamic_rnn, tf.compat.v1.nn.bidirectional_dynamic_rnn):
         with graph_session() as sess:
             x = tf.constant(inputs)
-            outputs, finals = run(LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, use_peephole=True), x, LENGTHS,
-                                  dtype=tf.float32)
+            outputs, finals = run(
+                LSTMBlockCell(UNITS), LSTMBlockCell(UNITS, use_peephole=True), x, LENGTHS, dtype=tf.float32
+            )
             loss = tf.reduce_sum(outputs[0] * outputs[1]) + tf.reduce_sum(finals[1].c ** 2)
             grads = tf.gradients(loss, [x] + tf.compat.v1.trainable_variables())
             steps_one_by_one = "While" in " ".join(op.type for op in sess.graph.get_operations())

@@ -37,8 +37,15 @@ _PROGRAM = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def program_log(tmp_path_factory):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", _PROGRAM], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env, timeout=300, cwd=tmp_path_factory.mktemp("hygiene"))
+    done = subprocess.run(
+        [sys.executable, "-c", _PROGRAM],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path_factory.mktemp("hygiene"),
+    )
     assert done.returncode == 0, done.stdout
     return done.stdout
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 
 import tfstate
 from tfstate import seq2seq
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
 
 BATCH, MEMORY_TIME, MEMORY_DEPTH, UNITS, STEPS, INPUT_DEPTH = 3, 5, 4, 6, 3, 2
 LENGTHS = np.array([5, 2, 4])
@@ -75,8 +75,10 @@ WRAPPERS = {
     # name: (mechanism kinds, AttentionWrapper arguments)
     "bahdanau_layer_history": (["bahdanau_normalized"], dict(attention_layer_size=5, alignment_history=True)),
     "two_mechanisms": (["bahdanau", "luong_scaled"], dict(attention_layer_size=[4, 3], alignment_history=True)),
-    "luong_context_cell_output": (["luong"], dict(output_attention=False, cell_input_fn=lambda inputs, attention:
-                                                   tf.concat([attention, inputs], -1))),
+    "luong_context_cell_output": (
+        ["luong"],
+        dict(output_attention=False, cell_input_fn=lambda inputs, attention: tf.concat([attention, inputs], -1)),
+    ),
 }
 
 
@@ -110,8 +112,9 @@ def _np_wrapper(name, inputs, memory, w, scope):
 def _build_wrapper(name, memory):
     kinds, arguments = WRAPPERS[name]
     mechanisms = [_mechanism(kind, memory, LENGTHS) for kind in kinds]
-    return seq2seq.AttentionWrapper(tfstate.LSTMCell(UNITS), mechanisms if len(kinds) > 1 else mechanisms[0],
-                                    **arguments)
+    return seq2seq.AttentionWrapper(
+        tfstate.LSTMCell(UNITS), mechanisms if len(kinds) > 1 else mechanisms[0], **arguments
+    )
 
 
 @pytest.mark.parametrize("name", sorted(WRAPPERS))
@@ -121,12 +124,14 @@ def test_wrapper_through_dynamic_rnn_equals_numpy_tf1_equations_with_tf1_names(n
         wrapper = _build_wrapper(name, tf.constant(memory, tf.float32))
         outputs, final = tfstate.dynamic_rnn(wrapper, tf.constant(inputs, tf.float32), dtype=tf.float32)
         history = final.alignment_history
-        histories = [ta.stack() for ta in tf.nest.flatten(history, expand_composites=False)
-                     if isinstance(ta, tf.TensorArray)]
+        histories = [
+            ta.stack() for ta in tf.nest.flatten(history, expand_composites=False) if isinstance(ta, tf.TensorArray)
+        ]
         w = randomize_variables(sess)
         outputs, attention, histories, time = sess.run([outputs, final.attention, histories, final.time])
-    expected_outputs, expected_attention, expected_history = _np_wrapper(name, inputs, memory, w,
-                                                                         "rnn/attention_wrapper/")
+    expected_outputs, expected_attention, expected_history = _np_wrapper(
+        name, inputs, memory, w, "rnn/attention_wrapper/"
+    )
     np.testing.assert_allclose(outputs, expected_outputs, atol=1e-5)
     np.testing.assert_allclose(attention, expected_attention, atol=1e-5)
     if WRAPPERS[name][1].get("alignment_history"):
@@ -145,20 +150,30 @@ def test_wrapper_steps_in_a_while_loop_from_zero_state_equal_numpy(rng):
             output, state = wrapper(x[:, t], state)
             return t + 1, state, outputs.write(t, output)
 
-        _, final, outputs = tf.compat.v1.while_loop(lambda t, *_: t < STEPS, body,
-                                                    [0, wrapper.zero_state(BATCH, tf.float32), outputs])
+        _, final, outputs = tf.compat.v1.while_loop(
+            lambda t, *_: t < STEPS, body, [0, wrapper.zero_state(BATCH, tf.float32), outputs]
+        )
         names = [v.op.name for v in tf.compat.v1.global_variables()]
         w = randomize_variables(sess)
-        outputs, first_history = sess.run([tf.transpose(outputs.stack(), [1, 0, 2]),
-                                           final.alignment_history[0].stack()])
+        outputs, first_history = sess.run(
+            [tf.transpose(outputs.stack(), [1, 0, 2]), final.alignment_history[0].stack()]
+        )
     expected_outputs, _, expected_history = _np_wrapper("two_mechanisms", inputs, memory, w, "attention_wrapper/")
     np.testing.assert_allclose(outputs, expected_outputs, atol=1e-5)
     np.testing.assert_allclose(first_history, expected_history[0], atol=1e-5)
-    assert sorted(names) == sorted([
-        "memory_layer/kernel", "memory_layer_1/kernel", "attention_wrapper/lstm_cell/kernel",
-        "attention_wrapper/lstm_cell/bias", "attention_wrapper/bahdanau_attention/query_layer/kernel",
-        "attention_wrapper/bahdanau_attention/attention_v", "attention_wrapper/luong_attention/attention_g",
-        "attention_wrapper/attention_layer/kernel", "attention_wrapper/attention_layer_1/kernel"])
+    assert sorted(names) == sorted(
+        [
+            "memory_layer/kernel",
+            "memory_layer_1/kernel",
+            "attention_wrapper/lstm_cell/kernel",
+            "attention_wrapper/lstm_cell/bias",
+            "attention_wrapper/bahdanau_attention/query_layer/kernel",
+            "attention_wrapper/bahdanau_attention/attention_v",
+            "attention_wrapper/luong_attention/attention_g",
+            "attention_wrapper/attention_layer/kernel",
+            "attention_wrapper/attention_layer_1/kernel",
+        ]
+    )
 
 
 def _greedy_decode(make_cell, memory, lengths, embeddings):
@@ -166,8 +181,9 @@ def _greedy_decode(make_cell, memory, lengths, embeddings):
     mechanism = seq2seq.BahdanauAttention(UNITS, memory, lengths)
     cell = seq2seq.AttentionWrapper(make_cell(), mechanism, attention_layer_size=UNITS, alignment_history=True)
     helper = seq2seq.GreedyEmbeddingHelper(embeddings, tf.fill([BATCH], 0), end_token=1)
-    decoder = seq2seq.BasicDecoder(cell, helper, cell.zero_state(BATCH, tf.float32),
-                                   output_layer=tfstate.layers.Dense(5))
+    decoder = seq2seq.BasicDecoder(
+        cell, helper, cell.zero_state(BATCH, tf.float32), output_layer=tfstate.layers.Dense(5)
+    )
     outputs, final, _ = seq2seq.dynamic_decode(decoder, maximum_iterations=4)
     return outputs.rnn_output, outputs.sample_id, final.alignment_history.stack()
 
@@ -175,14 +191,15 @@ def _greedy_decode(make_cell, memory, lengths, embeddings):
 FUSED_AND_PLAIN = [
     (lambda: tfstate.rnn_cell.LSTMBlockCell(UNITS), lambda: tfstate.LSTMCell(UNITS)),
     (lambda: tfstate.rnn_cell.GRUBlockCellV2(UNITS), lambda: tfstate.GRUCell(UNITS)),
-    (lambda: tfstate.MultiRNNCell([tfstate.rnn_cell.LSTMBlockCell(UNITS), tfstate.rnn_cell.GRUBlockCellV2(UNITS)]),
-     lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.GRUCell(UNITS)])),
+    (
+        lambda: tfstate.MultiRNNCell([tfstate.rnn_cell.LSTMBlockCell(UNITS), tfstate.rnn_cell.GRUBlockCellV2(UNITS)]),
+        lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(UNITS), tfstate.GRUCell(UNITS)]),
+    ),
 ]
 
 
 @pytest.mark.parametrize("make_fused, make_plain", FUSED_AND_PLAIN, ids=["lstm_block", "gru_block_v2", "multi"])
-def test_wrapper_around_fused_cells_decodes_like_the_plain_cells_with_the_same_checkpoint(make_fused, make_plain,
-                                                                                         rng):
+def test_wrapper_around_fused_cells_decodes_like_the_plain_cells_with_the_same_checkpoint(make_fused, make_plain, rng):
     memory = rng.randn(BATCH, MEMORY_TIME, MEMORY_DEPTH).astype(np.float32)
     embeddings = rng.randn(5, 3).astype(np.float32)
     with graph_session() as sess:
@@ -205,27 +222,32 @@ def test_attention_errors_name_what_was_expected_and_what_was_given(rng):
         with pytest.raises(ValueError, match=r"zero_state\(batch_size=...\) has 6 rows but the memory has 3.*tile"):
             wrapper.zero_state(6, tf.float32)
         state = wrapper.zero_state(BATCH, tf.float32)
-        with pytest.raises(ValueError, match=r"'cell_state' must have the shapes .* got LSTMStateTuple\(c=Tensor"
-                                             r"Shape\(\[6, 6\]\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"'cell_state' must have the shapes .* got LSTMStateTuple\(c=Tensor"
+            r"Shape\(\[6, 6\]\)",
+        ):
             state.clone(cell_state=tfstate.LSTMCell(UNITS).zero_state(6, tf.float32))
-        with pytest.raises(TypeError, match="needs an AttentionWrapperState .* got LSTMStateTuple"):
+        with pytest.raises(TypeError, match=r"needs an AttentionWrapperState .* got LSTMStateTuple"):
             wrapper(tf.zeros([BATCH, 2]), state.cell_state)
         narrow = seq2seq.AttentionWrapper(tfstate.LSTMCell(UNITS), seq2seq.LuongAttention(4, memory))
-        with pytest.raises(ValueError, match="the query has depth 6, the keys 4. Set num_units to the query's depth"):
+        with pytest.raises(ValueError, match=r"the query has depth 6, the keys 4. Set num_units to the query's depth"):
             narrow(tf.zeros([BATCH, 2]), narrow.zero_state(BATCH, tf.float32))
         with pytest.raises(ValueError, match=r"memory_sequence_length has 2 rows, the memory 3"):
             seq2seq.LuongAttention(UNITS, memory, [1, 2])
         with pytest.raises(ValueError, match="one attention_layer_size per attention mechanism: 1 mechanism"):
-            seq2seq.AttentionWrapper(tfstate.LSTMCell(UNITS), seq2seq.LuongAttention(UNITS, memory),
-                                     attention_layer_size=[2, 3])
+            seq2seq.AttentionWrapper(
+                tfstate.LSTMCell(UNITS), seq2seq.LuongAttention(UNITS, memory), attention_layer_size=[2, 3]
+            )
 
 
 def test_hardmax_is_one_hot_at_the_argmax_and_serves_as_probability_fn(rng):
     logits, memory, query = rng.randn(4, 6), rng.randn(BATCH, MEMORY_TIME, MEMORY_DEPTH), rng.randn(BATCH, UNITS)
     with graph_session() as sess:
         hard = seq2seq.hardmax(tf.constant(logits))
-        mechanism = seq2seq.LuongAttention(UNITS, tf.constant(memory, tf.float32), LENGTHS,
-                                           probability_fn=seq2seq.hardmax)
+        mechanism = seq2seq.LuongAttention(
+            UNITS, tf.constant(memory, tf.float32), LENGTHS, probability_fn=seq2seq.hardmax
+        )
         alignments, _ = mechanism(tf.constant(query, tf.float32), state=None)
         w = randomize_variables(sess)
         hard, alignments = sess.run([hard, alignments])
@@ -249,10 +271,13 @@ def test_monotonic_attention_modes_equal_the_recurrence(rng):
     hard_p = (rng.uniform(size=[3, 6]) > 0.5).astype(np.float64)
     hard_previous = np.eye(6)[[0, 2, 5]]
     with graph_session() as sess:
-        recursive, parallel, hard = sess.run([
-            seq2seq.monotonic_attention(p_choose, previous, "recursive"),
-            seq2seq.monotonic_attention(p_choose, previous, "parallel"),
-            seq2seq.monotonic_attention(hard_p, hard_previous, "hard")])
+        recursive, parallel, hard = sess.run(
+            [
+                seq2seq.monotonic_attention(p_choose, previous, "recursive"),
+                seq2seq.monotonic_attention(p_choose, previous, "parallel"),
+                seq2seq.monotonic_attention(hard_p, hard_previous, "hard"),
+            ]
+        )
         with pytest.raises(ValueError, match=r"mode must be one of \('recursive', 'parallel', 'hard'\); got 'soft'"):
             seq2seq.monotonic_attention(p_choose, previous, "soft")
     np.testing.assert_allclose(recursive, _np_monotonic(p_choose, previous), atol=1e-12)
@@ -266,16 +291,22 @@ def test_monotonic_mechanisms_start_at_the_first_entry_and_add_a_score_bias(kind
     memory, query = rng.randn(BATCH, MEMORY_TIME, MEMORY_DEPTH), rng.randn(BATCH, UNITS)
     mechanism_class = seq2seq.BahdanauMonotonicAttention if kind == "bahdanau" else seq2seq.LuongMonotonicAttention
     with graph_session() as sess:
-        mechanism = mechanism_class(UNITS, tf.constant(memory, tf.float32), LENGTHS, mode="recursive",
-                                    **({} if kind == "bahdanau" else {"scale": True}))
+        mechanism = mechanism_class(
+            UNITS,
+            tf.constant(memory, tf.float32),
+            LENGTHS,
+            mode="recursive",
+            **({} if kind == "bahdanau" else {"scale": True}),
+        )
         start = mechanism.initial_alignments(BATCH, tf.float32)
         alignments, _ = mechanism(tf.constant(query, tf.float32), state=start)
         w = randomize_variables(sess)
         start, alignments = sess.run([start, alignments])
     plain_scope, scope = kind.split("_")[0] + "_attention/", kind.split("_")[0] + "_monotonic_attention/"
     assert scope + "attention_score_bias:0" in w
-    score, _ = _np_score(kind, query, memory, {name.replace(scope, plain_scope): value for name, value in w.items()},
-                         "")
+    score, _ = _np_score(
+        kind, query, memory, {name.replace(scope, plain_scope): value for name, value in w.items()}, ""
+    )
     p_choose = 1 / (1 + np.exp(-(score + w[scope + "attention_score_bias:0"])))
     np.testing.assert_array_equal(start, np.eye(MEMORY_TIME)[[0] * BATCH])
     np.testing.assert_allclose(alignments, _np_monotonic(p_choose, start), atol=1e-5)

@@ -12,9 +12,9 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import CELLS, CountingCell, assert_nested_close, graph_session, in_threads, randomize_variables
 
 import tfstate
-from conftest import CELLS, CountingCell, assert_nested_close, graph_session, in_threads, randomize_variables
 
 BATCH, DEPTH = 3, 4
 
@@ -25,23 +25,34 @@ def _make(name):
     return lambda: CELLS[name](tfstate.rnn_cell)
 
 
+MULTI_LSTM = _make("multi_lstm")
+
+
 class Model:
     """A stateful RNN and, sharing its weights, a plain dynamic_rnn from a fed initial state (the oracle)."""
 
-    def __init__(self, sess, make_cell=_make("multi_lstm"), batch_size=None, time_major=False, **kwargs):
+    def __init__(self, sess, make_cell=MULTI_LSTM, batch_size=None, time_major=False, **kwargs):
         self.sess, self.time_major = sess, time_major
         shape = [None, None, DEPTH]
         self.x = tf.compat.v1.placeholder(tf.float32, shape)
-        self.lengths = tf.compat.v1.placeholder_with_default(tf.fill([tf.shape(self.x)[1 if time_major else 0]],
-                                                                     tf.shape(self.x)[0 if time_major else 1]), [None])
+        self.lengths = tf.compat.v1.placeholder_with_default(
+            tf.fill([tf.shape(self.x)[1 if time_major else 0]], tf.shape(self.x)[0 if time_major else 1]), [None]
+        )
         self.cell = make_cell()
-        self.rnn = tfstate.stateful_dynamic_rnn(self.cell, self.x, batch_size=batch_size, time_major=time_major,
-                                                sequence_length=self.lengths, **kwargs)
+        self.rnn = tfstate.stateful_dynamic_rnn(
+            self.cell, self.x, batch_size=batch_size, time_major=time_major, sequence_length=self.lengths, **kwargs
+        )
         self.oracle_state = tf.nest.map_structure(
-            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), self.cell.state_size)
+            lambda size: tf.compat.v1.placeholder(tf.float32, [None, size]), self.cell.state_size
+        )
         self.oracle_outputs, self.oracle_final = tf.compat.v1.nn.dynamic_rnn(
-            self.cell, self.x, initial_state=self.oracle_state, sequence_length=self.lengths,
-            time_major=time_major, scope="oracle")
+            self.cell,
+            self.x,
+            initial_state=self.oracle_state,
+            sequence_length=self.lengths,
+            time_major=time_major,
+            scope="oracle",
+        )
         sess.run(tf.compat.v1.global_variables_initializer())
         randomize_variables(sess)
         self.stateful = tfstate.StatefulSession(sess, self.rnn)
@@ -79,7 +90,7 @@ def test_chunked_stream_with_keep_equals_one_long_run(cell_name, time_major, rng
         expected_outputs, expected_final = model.oracle(stream, model.zeros())
         chunks = [model.stateful.run(model.rnn.outputs, model.feed(stream[:, :4]), step=0)]
         for t in (4, 8):
-            chunks.append(sess.run([model.rnn.outputs, model.rnn.keep], model.feed(stream[:, t:t + 4]))[0])
+            chunks.append(sess.run([model.rnn.outputs, model.rnn.keep], model.feed(stream[:, t : t + 4]))[0])
         outputs = np.concatenate(chunks, axis=0 if time_major else 1)
         final = model.read()
     assert_nested_close(outputs, expected_outputs, atol=1e-5)
@@ -126,8 +137,7 @@ def test_reset_fetch_and_step_zero_equal_a_fresh_start_and_other_steps_carry(rng
         assert_nested_close(model.read(), fresh_final)  # keep stored the state reached from zeros
 
         model.rnn.state.assign(sess, carried)
-        assert_nested_close(model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), step=7),
-                            carried_outputs)
+        assert_nested_close(model.stateful.run(model.rnn.outputs, model.feed(stream[:, 4:8]), step=7), carried_outputs)
 
         sess.run(model.rnn.reset)
         assert_nested_close(model.read(), model.zeros(), atol=0)
@@ -210,8 +220,9 @@ def test_batch_size_mismatch_is_a_clear_error_and_leaves_the_state_alone(rng):
         model = Model(sess)
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
         before = model.read()
-        with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"RNNState rnn_state holds 3 rows, but the run fed 2 rows"):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match=r"RNNState rnn_state holds 3 rows, but the run fed 2 rows"
+        ):
             model.stateful.run(model.rnn.outputs, model.feed(_stream(rng, batch=2)[:, :4]))
         assert_nested_close(model.read(), before, atol=0)
     with graph_session() as sess:
@@ -264,8 +275,11 @@ def test_save_and_load_state_round_trip(tmp_path, rng):
 
 def _npy_bytes(array, shape=None):
     """An .npy file's bytes for `array`, its header declaring `shape` when given (to forge a header)."""
-    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
-              "shape": tuple(shape or array.shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(array.dtype),
+        "fortran_order": False,
+        "shape": tuple(shape or array.shape),
+    }
     stream = io.BytesIO()
     np.lib.format.write_array_header_1_0(stream, header)
     return stream.getvalue() + array.tobytes()
@@ -277,8 +291,7 @@ def _write_zip(path, members, compression=zipfile.ZIP_STORED):
             archive.writestr(name, data)
 
 
-def test_bad_state_files_are_clear_errors_read_nothing_unchecked_and_leave_the_state_alone(
-        tmp_path, rng, monkeypatch):
+def test_bad_state_files_are_clear_errors_read_nothing_unchecked_and_leave_the_state_alone(tmp_path, rng, monkeypatch):
     with graph_session() as sess:
         model = Model(sess)
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
@@ -287,14 +300,20 @@ def test_bad_state_files_are_clear_errors_read_nothing_unchecked_and_leave_the_s
         before = model.read()
         with zipfile.ZipFile(good) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
-        assert sorted(members) == ["__tfstate_format__.npy", "rnn_state/cell_0/c.npy", "rnn_state/cell_0/h.npy",
-                                   "rnn_state/cell_1/c.npy", "rnn_state/cell_1/h.npy"]
+        assert sorted(members) == [
+            "__tfstate_format__.npy",
+            "rnn_state/cell_0/c.npy",
+            "rnn_state/cell_0/h.npy",
+            "rnn_state/cell_1/c.npy",
+            "rnn_state/cell_1/h.npy",
+        ]
         files = {}
 
         def forged(name, changes=(), drop=(), compression=zipfile.ZIP_STORED):
             files[name] = str(tmp_path / name)
-            _write_zip(files[name], {**{k: v for k, v in members.items() if k not in drop}, **dict(changes)},
-                       compression)
+            _write_zip(
+                files[name], {**{k: v for k, v in members.items() if k not in drop}, **dict(changes)}, compression
+            )
             return files[name]
 
         (tmp_path / "truncated.npz").write_bytes(open(good, "rb").read()[:100])
@@ -302,37 +321,57 @@ def test_bad_state_files_are_clear_errors_read_nothing_unchecked_and_leave_the_s
         np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
         h = "rnn_state/cell_1/h.npy"
         # a small file that would inflate to 256 MiB, under a name the state does not have
-        bomb = forged("bomb.npz", {"bomb.npy": _npy_bytes(np.zeros([64, 2 ** 20], np.float32))},
-                      compression=zipfile.ZIP_DEFLATED)
-        assert os.path.getsize(bomb) < 2 ** 20
+        bomb = forged(
+            "bomb.npz", {"bomb.npy": _npy_bytes(np.zeros([64, 2**20], np.float32))}, compression=zipfile.ZIP_DEFLATED
+        )
+        assert os.path.getsize(bomb) < 2**20
         cases = [
             (str(tmp_path / "truncated.npz"), r"truncated.npz is not a tfstate state file \(an .npz archive\)"),
             (str(tmp_path / "plain.npy"), r"plain.npy is not a tfstate state file \(an .npz archive\)"),
             (str(tmp_path / "absent.npz"), r"absent.npz: no such file"),
             (str(tmp_path / "foreign.npz"), r"foreign.npz is not a tfstate state file: it has no '__tfstate_format__'"),
-            (forged("malformed.npz", {"__tfstate_format__.npy": _npy_bytes(np.zeros(3))}),
-             r"the '__tfstate_format__' entry must be a short string; got float64 of shape \[3\]"),
-            (forged("other.npz", {"__tfstate_format__.npy": _npy_bytes(np.array("tfstate-state-v9"))}),
-             r"is a 'tfstate-state-v9' file; this reads 'tfstate-state-v2' or 'tfstate-state-v1'"),
-            (forged("missing.npz", drop=[h]), r"does not match the state it is loaded into: "
-                                              r"missing \['rnn_state/cell_1/h'\], unexpected \[\]"),
+            (
+                forged("malformed.npz", {"__tfstate_format__.npy": _npy_bytes(np.zeros(3))}),
+                r"the '__tfstate_format__' entry must be a short string; got float64 of shape \[3\]",
+            ),
+            (
+                forged("other.npz", {"__tfstate_format__.npy": _npy_bytes(np.array("tfstate-state-v9"))}),
+                r"is a 'tfstate-state-v9' file; this reads 'tfstate-state-v2' or 'tfstate-state-v1'",
+            ),
+            (
+                forged("missing.npz", drop=[h]),
+                r"does not match the state it is loaded into: "
+                r"missing \['rnn_state/cell_1/h'\], unexpected \[\]",
+            ),
             (bomb, r"unexpected \['bomb'\]"),
-            (forged("wrong_shape.npz", {h: _npy_bytes(np.zeros([3, 7], np.float32))}),
-             r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares float32 of "
-             r"shape \[3, 7\]"),
-            (forged("wrong_dtype.npz", {h: _npy_bytes(np.zeros([3, 4], np.int32))}),
-             r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares int32"),
-            (forged("huge.npz", {h: _npy_bytes(np.zeros([3, 4], np.float32), shape=[10 ** 12, 4])}),
-             r"'rnn_state/cell_1/h' declares shape \[1000000000000, 4\] \(16000000000000 bytes\) but holds 48 "
-             r"bytes; the file is damaged"),
-            (forged("rows.npz", {h: _npy_bytes(np.zeros([2, 4], np.float32))}),
-             r"parts must all have the same batch size; got \[2, 3\]"),
+            (
+                forged("wrong_shape.npz", {h: _npy_bytes(np.zeros([3, 7], np.float32))}),
+                r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares float32 of "
+                r"shape \[3, 7\]",
+            ),
+            (
+                forged("wrong_dtype.npz", {h: _npy_bytes(np.zeros([3, 4], np.int32))}),
+                r"'rnn_state/cell_1/h' must be a float array of shape \[rows, 4\]; the file declares int32",
+            ),
+            (
+                forged("huge.npz", {h: _npy_bytes(np.zeros([3, 4], np.float32), shape=[10**12, 4])}),
+                r"'rnn_state/cell_1/h' declares shape \[1000000000000, 4\] \(16000000000000 bytes\) but holds 48 "
+                r"bytes; the file is damaged",
+            ),
+            (
+                forged("rows.npz", {h: _npy_bytes(np.zeros([2, 4], np.float32))}),
+                r"parts must all have the same batch size; got \[2, 3\]",
+            ),
         ]
         opened = []
         real_open = zipfile.ZipFile.open
-        monkeypatch.setattr(zipfile.ZipFile, "open",
-                            lambda self, name, *args, **kwargs: opened.append(getattr(name, "filename", name))
-                            or real_open(self, name, *args, **kwargs))
+        monkeypatch.setattr(
+            zipfile.ZipFile,
+            "open",
+            lambda self, name, *args, **kwargs: (
+                opened.append(getattr(name, "filename", name)) or real_open(self, name, *args, **kwargs)
+            ),
+        )
         for path, message in cases:
             with pytest.raises(ValueError, match=message):
                 model.stateful.load_state(path)
@@ -409,8 +448,14 @@ def test_two_stateful_rnns_in_one_graph_do_not_collide(rng):
         decoder_before = decoder.state.read(sess)
         sess.run(encoder.reset)  # a separate reset schedule
         encoder_after, decoder_after = both.get_state()
-    assert names == ["rnn_state/state", "rnn_state/writes", "rnn_state/rows",
-                     "rnn_state_1/state", "rnn_state_1/writes", "rnn_state_1/rows"]
+    assert names == [
+        "rnn_state/state",
+        "rnn_state/writes",
+        "rnn_state/rows",
+        "rnn_state_1/state",
+        "rnn_state_1/writes",
+        "rnn_state_1/rows",
+    ]
     np.testing.assert_array_equal(encoder_after, 0)
     np.testing.assert_array_equal(decoder_after, decoder_before)
     assert np.abs(decoder_before).max() > 0
@@ -426,8 +471,12 @@ def test_running_state_ops_thousands_of_times_does_not_grow_the_graph(rng, tmp_p
         values = model.zeros()
         path = str(tmp_path / "s.npz")
         for i in range(1500):
-            model.stateful.run(model.rnn.outputs, model.feed(chunk), step=0 if i % 100 == 0 else None,
-                               reset_rows=[i % 2 == 0, False, True])
+            model.stateful.run(
+                model.rnn.outputs,
+                model.feed(chunk),
+                step=0 if i % 100 == 0 else None,
+                reset_rows=[i % 2 == 0, False, True],
+            )
             sess.run([model.rnn.outputs, model.rnn.keep], model.feed(chunk))
             sess.run(model.rnn.reset)
             model.rnn.state.assign(sess, values)
@@ -504,7 +553,11 @@ def _counting_model(steps):
     """A one-row counting RNN over chunks of `steps` steps: (rnn, its StatefulSession, a chunk's feed)."""
     x = tf.compat.v1.placeholder(tf.float32, [1, steps, 1])
     rnn = _counting_rnn(x, batch_size=1)
-    return rnn, tfstate.StatefulSession(tf.compat.v1.get_default_session(), rnn), {x: np.zeros([1, steps, 1], np.float32)}
+    return (
+        rnn,
+        tfstate.StatefulSession(tf.compat.v1.get_default_session(), rnn),
+        {x: np.zeros([1, steps, 1], np.float32)},
+    )
 
 
 def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_never_tear(tmp_path):
@@ -520,7 +573,7 @@ def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_nev
                 np.testing.assert_array_equal(np.diff(outputs[0, :, 0]), 1)
 
         def watcher(index):
-            for k in range(runs):
+            for _ in range(runs):
                 if index == 0:
                     state = rnn.state.read(sess)
                 else:
@@ -537,7 +590,7 @@ def test_threads_keeping_one_state_lose_no_update_and_reads_saves_and_resets_nev
         assert not torn
 
         def resetter(index):
-            for k in range(runs):
+            for _ in range(runs):
                 if index == 0:
                     sess.run(rnn.reset)
                 else:
@@ -571,7 +624,8 @@ def test_a_run_holding_one_state_blocks_runs_on_that_state_only():
         tfstate.StatefulSession(sess, blocked, free)
         finished = {}
         holder = threading.Thread(
-            target=lambda: finished.update(holder=sess.run([blocked.outputs, blocked.keep, tell_locked])))
+            target=lambda: finished.update(holder=sess.run([blocked.outputs, blocked.keep, tell_locked]))
+        )
         holder.start()
         sess.run(locked.dequeue())  # the holder has taken blocked's lock, and waits for its input
         waiter = threading.Thread(target=lambda: finished.update(waiter=sess.run(blocked.state.initial_state)))
@@ -642,8 +696,11 @@ def test_step_must_be_an_int_and_saving_into_a_missing_folder_names_the_file(rng
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=0)
         before = model.read()
         for step in (0.7, "0", True):
-            with pytest.raises(ValueError, match=r"step must be an int \(0 starts from the reset value\) or None; "
-                                                 rf"got {step!r}"):
+            with pytest.raises(
+                ValueError,
+                match=r"step must be an int \(0 starts from the reset value\) or None; "
+                rf"got {step!r}",
+            ):
                 model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=step)
         assert_nested_close(model.read(), before, atol=0)
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=np.int64(0))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_nested_close, graph_session, randomize_variables
 
 import tfstate
-from conftest import assert_nested_close, graph_session, randomize_variables
 
 BATCH, TIME, DEPTH = 3, 6, 4
 LENGTHS = [6, 3, 1]
@@ -14,15 +14,15 @@ CELLS = {
     "multi_lstm_gru": lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(5), tfstate.GRUCell(4)]),
     "lstm_projection": lambda: tfstate.LSTMCell(6, num_proj=3, use_peepholes=True),
     "concat_state": lambda: tfstate.MultiRNNCell(
-        [tfstate.LSTMCell(4, state_is_tuple=False), tfstate.GRUCell(3)], state_is_tuple=False),
+        [tfstate.LSTMCell(4, state_is_tuple=False), tfstate.GRUCell(3)], state_is_tuple=False
+    ),
 }
 
 
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "sequence_length"])
 @pytest.mark.parametrize("time_major", [False, True], ids=["batch_major", "time_major"])
 @pytest.mark.parametrize("cell_name", sorted(CELLS))
-def test_traced_state_at_t_equals_the_final_state_of_the_first_t_plus_1_steps(cell_name, time_major, with_lengths,
-                                                                              rng):
+def test_traced_state_at_t_equals_the_final_state_of_the_first_t_plus_1_steps(cell_name, time_major, with_lengths, rng):
     inputs = rng.randn(BATCH, TIME, DEPTH).astype(np.float32)
     lengths = np.array(LENGTHS if with_lengths else [TIME] * BATCH)
     with graph_session() as sess:
@@ -31,16 +31,24 @@ def test_traced_state_at_t_equals_the_final_state_of_the_first_t_plus_1_steps(ce
         cell = CELLS[cell_name]()
         x_run = tf.transpose(x, [1, 0, 2]) if time_major else x
         outputs, states, final = tfstate.dynamic_rnn_with_states(
-            cell, x_run, sequence_length=lengths if with_lengths else None, time_major=time_major, dtype=tf.float32)
-        plain_outputs, _ = tf.compat.v1.nn.dynamic_rnn(cell, x_run, sequence_length=lengths if with_lengths else None,
-                                                       time_major=time_major, dtype=tf.float32, scope="plain")
-        _, prefix_final = tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=prefix_lengths, dtype=tf.float32,
-                                                      scope="prefix")
+            cell, x_run, sequence_length=lengths if with_lengths else None, time_major=time_major, dtype=tf.float32
+        )
+        plain_outputs, _ = tf.compat.v1.nn.dynamic_rnn(
+            cell,
+            x_run,
+            sequence_length=lengths if with_lengths else None,
+            time_major=time_major,
+            dtype=tf.float32,
+            scope="plain",
+        )
+        _, prefix_final = tf.compat.v1.nn.dynamic_rnn(
+            cell, x, sequence_length=prefix_lengths, dtype=tf.float32, scope="prefix"
+        )
         sess.run(tf.compat.v1.global_variables_initializer())
         randomize_variables(sess)
         outputs, states, final, plain_outputs = sess.run([outputs, states, final, plain_outputs], {x: inputs})
         for t in range(TIME):
-            expected = sess.run(prefix_final, {x: inputs[:, :t + 1], prefix_lengths: np.minimum(lengths, t + 1)})
+            expected = sess.run(prefix_final, {x: inputs[:, : t + 1], prefix_lengths: np.minimum(lengths, t + 1)})
             at_t = tf.nest.map_structure(lambda s: s[t] if time_major else s[:, t], states)
             assert_nested_close(at_t, expected)
     assert_nested_close(outputs, plain_outputs, atol=0)
@@ -89,8 +97,9 @@ class Generator:
         self.outputs, self.final = tfstate.generate(self.cell, self.first, num_steps, self.next_input)
         self.trainable_after = list(tf.compat.v1.trainable_variables())
         # the seed's way: one session.run per step, output and state fed back
-        self.step_state = tf.nest.map_structure(lambda s: tf.compat.v1.placeholder(tf.float32, [None, s]),
-                                                self.cell.state_size)
+        self.step_state = tf.nest.map_structure(
+            lambda s: tf.compat.v1.placeholder(tf.float32, [None, s]), self.cell.state_size
+        )
         self.step_output, self.step_new_state = self.cell(self.first, self.step_state)
         self.step_next = self.next_input(self.step_output)
         sess.run(tf.compat.v1.global_variables_initializer())
@@ -125,8 +134,7 @@ def test_generate_continues_a_carried_stream_and_takes_num_steps_at_run_time(rng
     with graph_session() as sess:
         gen = Generator(sess)
         steps = tf.compat.v1.placeholder(tf.int32, [])
-        outputs, final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                          initial_state=gen.train)
+        outputs, final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input, initial_state=gen.train)
         keep_generated = gen.train.state.keep(final)
         gen.stateful.run(gen.train.outputs, {gen.x: rng.randn(BATCH, 5, DEPTH)}, step=0)
         carried = gen.stateful.get_state()[0]
@@ -145,8 +153,11 @@ def test_generate_continues_a_carried_stream_and_takes_num_steps_at_run_time(rng
 def test_generate_errors_name_what_was_expected_and_given(rng):
     with graph_session() as sess:
         gen = Generator(sess, num_steps=3)
-        with pytest.raises(ValueError, match=r"next_input_fn must return the cell's input shape \(None, 4\).*"
-                                             r"returned \(None, 5\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"next_input_fn must return the cell's input shape \(None, 4\).*"
+            r"returned \(None, 5\)",
+        ):
             tfstate.generate(gen.cell, gen.first, 3, lambda output: tfstate.layers.dense(output, 5))
         with pytest.raises(ValueError, match=r"num_steps >= 1; got 0"):
             tfstate.generate(gen.cell, gen.first, 0, gen.next_input)
@@ -174,17 +185,17 @@ def test_compiled_generate_equals_the_plain_loop_and_continues_a_carried_stream(
         gen = Generator(sess, num_steps=9)
         compiled, compiled_final = tfstate.generate(gen.cell, gen.first, 9, gen.next_input, jit_compile=True)
         steps = tf.compat.v1.placeholder(tf.int32, [])
-        carried, carried_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                                  initial_state=gen.train)
-        carried_xla, carried_xla_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input,
-                                                          initial_state=gen.train, jit_compile=True,
-                                                          max_steps=12)
+        carried, carried_final = tfstate.generate(gen.cell, gen.first, steps, gen.next_input, initial_state=gen.train)
+        carried_xla, carried_xla_final = tfstate.generate(
+            gen.cell, gen.first, steps, gen.next_input, initial_state=gen.train, jit_compile=True, max_steps=12
+        )
         gen.stateful.run(gen.train.outputs, {gen.x: rng.randn(BATCH, 5, DEPTH)}, step=0)
         got, expected = sess.run([(compiled, compiled_final), (gen.outputs, gen.final)], {gen.first: first})
         assert_nested_close(got, expected)
         for num_steps in (1, 5, 12):
-            got, expected = sess.run([(carried_xla, carried_xla_final), (carried, carried_final)],
-                                     {gen.first: first, steps: num_steps})
+            got, expected = sess.run(
+                [(carried_xla, carried_xla_final), (carried, carried_final)], {gen.first: first, steps: num_steps}
+            )
             assert got[0].shape == (BATCH, num_steps, 6)
             assert_nested_close(got, expected)
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_steps=12; the run fed num_steps=13"):
@@ -193,10 +204,13 @@ def test_compiled_generate_equals_the_plain_loop_and_continues_a_carried_stream(
 
 def test_compiled_generate_of_fused_cells_equals_the_lstm_cell_loop(rng):
     from tfstate.fused import FusedMultiRNNCell, LSTMBlockCell
+
     first = rng.randn(BATCH, DEPTH).astype(np.float32)
     results = []
-    for make in (lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(8), tfstate.LSTMCell(8)]),
-                 lambda: FusedMultiRNNCell([LSTMBlockCell(8), LSTMBlockCell(8)])):
+    for make in (
+        lambda: tfstate.MultiRNNCell([tfstate.LSTMCell(8), tfstate.LSTMCell(8)]),
+        lambda: FusedMultiRNNCell([LSTMBlockCell(8), LSTMBlockCell(8)]),
+    ):
         with graph_session() as sess:
             cell = make()
             x = tf.constant(first)

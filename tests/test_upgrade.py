@@ -32,7 +32,8 @@ def test_every_name_in_a_tfstate_modules_all_converts_from_each_tf1_module_mappe
     text = "import tensorflow as tf\n" + "".join(f"x{i} = {module}.{name}\n" for i, name in enumerate(names))
     new_text, report = upgrade_source(text)
     assert new_text == "import tensorflow as tf\n" + "import tfstate\n" * bool(names) + "".join(
-        f"x{i} = {home}.{name}\n" for i, name in enumerate(names))
+        f"x{i} = {home}.{name}\n" for i, name in enumerate(names)
+    )
     assert not report.not_converted
 
 
@@ -68,8 +69,12 @@ def test_contrib_rnn_functions_become_their_tf2_compat_v1_forms_which_exist():
         c = tf.contrib.rnn.static_state_saving_rnn(cell, inputs, saver, "state")
         d = tf.contrib.framework.nest.flatten(state)
     """)
-    for name in ("tf.compat.v1.nn.static_rnn", "tf.compat.v1.nn.static_bidirectional_rnn",
-                 "tf.compat.v1.nn.static_state_saving_rnn", "tf.nest.flatten"):
+    for name in (
+        "tf.compat.v1.nn.static_rnn",
+        "tf.compat.v1.nn.static_bidirectional_rnn",
+        "tf.compat.v1.nn.static_state_saving_rnn",
+        "tf.nest.flatten",
+    ):
         assert f" = {name}(" in new_text and exists_in_tensorflow(name)
 
 
@@ -123,11 +128,18 @@ def test_a_name_tfstate_cannot_convert_under_an_alias_is_reported_once_at_its_li
     """)
     assert entries == [
         (1, CHANGED, "added `import tfstate` after line 1: the program now uses tfstate names"),
-        (2, NOT_CONVERTED, "import of tensorflow.contrib.rnn: tf.contrib was removed in TensorFlow 2; 'rnn' is "
-                           "still used (line 4)"),
+        (
+            2,
+            NOT_CONVERTED,
+            "import of tensorflow.contrib.rnn: tf.contrib was removed in TensorFlow 2; 'rnn' is still used (line 4)",
+        ),
         (3, CHANGED, "Renamed 'rnn.LSTMCell' (tf.contrib.rnn.LSTMCell) to 'tfstate.rnn_cell.LSTMCell'"),
-        (4, NOT_CONVERTED, "rnn.GridLSTMCell (tf.contrib.rnn.GridLSTMCell): tf.contrib was removed in TensorFlow 2, "
-                           "and tfstate.rnn_cell has no GridLSTMCell; port it by hand"),
+        (
+            4,
+            NOT_CONVERTED,
+            "rnn.GridLSTMCell (tf.contrib.rnn.GridLSTMCell): tf.contrib was removed in TensorFlow 2, "
+            "and tfstate.rnn_cell has no GridLSTMCell; port it by hand",
+        ),
     ]
 
 
@@ -140,47 +152,71 @@ def test_a_name_bound_to_a_tensorflow_module_and_to_something_else_is_left_and_r
     """)
     new_text, entries = _upgrade(text)
     assert new_text == text
-    assert entries[0][:2] == (2, NOT_CONVERTED) and "'rnn' is bound to tf.contrib.rnn here and to something " \
-                                                    "else on line 3" in entries[0][2]
+    assert (
+        entries[0][:2] == (2, NOT_CONVERTED)
+        and "'rnn' is bound to tf.contrib.rnn here and to something else on line 3" in entries[0][2]
+    )
 
 
-@pytest.mark.parametrize("spelling, expected", [
-    ("import tensorflow\nimport tensorflow.contrib.rnn\ncell = tensorflow.contrib.rnn.LSTMCell(3)\n"
-     "s = tensorflow.Session()\n",
-     "import tensorflow\nimport tfstate\ntensorflow.compat.v1.disable_eager_execution()\nimport tensorflow\n"
-     "cell = tfstate.rnn_cell.LSTMCell(3)\ns = tensorflow.compat.v1.Session()\n"),
-    ("import tensorflow.compat.v1 as tf\ntf.disable_v2_behavior()\ncell = tf.nn.rnn_cell.LSTMCell(3)\n"
-     "gru = tf.contrib.rnn.GRUCell(3)\nx = tf.placeholder(tf.float32)\n",
-     "import tensorflow.compat.v1 as tf\nimport tfstate\ntf.disable_v2_behavior()\n"
-     "cell = tfstate.rnn_cell.LSTMCell(3)\ngru = tfstate.rnn_cell.GRUCell(3)\nx = tf.placeholder(tf.float32)\n"),
-    ("import tensorflow as tf\nfrom tensorflow import flags, logging\nflags.DEFINE_integer('n', 1, 'n')\n"
-     "logging.info('x')\n",
-     "import tensorflow as tf\nfrom tensorflow.compat.v1 import flags, logging\nflags.DEFINE_integer('n', 1, 'n')\n"
-     "logging.info('x')\n"),
-    ("import tensorflow as tf\nlogging = tf.logging\nFLAGS = tf.app.flags.FLAGS\nlogging.warn(FLAGS.n)\n",
-     "import tensorflow as tf\nlogging = tf.compat.v1.logging\nFLAGS = tf.compat.v1.app.flags.FLAGS\n"
-     "logging.warn(FLAGS.n)\n"),
-    ('"""Doc."""\nfrom __future__ import print_function\nfrom tensorflow.contrib.rnn import static_rnn\n'
-     "out = static_rnn(cell, xs, dtype=None)\n",
-     '"""Doc."""\nfrom __future__ import print_function\nimport tensorflow as tf\n'
-     "out = tf.compat.v1.nn.static_rnn(cell, xs, dtype=None)\n"),
-], ids=["unaliased", "compat_v1", "from_tensorflow_import_flags", "logging_and_flags_aliases", "no_tf_import"])
+@pytest.mark.parametrize(
+    "spelling, expected",
+    [
+        (
+            "import tensorflow\nimport tensorflow.contrib.rnn\ncell = tensorflow.contrib.rnn.LSTMCell(3)\n"
+            "s = tensorflow.Session()\n",
+            "import tensorflow\nimport tfstate\ntensorflow.compat.v1.disable_eager_execution()\nimport tensorflow\n"
+            "cell = tfstate.rnn_cell.LSTMCell(3)\ns = tensorflow.compat.v1.Session()\n",
+        ),
+        (
+            "import tensorflow.compat.v1 as tf\ntf.disable_v2_behavior()\ncell = tf.nn.rnn_cell.LSTMCell(3)\n"
+            "gru = tf.contrib.rnn.GRUCell(3)\nx = tf.placeholder(tf.float32)\n",
+            "import tensorflow.compat.v1 as tf\nimport tfstate\ntf.disable_v2_behavior()\n"
+            "cell = tfstate.rnn_cell.LSTMCell(3)\ngru = tfstate.rnn_cell.GRUCell(3)\nx = tf.placeholder(tf.float32)\n",
+        ),
+        (
+            "import tensorflow as tf\nfrom tensorflow import flags, logging\nflags.DEFINE_integer('n', 1, 'n')\n"
+            "logging.info('x')\n",
+            "import tensorflow as tf\nfrom tensorflow.compat.v1 import flags, logging\n"
+            "flags.DEFINE_integer('n', 1, 'n')\nlogging.info('x')\n",
+        ),
+        (
+            "import tensorflow as tf\nlogging = tf.logging\nFLAGS = tf.app.flags.FLAGS\nlogging.warn(FLAGS.n)\n",
+            "import tensorflow as tf\nlogging = tf.compat.v1.logging\nFLAGS = tf.compat.v1.app.flags.FLAGS\n"
+            "logging.warn(FLAGS.n)\n",
+        ),
+        (
+            '"""Doc."""\nfrom __future__ import print_function\nfrom tensorflow.contrib.rnn import static_rnn\n'
+            "out = static_rnn(cell, xs, dtype=None)\n",
+            '"""Doc."""\nfrom __future__ import print_function\nimport tensorflow as tf\n'
+            "out = tf.compat.v1.nn.static_rnn(cell, xs, dtype=None)\n",
+        ),
+    ],
+    ids=["unaliased", "compat_v1", "from_tensorflow_import_flags", "logging_and_flags_aliases", "no_tf_import"],
+)
 def test_import_spelling_is_upgraded_to_running_code(spelling, expected):
     new_text, report = upgrade_source(spelling)
     assert new_text == expected
     assert not report.not_converted
 
 
-@pytest.mark.parametrize("tf1, tf2", [
-    ("tf.summary.scalar", "tf.compat.v1.summary.scalar"), ("tf.summary.histogram", "tf.compat.v1.summary.histogram"),
-    ("tf.summary.image", "tf.compat.v1.summary.image"), ("tf.summary.audio", "tf.compat.v1.summary.audio"),
-    ("tf.summary.text", "tf.compat.v1.summary.text"), ("tf.summary.merge", "tf.compat.v1.summary.merge"),
-    ("tf.summary.merge_all", "tf.compat.v1.summary.merge_all"),
-    ("tf.summary.FileWriter", "tf.compat.v1.summary.FileWriter"),
-    ("tf.flags.DEFINE_string", "tf.compat.v1.flags.DEFINE_string"),
-    ("tf.flags.FLAGS.batch_size", "tf.compat.v1.flags.FLAGS.batch_size"), ("tf.app.run", "tf.compat.v1.app.run"),
-    ("tf.logging.vlog", "tf.compat.v1.logging.vlog"), ("tf.logging", "tf.compat.v1.logging"),
-])
+@pytest.mark.parametrize(
+    "tf1, tf2",
+    [
+        ("tf.summary.scalar", "tf.compat.v1.summary.scalar"),
+        ("tf.summary.histogram", "tf.compat.v1.summary.histogram"),
+        ("tf.summary.image", "tf.compat.v1.summary.image"),
+        ("tf.summary.audio", "tf.compat.v1.summary.audio"),
+        ("tf.summary.text", "tf.compat.v1.summary.text"),
+        ("tf.summary.merge", "tf.compat.v1.summary.merge"),
+        ("tf.summary.merge_all", "tf.compat.v1.summary.merge_all"),
+        ("tf.summary.FileWriter", "tf.compat.v1.summary.FileWriter"),
+        ("tf.flags.DEFINE_string", "tf.compat.v1.flags.DEFINE_string"),
+        ("tf.flags.FLAGS.batch_size", "tf.compat.v1.flags.FLAGS.batch_size"),
+        ("tf.app.run", "tf.compat.v1.app.run"),
+        ("tf.logging.vlog", "tf.compat.v1.logging.vlog"),
+        ("tf.logging", "tf.compat.v1.logging"),
+    ],
+)
 def test_tf1_summaries_flags_logging_and_app_become_their_working_compat_v1_forms(tf1, tf2):
     new_text, report = upgrade_source(f"import tensorflow as tf\nx = {tf1}\n")
     assert new_text == f"import tensorflow as tf\nx = {tf2}\n"
@@ -199,7 +235,10 @@ def test_static_dimension_values_are_read_with_dimension_value_and_other_shapes_
     assert new_text.splitlines()[1:] == [
         "a = tf.compat.v1.dimension_value(x.shape[2])",
         "b = tf.compat.v1.dimension_value(x.get_shape()[-1]) * 2",
-        "c = x.get_shape().as_list()[1]", "d = tf.shape(x)[0]", "e = x.get_shape().dims[0].value"]
+        "c = x.get_shape().as_list()[1]",
+        "d = tf.shape(x)[0]",
+        "e = x.get_shape().dims[0].value",
+    ]
     with tf.Graph().as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, 3, 5])
         assert tf.compat.v1.dimension_value(x.shape[2]) == 5 and tf.compat.v1.dimension_value(x.shape[0]) is None
@@ -212,21 +251,30 @@ def test_tf_variable_becomes_compat_v1_where_tf1_arguments_need_it_and_is_left_e
         b = tf.Variable(0.0, collections=["state"])
         c = tf.Variable(0.0, True, ["state"])
     """)
-    assert new_text.splitlines()[1:] == ['a = tf.Variable(0.0, name="a")',
-                                         'b = tf.compat.v1.Variable(0.0, collections=["state"])',
-                                         'c = tf.compat.v1.Variable(0.0, True, ["state"])']
+    assert new_text.splitlines()[1:] == [
+        'a = tf.Variable(0.0, name="a")',
+        'b = tf.compat.v1.Variable(0.0, collections=["state"])',
+        'c = tf.compat.v1.Variable(0.0, True, ["state"])',
+    ]
     assert [line for line, _, _ in entries] == [3, 4]
 
 
-@pytest.mark.parametrize("name, why", [
-    ("tf.layers.conv2d", f"tfstate.layers has no conv2d (it has {', '.join(public_names('tfstate.layers'))}); "
-                         "use tf.nn.conv2d"),
-    ("tf.contrib.layers.flatten", "use tf.reshape(x, [tf.shape(x)[0], -1])"),
-    ("tf.contrib.training.HParams", "tf.contrib was removed in TensorFlow 2; use a plain object"),
-    ("tf.contrib.cudnn_rnn.CudnnParamsFormatConverterLSTM",
-     "tfstate.cudnn_rnn has no CudnnParamsFormatConverterLSTM; port it by hand"),
-    ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        (
+            "tf.layers.conv2d",
+            f"tfstate.layers has no conv2d (it has {', '.join(public_names('tfstate.layers'))}); use tf.nn.conv2d",
+        ),
+        ("tf.contrib.layers.flatten", "use tf.reshape(x, [tf.shape(x)[0], -1])"),
+        ("tf.contrib.training.HParams", "tf.contrib was removed in TensorFlow 2; use a plain object"),
+        (
+            "tf.contrib.cudnn_rnn.CudnnParamsFormatConverterLSTM",
+            "tfstate.cudnn_rnn has no CudnnParamsFormatConverterLSTM; port it by hand",
+        ),
+        ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
+    ],
+)
 def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacement(name, why):
     text = f"import tensorflow as tf\nx = {name}(y)\n"
     new_text, report = upgrade_source(text)
@@ -246,8 +294,10 @@ def test_imports_of_modules_tensorflow_2_removed_are_reported_not_converted():
     new_text, entries = _upgrade(text)
     assert new_text == text
     assert [(line, kind) for line, kind, _ in entries] == [(2, NOT_CONVERTED), (3, NOT_CONVERTED)]
-    assert "tf.keras.datasets.mnist.load_data()" in entries[0][2] and "'input_data' is still used (line 4)" in \
-        entries[0][2]
+    assert (
+        "tf.keras.datasets.mnist.load_data()" in entries[0][2]
+        and "'input_data' is still used (line 4)" in entries[0][2]
+    )
     assert "import the names you use by name" in entries[1][2]
 
 
@@ -260,8 +310,14 @@ def test_report_moves_an_edit_to_the_line_it_changed_and_has_one_line_per_edit()
             logits=y)
     """)
     assert new_text.splitlines()[2] == "    labels=tf.stop_gradient(y),"
-    assert entries == [(3, CHANGED, "Changing labels arg of tf.nn.softmax_cross_entropy_with_logits to "
-                                    "tf.stop_gradient(labels). Please check this transformation.")]
+    assert entries == [
+        (
+            3,
+            CHANGED,
+            "Changing labels arg of tf.nn.softmax_cross_entropy_with_logits to "
+            "tf.stop_gradient(labels). Please check this transformation.",
+        )
+    ]
 
 
 def test_tensorflows_manual_check_notes_are_checks_not_changes():
@@ -279,8 +335,10 @@ def test_graph_mode_is_added_once_and_only_for_sessions_or_placeholders():
     eager = "import tensorflow as tf\ny = tf.nn.relu(tf.constant(1.0))\n"
     assert upgrade_source(eager)[0] == eager
     once, _ = upgrade_source("import numpy as np\nimport tensorflow as tf\ns = tf.Session()\n")
-    assert once == ("import numpy as np\nimport tensorflow as tf\ntf.compat.v1.disable_eager_execution()\n"
-                    "s = tf.compat.v1.Session()\n")
+    assert once == (
+        "import numpy as np\nimport tensorflow as tf\ntf.compat.v1.disable_eager_execution()\n"
+        "s = tf.compat.v1.Session()\n"
+    )
     assert upgrade_source(once)[0] == once  # upgrading an upgraded program changes nothing
 
 

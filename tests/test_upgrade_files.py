@@ -24,22 +24,38 @@ def _files(folder):
     return sorted(path.name for path in folder.iterdir())
 
 
-@pytest.mark.parametrize("head, expected", [
-    ("try: import tensorflow as tf\nexcept ImportError: tf = None\n",
-     "try: import tensorflow as tf\nexcept ImportError: tf = None\nimport tfstate\n"
-     "tf.compat.v1.disable_eager_execution()\n"),
-    ("x = len([]); import tensorflow as tf\n",
-     "x = len([]); import tensorflow as tf\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n"),
-    ("import tensorflow as tf; y = 1\n",
-     "import tensorflow as tf; y = 1\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n"),
-    ("import contextlib\nwith contextlib.suppress(ImportError): import tensorflow as tf\n",
-     "import contextlib\nwith contextlib.suppress(ImportError): import tensorflow as tf\nimport tfstate\n"
-     "tf.compat.v1.disable_eager_execution()\n"),
-    ("import sys\nif sys: import tensorflow as tf\n",
-     "import sys\nif sys: import tensorflow as tf\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n"),
-    ("if True:\n    import tensorflow as tf\n",
-     "if True:\n    import tensorflow as tf\n    import tfstate\n    tf.compat.v1.disable_eager_execution()\n"),
-], ids=["try", "after_semicolon", "before_semicolon", "with", "if", "indented_block"])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (
+            "try: import tensorflow as tf\nexcept ImportError: tf = None\n",
+            "try: import tensorflow as tf\nexcept ImportError: tf = None\nimport tfstate\n"
+            "tf.compat.v1.disable_eager_execution()\n",
+        ),
+        (
+            "x = len([]); import tensorflow as tf\n",
+            "x = len([]); import tensorflow as tf\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n",
+        ),
+        (
+            "import tensorflow as tf; y = 1\n",
+            "import tensorflow as tf; y = 1\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n",
+        ),
+        (
+            "import contextlib\nwith contextlib.suppress(ImportError): import tensorflow as tf\n",
+            "import contextlib\nwith contextlib.suppress(ImportError): import tensorflow as tf\nimport tfstate\n"
+            "tf.compat.v1.disable_eager_execution()\n",
+        ),
+        (
+            "import sys\nif sys: import tensorflow as tf\n",
+            "import sys\nif sys: import tensorflow as tf\nimport tfstate\ntf.compat.v1.disable_eager_execution()\n",
+        ),
+        (
+            "if True:\n    import tensorflow as tf\n",
+            "if True:\n    import tensorflow as tf\n    import tfstate\n    tf.compat.v1.disable_eager_execution()\n",
+        ),
+    ],
+    ids=["try", "after_semicolon", "before_semicolon", "with", "if", "indented_block"],
+)
 def test_lines_added_after_a_tensorflow_import_sharing_its_line_go_after_the_whole_statement(head, expected):
     new_text, report = upgrade_source(head + "x = tf.placeholder(tf.float32)\ncell = tf.contrib.rnn.LSTMCell(3)\n")
     assert new_text == expected + "x = tf.compat.v1.placeholder(tf.float32)\ncell = tfstate.rnn_cell.LSTMCell(3)\n"
@@ -61,9 +77,11 @@ def test_an_upgrade_that_would_not_parse_is_an_error_and_nothing_is_written(tmp_
     monkeypatch.setattr(tfstate.upgrade.source, "add_needed_lines", lambda text, *args: (text + "def (:\n", []))
     with pytest.raises(UpgradeError) as error:
         upgrade_file(str(source), str(out))
-    assert str(error.value) == (f"{source}: the upgraded program would not parse (line 3: invalid syntax), so "
-                                "nothing was written; this is a defect of tfstate upgrade: please report it with "
-                                "this file.")
+    assert str(error.value) == (
+        f"{source}: the upgraded program would not parse (line 3: invalid syntax), so "
+        "nothing was written; this is a defect of tfstate upgrade: please report it with "
+        "this file."
+    )
     assert main(["upgrade", str(source), "--in-place"]) == 1
     assert source.read_text() == TF1 and _files(tmp_path) == ["model.py"]
 
@@ -118,9 +136,15 @@ def test_setuid_setgid_and_sticky_bits_are_never_copied_to_the_output(tmp_path):
     assert stat.S_IMODE(existing.stat().st_mode) == 0o750
 
 
-@pytest.mark.parametrize("make, kind", [(lambda path: os.mkfifo(path), "a FIFO"),
-                                        (lambda path: path.symlink_to("/dev/zero"), "a character device"),
-                                        (lambda path: path.mkdir(), "a directory")], ids=["fifo", "dev_zero", "dir"])
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (lambda path: os.mkfifo(path), "a FIFO"),
+        (lambda path: path.symlink_to("/dev/zero"), "a character device"),
+        (lambda path: path.mkdir(), "a directory"),
+    ],
+    ids=["fifo", "dev_zero", "dir"],
+)
 def test_an_input_that_is_not_a_regular_file_is_refused_at_once(tmp_path, capsys, make, kind):
     path = tmp_path / "input.py"
     make(path)
@@ -129,8 +153,10 @@ def test_an_input_that_is_not_a_regular_file_is_refused_at_once(tmp_path, capsys
     worker.start()
     worker.join(timeout=60)  # a FIFO must not wait for a writer, /dev/zero must not be read to the end
     assert status == [1]
-    assert f"{path}: not a regular file ({kind}); tfstate upgrade reads Python source files only." in \
-        capsys.readouterr().err
+    assert (
+        f"{path}: not a regular file ({kind}); tfstate upgrade reads Python source files only."
+        in capsys.readouterr().err
+    )
 
 
 def test_an_input_over_the_size_limit_is_refused_naming_the_limit(tmp_path, capsys):
@@ -157,7 +183,8 @@ def test_an_expression_nested_too_deeply_is_an_upgrade_error_not_a_recursion_err
 def test_pieces_hold_whole_top_level_statements_of_bounded_size():
     text = "import tensorflow as tf\n" + "".join(
         f"def f{i}(x):\n    '''Doc.'''\n    return tf.nn.relu(x[:, 1:])\n\n\n@staticmethod\ndef g{i}(): pass\n"
-        for i in range(300))
+        for i in range(300)
+    )
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     cut = pieces.cut(tree, lines)
@@ -225,20 +252,24 @@ def test_without_output_the_source_goes_to_stdout_and_the_report_to_stderr(tmp_p
     script.write_text("import tensorflow as tf\nx = tf.placeholder(tf.float32)\n")
     assert main(["upgrade", str(script)]) == 0
     captured = capsys.readouterr()
-    assert captured.out == ("import tensorflow as tf\ntf.compat.v1.disable_eager_execution()\n"
-                            "x = tf.compat.v1.placeholder(tf.float32)\n")
+    assert captured.out == (
+        "import tensorflow as tf\ntf.compat.v1.disable_eager_execution()\nx = tf.compat.v1.placeholder(tf.float32)\n"
+    )
     assert captured.err.splitlines() == [
         f"{script}:1:1: changed: added `tf.compat.v1.disable_eager_execution()` after line 1: sessions and "
         "placeholders need graph mode",
         f"{script}:2:5: changed: Renamed 'tf.placeholder' to 'tf.compat.v1.placeholder'",
-        f"{script}: 2 changed, 0 check, 0 not converted"]
+        f"{script}: 2 changed, 0 check, 0 not converted",
+    ]
 
 
 def test_coding_cookie_and_crlf_line_endings_are_kept(tmp_path):
     script = tmp_path / "latin.py"
-    script.write_bytes("# -*- coding: latin-1 -*-\r\nimport tensorflow as tf\r\n# caf\xe9\r\ns = tf.Session()\r\n"
-                       .encode("latin-1"))
+    script.write_bytes(
+        "# -*- coding: latin-1 -*-\r\nimport tensorflow as tf\r\n# caf\xe9\r\ns = tf.Session()\r\n".encode("latin-1")
+    )
     upgrade_file(str(script), str(script))
     assert script.read_bytes().decode("latin-1") == (
         "# -*- coding: latin-1 -*-\r\nimport tensorflow as tf\r\ntf.compat.v1.disable_eager_execution()\r\n"
-        "# caf\xe9\r\ns = tf.compat.v1.Session()\r\n")
+        "# caf\xe9\r\ns = tf.compat.v1.Session()\r\n"
+    )

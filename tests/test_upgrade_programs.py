@@ -23,14 +23,15 @@ from tfstate.__main__ import main
 from tfstate.upgrade import CHANGED, KINDS
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "upgrade"
-PROGRAMS = sorted(path.name[:-len("_tf1.py")] for path in DATA.glob("*_tf1.py"))
+PROGRAMS = sorted(path.name[: -len("_tf1.py")] for path in DATA.glob("*_tf1.py"))
 TIMEOUT_S = 180
 
 
 def _run(path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env=env, cwd=path.parent)
+    return subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=path.parent
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,17 @@ def upgraded(tmp_path_factory):
 
 
 def test_every_spelling_and_rule_has_a_program():
-    assert PROGRAMS == ["contrib_rnn_module", "contrib_rnn_names", "meta_graph", "python_ops", "seq2seq_attention",
-                        "stateful_lstm", "summaries_flags", "tf1_alias", "translate_buckets"]
+    assert PROGRAMS == [
+        "contrib_rnn_module",
+        "contrib_rnn_names",
+        "meta_graph",
+        "python_ops",
+        "seq2seq_attention",
+        "stateful_lstm",
+        "summaries_flags",
+        "tf1_alias",
+        "translate_buckets",
+    ]
 
 
 @pytest.mark.parametrize("name", PROGRAMS)

@@ -10,8 +10,15 @@ import importlib
 __version__ = "0.2.0"
 
 _NAMES = {
-    "tfstate.cells": ["RNNCell", "LSTMStateTuple", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
-                      "MultiRNNCell"],
+    "tfstate.cells": [
+        "RNNCell",
+        "LSTMStateTuple",
+        "BasicRNNCell",
+        "BasicLSTMCell",
+        "LSTMCell",
+        "GRUCell",
+        "MultiRNNCell",
+    ],
     "tfstate.state": ["RNNState", "STATE_VARIABLES"],
     "tfstate.rnn": ["dynamic_rnn", "bidirectional_dynamic_rnn", "stateful_dynamic_rnn", "StatefulRNN"],
     "tfstate.session": ["StatefulSession"],
@@ -24,8 +31,18 @@ _NAMES = {
     "tfstate.layout": ["state_to_tuple", "state_to_concat", "tuple_layout"],
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
-_SUBMODULES = ["rnn_cell", "layers", "fused", "native", "seq2seq", "legacy_seq2seq", "checkpoint", "cluster",
-               "keyed", "serving"]
+_SUBMODULES = [
+    "rnn_cell",
+    "layers",
+    "fused",
+    "native",
+    "seq2seq",
+    "legacy_seq2seq",
+    "checkpoint",
+    "cluster",
+    "keyed",
+    "serving",
+]
 
 __all__ = _SUBMODULES + list(_MODULE_OF)
 

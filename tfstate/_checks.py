@@ -23,7 +23,9 @@ def check_structure(state_size, value, what):
     try:
         tf.nest.assert_same_structure(state_size, value, check_types=False)
     except (ValueError, TypeError):
-        raise ValueError(f"{what} must be structured like the state_size {state_size}; got {describe(value)}.") from None
+        raise ValueError(
+            f"{what} must be structured like the state_size {state_size}; got {describe(value)}."
+        ) from None
 
 
 def check_state(state_size, state, what):
@@ -33,5 +35,6 @@ def check_state(state_size, state, what):
         shape = tf.TensorShape(getattr(part, "shape", None))
         want = tf.TensorShape(size).as_list()
         if shape.rank is not None and not shape[1:].is_compatible_with(want):
-            raise ValueError(f"{what} must have parts of shape [batch] + {want} (state_size {state_size}); "
-                             f"got {describe(state)}.")
+            raise ValueError(
+                f"{what} must have parts of shape [batch] + {want} (state_size {state_size}); got {describe(state)}."
+            )

@@ -52,7 +52,7 @@ def _process_alive(pid):
 def _remove_orphans(directory, base):
     """Removes temporary files for `base` whose writer process no longer exists."""
     for orphan in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*{_SUFFIX}")):
-        pid = os.path.basename(orphan)[len(base) + 2:].split(".", 1)[0]
+        pid = os.path.basename(orphan)[len(base) + 2 :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(orphan)

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 def run_if(condition, build):
     """A tensor that is done once `build()`'s op has run, if `condition` holds (a `tf.cond`; nothing otherwise)."""
+
     def taken():
         with tf.control_dependencies([build()]):
             return tf.constant(True)
@@ -66,24 +67,37 @@ class KeyLocks:
         self._turn, self._ticket = buckets + 2 * pool_size, buckets + 2 * pool_size + 1
         with tf.compat.v1.name_scope("locks"):
             self._registration = tf.raw_ops.MutexV2(shared_name=f"{name}/registration", name="registration")
-            self._pool = tf.stack([tf.raw_ops.MutexV2(shared_name=f"{name}/run_{index}", name=f"run_{index}")
-                                   for index in range(pool_size)], name="pool")
-            initial = tf.concat([tf.fill([buckets + 2 * pool_size], tf.constant(-1, tf.int64)),
-                                 tf.zeros([2], tf.int64)], 0)
-            self._book = tf.compat.v1.Variable(initial, trainable=False, use_resource=True, name="bookkeeping",
-                                               collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+            self._pool = tf.stack(
+                [
+                    tf.raw_ops.MutexV2(shared_name=f"{name}/run_{index}", name=f"run_{index}")
+                    for index in range(pool_size)
+                ],
+                name="pool",
+            )
+            initial = tf.concat(
+                [tf.fill([buckets + 2 * pool_size], tf.constant(-1, tf.int64)), tf.zeros([2], tf.int64)], 0
+            )
+            self._book = tf.compat.v1.Variable(
+                initial,
+                trainable=False,
+                use_resource=True,
+                name="bookkeeping",
+                collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES],
+            )
         self.variables = [self._book]
 
     def _read(self, indices):
         return tf.raw_ops.ResourceGather(resource=self._book.handle, indices=indices, dtype=tf.int64)
 
     def _add(self, index):
-        return tf.raw_ops.ResourceScatterAdd(resource=self._book.handle, indices=[index],
-                                             updates=tf.ones([1], tf.int64))
+        return tf.raw_ops.ResourceScatterAdd(
+            resource=self._book.handle, indices=[index], updates=tf.ones([1], tf.int64)
+        )
 
     def _mark_finished(self, lock_index, ticket):
-        return tf.raw_ops.ResourceScatterMax(resource=self._book.handle, indices=(self._finished + lock_index)[None],
-                                             updates=ticket[None])
+        return tf.raw_ops.ResourceScatterMax(
+            resource=self._book.handle, indices=(self._finished + lock_index)[None], updates=ticket[None]
+        )
 
     def _in_flight(self, holders, own_lock):
         """True for each recorded claim (ticket * pool_size + lock) among `holders` not known to be finished.
@@ -96,6 +110,7 @@ class KeyLocks:
 
     def _wait_for(self, claims):
         """An op that takes and drops the run lock of each claim in turn, then marks the claim finished."""
+
         def wait():
             def body(index):
                 lock_index = tf.math.floormod(claims[index], self.pool_size)
@@ -122,7 +137,7 @@ class KeyLocks:
         latest = tf.reduce_max(tf.concat([[-1], self._read(buckets)], 0))  # read without the mutex: a hint
         with tf.control_dependencies([self._add(self._turn)]):
             view = self._read(tf.range(self._assigned, self._turn + 1, dtype=tf.int64))
-        assigned, finished, turn = view[:self.pool_size], view[self.pool_size:-1], view[-1]
+        assigned, finished, turn = view[: self.pool_size], view[self.pool_size : -1], view[-1]
         rotated = tf.math.floormod(tf.range(self.pool_size, dtype=tf.int64) - turn, self.pool_size)
         idle = tf.argmin(tf.where(finished >= assigned, rotated, rotated + self.pool_size), output_type=tf.int64)
         lock_index = tf.where(latest >= 0, tf.math.floormod(latest, self.pool_size), idle)
@@ -131,8 +146,9 @@ class KeyLocks:
             counted = self._add(self._ticket)
         with tf.control_dependencies([counted]):
             ticket = self._read([self._ticket])[0]
-        noted = tf.raw_ops.ResourceScatterUpdate(resource=self._book.handle,
-                                                 indices=(self._assigned + lock_index)[None], updates=ticket[None])
+        noted = tf.raw_ops.ResourceScatterUpdate(
+            resource=self._book.handle, indices=(self._assigned + lock_index)[None], updates=ticket[None]
+        )
         with tf.control_dependencies([noted]):
             return tf.identity(lock), ticket * self.pool_size + lock_index
 
@@ -145,8 +161,9 @@ class KeyLocks:
             previous = self._read(buckets)
             pending = self._in_flight(previous, tf.math.floormod(code, self.pool_size))
             claimed = tf.logical_not(tf.reduce_any(pending))
-            recorded = tf.raw_ops.ResourceScatterUpdate(resource=self._book.handle, indices=buckets,
-                                                        updates=tf.where(claimed, code, previous))  # or unchanged
+            recorded = tf.raw_ops.ResourceScatterUpdate(
+                resource=self._book.handle, indices=buckets, updates=tf.where(claimed, code, previous)
+            )  # or unchanged
         with tf.control_dependencies([recorded]):
             released = tf.raw_ops.ConsumeMutexLock(mutex_lock=registration, name="registration_done")
         with tf.control_dependencies([released]):
@@ -168,8 +185,12 @@ class KeyLocks:
             with tf.control_dependencies([waited]):
                 return self._attempt(buckets)
 
-        claimed, lock, code, _ = tf.while_loop(lambda claimed, *_: tf.logical_not(claimed), retry, first,
-                                               shape_invariants=(tf.TensorShape([]),) * 3 + (tf.TensorShape([None]),))
+        claimed, lock, code, _ = tf.while_loop(
+            lambda claimed, *_: tf.logical_not(claimed),
+            retry,
+            first,
+            shape_invariants=(tf.TensorShape([]),) * 3 + (tf.TensorShape([None]),),
+        )
         with tf.control_dependencies([claimed]):
             return ClaimedRun(self, lock, code, tf.no_op(name="claimed"))
 
@@ -203,6 +224,7 @@ class ClaimedRun:
         """Like `release_after`, also marking the run finished, so that later runs on its keys need not wait."""
         locks = self._locks
         with tf.control_dependencies(list(ops)):
-            finished = locks._mark_finished(tf.math.floormod(self._code, locks.pool_size),
-                                            tf.math.floordiv(self._code, locks.pool_size))
+            finished = locks._mark_finished(
+                tf.math.floormod(self._code, locks.pool_size), tf.math.floordiv(self._code, locks.pool_size)
+            )
         return self.release_after([finished], name)

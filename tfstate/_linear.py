@@ -24,11 +24,13 @@ def linear(args, output_size, bias, bias_initializer=None, kernel_initializer=No
     if any(shape.rank != 2 or shape[1] is None for shape in shapes):
         raise ValueError(f"linear needs 2-D tensors [batch, depth] with known depths; got shapes {shapes}.")
     dtype = args[0].dtype.base_dtype
-    kernel = tf.compat.v1.get_variable("kernel", [sum(shape[1] for shape in shapes), output_size], dtype=dtype,
-                                       initializer=kernel_initializer)
+    kernel = tf.compat.v1.get_variable(
+        "kernel", [sum(shape[1] for shape in shapes), output_size], dtype=dtype, initializer=kernel_initializer
+    )
     result = tf.matmul(args[0] if len(args) == 1 else tf.concat(args, 1), kernel)
     if not bias:
         return result
-    biases = tf.compat.v1.get_variable("bias", [output_size], dtype=dtype,
-                                       initializer=bias_initializer or tf.compat.v1.zeros_initializer())
+    biases = tf.compat.v1.get_variable(
+        "bias", [output_size], dtype=dtype, initializer=bias_initializer or tf.compat.v1.zeros_initializer()
+    )
     return tf.nn.bias_add(result, biases)

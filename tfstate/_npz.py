@@ -52,8 +52,9 @@ def _check_format(archive, infos, path, formats):
         raise StateFileError(f"{path} is not a tfstate state file: it has no '{FORMAT_KEY}' entry.")
     shape, _, dtype, header = _header(archive, info, path)
     if dtype.kind != "U" or shape != () or info.file_size - header > 4 * 256:
-        raise StateFileError(f"{path}: the '{FORMAT_KEY}' entry must be a short string; "
-                             f"got {dtype} of shape {list(shape)}.")
+        raise StateFileError(
+            f"{path}: the '{FORMAT_KEY}' entry must be a short string; got {dtype} of shape {list(shape)}."
+        )
     with archive.open(info) as member:
         found = str(np.lib.format.read_array(member, allow_pickle=False))
     if found not in formats:
@@ -102,7 +103,8 @@ def read_arrays(path, format_name, expected, kinds=None):
         if names != set(expected):
             raise StateFileError(
                 f"{path} does not match the state it is loaded into: missing {sorted(set(expected) - names)}, "
-                f"unexpected {sorted(names - set(expected))}.")
+                f"unexpected {sorted(names - set(expected))}."
+            )
         headers = {}
         for name, want in expected.items():
             info = infos[name]
@@ -111,12 +113,16 @@ def read_arrays(path, format_name, expected, kinds=None):
             kind = (kinds or {}).get(name, "f")
             if dtype.kind != kind or dtype.hasobject or not fits:
                 shown = "[" + ", ".join("rows" if w is None else str(w) for w in want) + "]"
-                raise StateFileError(f"{path}: '{name}' must be {_KIND_NAMES[kind]} array of shape {shown}; "
-                                     f"the file declares {dtype} of shape {list(shape)}.")
+                raise StateFileError(
+                    f"{path}: '{name}' must be {_KIND_NAMES[kind]} array of shape {shown}; "
+                    f"the file declares {dtype} of shape {list(shape)}."
+                )
             size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if info.file_size != header + size:
-                raise StateFileError(f"{path}: '{name}' declares shape {list(shape)} ({size} bytes) but holds "
-                                     f"{info.file_size - header} bytes; the file is damaged.")
+                raise StateFileError(
+                    f"{path}: '{name}' declares shape {list(shape)} ({size} bytes) but holds "
+                    f"{info.file_size - header} bytes; the file is damaged."
+                )
             headers[name] = (shape, fortran_order, dtype, header)
         arrays = {}
         for name, (shape, fortran_order, dtype, header) in headers.items():

@@ -34,6 +34,7 @@ def _quiet(function):
     def call(*args, **kwargs):
         with _silenced():
             return function(*args, **kwargs)
+
     return call
 
 

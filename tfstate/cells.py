@@ -158,13 +158,14 @@ class RNNCell:
                 yield False
 
     def _check_state(self, state):
-        """Raises ValueError unless `state` fits `state_size` (a cell whose state holds more than tensors overrides it)."""
+        """Raises ValueError unless `state` fits `state_size` (overridden where a state holds more than tensors)."""
         check_state(self.state_size, state, f"The state given to {type(self).__name__}")
 
     def call(self, inputs, state):
         """One step: returns `(output, new_state)` (every cell defines it, as in TF1)."""
         raise NotImplementedError(
-            f"{type(self).__name__} must define call(inputs, state) returning (output, new_state), as in TF1.")
+            f"{type(self).__name__} must define call(inputs, state) returning (output, new_state), as in TF1."
+        )
 
     def _build(self, input_depth, dtype):
         """Creates a tfstate cell's weights; cells whose parts own the weights leave it as it is."""
@@ -225,13 +226,15 @@ class RNNCell:
     def _add_variable(self, name, shape, dtype, initializer=None, trainable=True):
         """Creates (or, under reuse, fetches) `<scope>/<name>`."""
         with tf.compat.v1.variable_scope(self._scope, auxiliary_name_scope=False):
-            return tf.compat.v1.get_variable(name, shape=shape, dtype=dtype, initializer=initializer,
-                                             trainable=trainable)
+            return tf.compat.v1.get_variable(
+                name, shape=shape, dtype=dtype, initializer=initializer, trainable=trainable
+            )
 
     def add_variable(self, name, shape, dtype=None, initializer=None, trainable=True):
         """TF1's `add_variable` for `build`: a variable in the cell's scope, of the inputs' dtype by default."""
-        return self._add_variable(name, shape, dtype or getattr(self, "_first_dtype", None) or tf.float32,
-                                  initializer, trainable)
+        return self._add_variable(
+            name, shape, dtype or getattr(self, "_first_dtype", None) or tf.float32, initializer, trainable
+        )
 
     add_weight = add_variable
 
@@ -322,15 +325,23 @@ class BasicRNNCell(UnitsCell):
 class GRUCell(UnitsCell):
     """Gated recurrent unit (Cho et al. 2014), TF1 layout:
 
-        r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
-        c = activation([x, r * h] @ candidate/kernel + candidate/bias)
-        new_h = u * h + (1 - u) * c
+    r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias))
+    c = activation([x, r * h] @ candidate/kernel + candidate/bias)
+    new_h = u * h + (1 - u) * c
     """
 
     _variable_names = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
 
-    def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
-                 bias_initializer=None, name=None, dtype=None):
+    def __init__(
+        self,
+        num_units,
+        activation=None,
+        reuse=None,
+        kernel_initializer=None,
+        bias_initializer=None,
+        name=None,
+        dtype=None,
+    ):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
@@ -340,13 +351,17 @@ class GRUCell(UnitsCell):
         units = self._num_units
         gate_kernel, gate_bias, candidate_kernel, candidate_bias = self._variable_names
         self._gate_kernel = self._add_variable(
-            gate_kernel, [input_depth + units, 2 * units], dtype, self._kernel_initializer)
+            gate_kernel, [input_depth + units, 2 * units], dtype, self._kernel_initializer
+        )
         self._gate_bias = self._add_variable(
-            gate_bias, [2 * units], dtype, self._bias_initializer or tf.compat.v1.constant_initializer(1.0))
+            gate_bias, [2 * units], dtype, self._bias_initializer or tf.compat.v1.constant_initializer(1.0)
+        )
         self._candidate_kernel = self._add_variable(
-            candidate_kernel, [input_depth + units, units], dtype, self._kernel_initializer)
+            candidate_kernel, [input_depth + units, units], dtype, self._kernel_initializer
+        )
         self._candidate_bias = self._add_variable(
-            candidate_bias, [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer())
+            candidate_bias, [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer()
+        )
 
     def call(self, inputs, state):
         gates = tf.sigmoid(_linear(inputs, state, self._gate_kernel, self._gate_bias))
@@ -359,13 +374,14 @@ class GRUCell(UnitsCell):
 class BasicLSTMCell(ProjectedLSTMState, RNNCell):
     """LSTM without peepholes or projection (Zaremba et al. 2014), TF1 layout:
 
-        i, j, f, o = split([x, h] @ kernel + bias)          # gate order i, j, f, o
-        new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
-        new_h = activation(new_c) * sigmoid(o)
+    i, j, f, o = split([x, h] @ kernel + bias)          # gate order i, j, f, o
+    new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
+    new_h = activation(new_c) * sigmoid(o)
     """
 
-    def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None,
-                 reuse=None, name=None, dtype=None):
+    def __init__(
+        self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None, reuse=None, name=None, dtype=None
+    ):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
         self._forget_bias = forget_bias
@@ -402,9 +418,23 @@ class LSTMCell(ProjectedLSTMState, RNNCell):
     The state is `LSTMStateTuple(c, m)`, or `concat([c, m], 1)` when `state_is_tuple=False`.
     """
 
-    def __init__(self, num_units, use_peepholes=False, cell_clip=None, initializer=None, num_proj=None,
-                 proj_clip=None, num_unit_shards=None, num_proj_shards=None, forget_bias=1.0,
-                 state_is_tuple=True, activation=None, reuse=None, name=None, dtype=None):
+    def __init__(
+        self,
+        num_units,
+        use_peepholes=False,
+        cell_clip=None,
+        initializer=None,
+        num_proj=None,
+        proj_clip=None,
+        num_unit_shards=None,
+        num_proj_shards=None,
+        forget_bias=1.0,
+        state_is_tuple=True,
+        activation=None,
+        reuse=None,
+        name=None,
+        dtype=None,
+    ):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         if num_unit_shards is not None or num_proj_shards is not None:
             raise ValueError(
@@ -436,12 +466,13 @@ class LSTMCell(ProjectedLSTMState, RNNCell):
         if self._state_is_tuple:
             c_prev, m_prev = state
         else:
-            c_prev = state[:, :self._num_units]
-            m_prev = state[:, self._num_units:]
+            c_prev = state[:, : self._num_units]
+            m_prev = state[:, self._num_units :]
         i, j, f, o = tf.split(_linear(inputs, m_prev, self._kernel, self._bias), 4, axis=1)
         if self._use_peepholes:
-            c = (tf.sigmoid(f + self._forget_bias + self._w_f_diag * c_prev) * c_prev
-                 + tf.sigmoid(i + self._w_i_diag * c_prev) * self._activation(j))
+            c = tf.sigmoid(f + self._forget_bias + self._w_f_diag * c_prev) * c_prev + tf.sigmoid(
+                i + self._w_i_diag * c_prev
+            ) * self._activation(j)
         else:
             c = tf.sigmoid(f + self._forget_bias) * c_prev + tf.sigmoid(i) * self._activation(j)
         if self._cell_clip is not None:
@@ -481,8 +512,9 @@ class MultiRNNCell(RNNCell):
                 f"{[cell.state_size for cell in cells]}."
             )
         if len({id(cell) for cell in cells}) < len(cells):
-            warnings.warn("At least two cells provided to MultiRNNCell are the same object and will share weights.",
-                          stacklevel=2)
+            warnings.warn(
+                "At least two cells provided to MultiRNNCell are the same object and will share weights.", stacklevel=2
+            )
         self._cells = list(cells)
         self._state_is_tuple = state_is_tuple
 
@@ -527,7 +559,7 @@ class MultiRNNCell(RNNCell):
                 if self._state_is_tuple:
                     layer_state = state[index]
                 else:
-                    layer_state = state[:, column:column + cell.state_size]
+                    layer_state = state[:, column : column + cell.state_size]
                     column += cell.state_size
                 layer_input, new_state = cell(layer_input, layer_state)
                 new_states.append(new_state)
@@ -601,9 +633,18 @@ class DropoutWrapper(CellWrapper):
     Each dropout draws a fresh mask per step.
     """
 
-    def __init__(self, cell, input_keep_prob=1.0, output_keep_prob=1.0, state_keep_prob=1.0,
-                 variational_recurrent=False, input_size=None, dtype=None, seed=None,
-                 dropout_state_filter_visitor=None):
+    def __init__(
+        self,
+        cell,
+        input_keep_prob=1.0,
+        output_keep_prob=1.0,
+        state_keep_prob=1.0,
+        variational_recurrent=False,
+        input_size=None,
+        dtype=None,
+        seed=None,
+        dropout_state_filter_visitor=None,
+    ):
         super().__init__(cell)
         if variational_recurrent:
             raise ValueError(

@@ -51,15 +51,19 @@ def saveable_state(*rnns, graph=None):
         elif isinstance(state, KeyedState):
             tables.append(state)
         else:
-            raise TypeError(f"saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; "
-                            f"got {type(rnn).__name__}.")
+            raise TypeError(
+                f"saveable_state takes StatefulRNNs, RNNStates, KeyedRNNs or KeyedStates; got {type(rnn).__name__}."
+            )
     if not rnns:
         graph = graph or tf.compat.v1.get_default_graph()
         return graph.get_collection(STATE_VARIABLES) + saveables(graph=graph)
     graph = graph or (states[0].step.graph if states else tf.compat.v1.get_default_graph())
     prefixes = tuple(f"{state.name}/" for state in states)
-    variables = [variable for variable in graph.get_collection(STATE_VARIABLES)
-                 if prefixes and variable.op.name.startswith(prefixes)]
+    variables = [
+        variable
+        for variable in graph.get_collection(STATE_VARIABLES)
+        if prefixes and variable.op.name.startswith(prefixes)
+    ]
     return variables + (saveables(*tables) if tables else [])
 
 
@@ -91,12 +95,14 @@ def restore_snapshot(sess, rnns, checkpoint_path):
             f"Checkpoint '{checkpoint_path}' has no state snapshot ('{path}' does not exist): it was saved "
             "without the state (a CheckpointSaverHook without StateHook's listener, or a plain Saver), or the "
             "snapshot was deleted. Restore a checkpoint that has one, or start the streams fresh "
-            "(StateHook(..., missing_snapshot='fresh_start')).")
+            "(StateHook(..., missing_snapshot='fresh_start'))."
+        )
     try:
         StatefulSession(sess, *rnns).load_state(path)
     except StateFileError as error:
-        raise StateFileError(f"The state snapshot of checkpoint '{checkpoint_path}' cannot be restored: {error}") \
-            from None
+        raise StateFileError(
+            f"The state snapshot of checkpoint '{checkpoint_path}' cannot be restored: {error}"
+        ) from None
 
 
 def prune_snapshots(checkpoint_dir, checkpoint_basename="model.ckpt"):

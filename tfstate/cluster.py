@@ -39,8 +39,10 @@ def loopback_cluster(num_ps=1, num_workers=2):
 
 def _jobs(cluster):
     spec = tf.train.ClusterSpec(cluster).as_dict()
-    return {job: tasks if isinstance(tasks, list) else [tasks[index] for index in sorted(tasks)]
-            for job, tasks in spec.items()}
+    return {
+        job: tasks if isinstance(tasks, list) else [tasks[index] for index in sorted(tasks)]
+        for job, tasks in spec.items()
+    }
 
 
 def _summary(jobs):
@@ -50,16 +52,20 @@ def _summary(jobs):
 def _hint(error, jobs, job_name, task_index):
     message = error.message
     if "was not defined" in message:
-        return (f"The cluster spec has the jobs {_summary(jobs)}, so job_name '{job_name}' with task_index "
-                f"{task_index} is not one of its tasks: start each process as one task of the spec (task_index "
-                "counts from 0), with the same spec in every process.")
+        return (
+            f"The cluster spec has the jobs {_summary(jobs)}, so job_name '{job_name}' with task_index "
+            f"{task_index} is not one of its tasks: start each process as one task of the spec (task_index "
+            "counts from 0), with the same spec in every process."
+        )
     if "Could not parse port" in message:
         return "Every address in the cluster spec must be 'host:port'."
     address = jobs.get(job_name, [None] * (task_index + 1))[task_index]
     if "Could not start gRPC server" in message:
-        return (f"'{job_name}' task {task_index} could not listen on the port of its address '{address}': another "
-                "process has it (an earlier run still alive, or two tasks given the same address), or the port is "
-                "not allowed. Give every task its own free port; start each task on the machine its address names.")
+        return (
+            f"'{job_name}' task {task_index} could not listen on the port of its address '{address}': another "
+            "process has it (an earlier run still alive, or two tasks given the same address), or the port is "
+            "not allowed. Give every task its own free port; start each task on the machine its address names."
+        )
     return f"Starting '{job_name}' task {task_index} ('{address}') of the cluster {jobs}."
 
 
@@ -80,11 +86,13 @@ def start_server(cluster, job_name, task_index, config=None):
     """
     jobs = _jobs(cluster)
     try:
-        return tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=job_name, task_index=task_index,
-                                    config=config, start=True)
+        return tf.distribute.Server(
+            tf.train.ClusterSpec(cluster), job_name=job_name, task_index=task_index, config=config, start=True
+        )
     except tf.errors.OpError as error:
-        raise type(error)(error.node_def, error.op,
-                          f"{error.message.rstrip('.')}. {_hint(error, jobs, job_name, task_index)}") from error
+        raise type(error)(
+            error.node_def, error.op, f"{error.message.rstrip('.')}. {_hint(error, jobs, job_name, task_index)}"
+        ) from error
 
 
 def _reachable(address, timeout_s):
@@ -106,8 +114,12 @@ def wait_for_cluster(cluster, timeout_s=60.0, jobs=None):
     Raises:
       TimeoutError: naming the tasks that did not answer within `timeout_s` seconds, and the fix.
     """
-    tasks = [(job, index, address) for job, addresses in sorted(_jobs(cluster).items())
-             if jobs is None or job in jobs for index, address in enumerate(addresses)]
+    tasks = [
+        (job, index, address)
+        for job, addresses in sorted(_jobs(cluster).items())
+        if jobs is None or job in jobs
+        for index, address in enumerate(addresses)
+    ]
     deadline = time.monotonic() + timeout_s
     while True:
         tasks = [task for task in tasks if not _reachable(task[2], timeout_s=1.0)]
@@ -118,5 +130,6 @@ def wait_for_cluster(cluster, timeout_s=60.0, jobs=None):
             raise TimeoutError(
                 f"No answer within {timeout_s:g} s from {missing}. Check that each task is started (its "
                 "process did not fail), that its address is right, and that every process got the same "
-                "cluster spec.")
+                "cluster spec."
+            )
         time.sleep(0.1)

@@ -23,9 +23,9 @@ import tensorflow as tf
 from tfstate._checks import require_graph_mode
 from tfstate.cells import BasicRNNCell, DropoutWrapper, LSTMStateTuple
 from tfstate.contrib.cudnn_compat import CudnnCompatibleGRUCell, CudnnCompatibleLSTMCell
+from tfstate.contrib.stack_bidirectional import stack_bidirectional_dynamic_rnn
 from tfstate.fused import FusedMultiRNNCell
 from tfstate.rnn import dynamic_rnn
-from tfstate.contrib.stack_bidirectional import stack_bidirectional_dynamic_rnn
 
 CUDNN_RNN_UNIDIRECTION = "unidirectional"
 CUDNN_RNN_BIDIRECTION = "bidirectional"
@@ -40,19 +40,35 @@ class _CudnnRNN:
     _default_name = None
     _has_cell_state = False
 
-    def __init__(self, num_layers, num_units, input_mode=CUDNN_INPUT_LINEAR_MODE, direction=CUDNN_RNN_UNIDIRECTION,
-                 dropout=0.0, seed=None, dtype=tf.float32, kernel_initializer=None, bias_initializer=None, name=None):
+    def __init__(
+        self,
+        num_layers,
+        num_units,
+        input_mode=CUDNN_INPUT_LINEAR_MODE,
+        direction=CUDNN_RNN_UNIDIRECTION,
+        dropout=0.0,
+        seed=None,
+        dtype=tf.float32,
+        kernel_initializer=None,
+        bias_initializer=None,
+        name=None,
+    ):
         name_of = type(self).__name__
         if direction not in (CUDNN_RNN_UNIDIRECTION, CUDNN_RNN_BIDIRECTION):
-            raise ValueError(f"{name_of} direction must be '{CUDNN_RNN_UNIDIRECTION}' or '{CUDNN_RNN_BIDIRECTION}'; "
-                             f"got {direction!r}.")
+            raise ValueError(
+                f"{name_of} direction must be '{CUDNN_RNN_UNIDIRECTION}' or '{CUDNN_RNN_BIDIRECTION}'; "
+                f"got {direction!r}."
+            )
         if input_mode not in (CUDNN_INPUT_LINEAR_MODE, CUDNN_INPUT_SKIP_MODE, CUDNN_INPUT_AUTO_MODE):
-            raise ValueError(f"{name_of} input_mode must be 'linear_input', 'skip_input' or 'auto_select'; "
-                             f"got {input_mode!r}.")
+            raise ValueError(
+                f"{name_of} input_mode must be 'linear_input', 'skip_input' or 'auto_select'; got {input_mode!r}."
+            )
         if input_mode == CUDNN_INPUT_SKIP_MODE:
-            raise ValueError(f"{name_of}(input_mode='skip_input') fed the inputs to the first layer without input "
-                             "weights; its checkpoints have no compatible-cell form and tfstate does not support it. "
-                             "Use input_mode='linear_input'.")
+            raise ValueError(
+                f"{name_of}(input_mode='skip_input') fed the inputs to the first layer without input "
+                "weights; its checkpoints have no compatible-cell form and tfstate does not support it. "
+                "Use input_mode='linear_input'."
+            )
         dtype = tf.as_dtype(dtype)
         if dtype not in (tf.float16, tf.float32, tf.float64):
             raise ValueError(f"{name_of} supports float16, float32 and float64; got dtype {dtype.name}.")
@@ -105,18 +121,23 @@ class _CudnnRNN:
         """Runs the layer: `(outputs, output_states)` as TF1's; see the module docstring."""
         require_graph_mode(type(self).__name__)
         if initial_state is not None and not isinstance(initial_state, tuple):
-            raise TypeError(f"{type(self).__name__} needs initial_state as a tuple "
-                            f"({'(h, c)' if self._has_cell_state else '(h,)'}); got {initial_state!r}.")
+            raise TypeError(
+                f"{type(self).__name__} needs initial_state as a tuple "
+                f"({'(h, c)' if self._has_cell_state else '(h,)'}); got {initial_state!r}."
+            )
         inputs = tf.convert_to_tensor(inputs, dtype=self._dtype)
         if inputs.shape.rank != 3 or inputs.shape[-1] is None:
             raise ValueError(f"{type(self).__name__} needs 3-D inputs with a known depth; got shape {inputs.shape}.")
         if self._input_mode == CUDNN_INPUT_AUTO_MODE and inputs.shape[-1] == self._num_units:
-            raise ValueError(f"{type(self).__name__}(input_mode='auto_select') with inputs as deep as num_units "
-                             f"({self._num_units}) means 'skip_input', which tfstate does not support; use "
-                             "input_mode='linear_input'.")
+            raise ValueError(
+                f"{type(self).__name__}(input_mode='auto_select') with inputs as deep as num_units "
+                f"({self._num_units}) means 'skip_input', which tfstate does not support; use "
+                "input_mode='linear_input'."
+            )
         if self._scope is None:
-            with tf.compat.v1.variable_scope(None, default_name=self._name or self._default_name,
-                                             custom_getter=self._initializer) as captured:
+            with tf.compat.v1.variable_scope(
+                None, default_name=self._name or self._default_name, custom_getter=self._initializer
+            ) as captured:
                 self._scope = captured
                 return self._run(inputs, initial_state, sequence_lengths, time_major, training)
         with tf.compat.v1.variable_scope(self._scope, reuse=True):
@@ -127,8 +148,9 @@ class _CudnnRNN:
         cells = self._cells[direction]
         if not training or not self._dropout:
             return list(cells)
-        return cells[:1] + [DropoutWrapper(cell, input_keep_prob=1.0 - self._dropout, seed=self._seed)
-                            for cell in cells[1:]]
+        return cells[:1] + [
+            DropoutWrapper(cell, input_keep_prob=1.0 - self._dropout, seed=self._seed) for cell in cells[1:]
+        ]
 
     def _run(self, inputs, initial_state, sequence_lengths, time_major, training):
         batch = tf.shape(inputs)[1 if time_major else 0]
@@ -138,15 +160,24 @@ class _CudnnRNN:
             initial_state = tuple(tf.transpose(part, [1, 0, 2]) for part in initial_state)
         per_layer = self._split_state(initial_state)  # per_layer[direction][layer]
         if self.num_dirs == 1:
-            outputs, finals = dynamic_rnn(FusedMultiRNNCell(self._layer_cells(0, training)), inputs,
-                                          sequence_length=sequence_lengths, initial_state=tuple(per_layer[0]),
-                                          time_major=time_major)
+            outputs, finals = dynamic_rnn(
+                FusedMultiRNNCell(self._layer_cells(0, training)),
+                inputs,
+                sequence_length=sequence_lengths,
+                initial_state=tuple(per_layer[0]),
+                time_major=time_major,
+            )
             finals = [finals]
         else:
             outputs, finals_fw, finals_bw = stack_bidirectional_dynamic_rnn(
-                self._layer_cells(0, training), self._layer_cells(1, training), inputs,
-                initial_states_fw=per_layer[0], initial_states_bw=per_layer[1], sequence_length=sequence_lengths,
-                time_major=time_major)
+                self._layer_cells(0, training),
+                self._layer_cells(1, training),
+                inputs,
+                initial_states_fw=per_layer[0],
+                initial_states_bw=per_layer[1],
+                sequence_length=sequence_lengths,
+                time_major=time_major,
+            )
             finals = [finals_fw, finals_bw]
         output_states = self._join_state(finals)
         if not time_major:
@@ -211,7 +242,15 @@ class CudnnRNNRelu(_CudnnRNN):
 
 
 __all__ = [
-    "CudnnLSTM", "CudnnGRU", "CudnnRNNTanh", "CudnnRNNRelu", "CudnnCompatibleLSTMCell", "CudnnCompatibleGRUCell",
-    "CUDNN_RNN_UNIDIRECTION", "CUDNN_RNN_BIDIRECTION", "CUDNN_INPUT_LINEAR_MODE", "CUDNN_INPUT_SKIP_MODE",
+    "CudnnLSTM",
+    "CudnnGRU",
+    "CudnnRNNTanh",
+    "CudnnRNNRelu",
+    "CudnnCompatibleLSTMCell",
+    "CudnnCompatibleGRUCell",
+    "CUDNN_RNN_UNIDIRECTION",
+    "CUDNN_RNN_BIDIRECTION",
+    "CUDNN_INPUT_LINEAR_MODE",
+    "CUDNN_INPUT_SKIP_MODE",
     "CUDNN_INPUT_AUTO_MODE",
 ]

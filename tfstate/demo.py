@@ -27,10 +27,15 @@ TEST_STREAMS = 8
 
 
 def configure(parser):
-    parser.add_argument("--steps", type=int, default=1500,
-                        help="training steps, one chunk of %d timesteps each (default: 1500, about 30 s)" % CHUNK)
-    parser.add_argument("--out", default="tfstate_out",
-                        help="folder for the plot (created if missing; default: tfstate_out)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1500,
+        help=f"training steps, one chunk of {CHUNK} timesteps each (default: 1500, about 30 s)",
+    )
+    parser.add_argument(
+        "--out", default="tfstate_out", help="folder for the plot (created if missing; default: tfstate_out)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for data and weights (default: 0)")
 
 
@@ -49,23 +54,30 @@ class Result:
     """What a demo run produced: the training losses and the test streams read and continued."""
 
     losses: list
-    streams: np.ndarray        # [TEST_STREAMS, CONTEXT + HORIZON + 1, 1], the test streams
-    continuation: np.ndarray   # [TEST_STREAMS, HORIZON], generated after reading CONTEXT steps
-    cell_states: np.ndarray    # [time, units], layer 0's c at every step of test stream 0's context
+    streams: np.ndarray  # [TEST_STREAMS, CONTEXT + HORIZON + 1, 1], the test streams
+    continuation: np.ndarray  # [TEST_STREAMS, HORIZON], generated after reading CONTEXT steps
+    cell_states: np.ndarray  # [time, units], layer 0's c at every step of test stream 0's context
 
     @property
     def truth(self):
-        return self.streams[:, CONTEXT + 1:CONTEXT + 1 + HORIZON, 0]
+        return self.streams[:, CONTEXT + 1 : CONTEXT + 1 + HORIZON, 0]
 
     def errors(self):
         """[(first, last, model MSE, last-value MSE, stream-mean MSE)] over each of HORIZONS."""
-        last_value = self.streams[:, CONTEXT:CONTEXT + 1, 0]
-        mean = self.streams[:, :CONTEXT + 1, 0].mean(axis=1, keepdims=True)  # what the model has read
+        last_value = self.streams[:, CONTEXT : CONTEXT + 1, 0]
+        mean = self.streams[:, : CONTEXT + 1, 0].mean(axis=1, keepdims=True)  # what the model has read
         rows = []
         for first, last in HORIZONS:
-            truth = self.truth[:, first - 1:last]
-            rows.append((first, last, float(np.mean((self.continuation[:, first - 1:last] - truth) ** 2)),
-                         float(np.mean((truth - last_value) ** 2)), float(np.mean((truth - mean) ** 2))))
+            truth = self.truth[:, first - 1 : last]
+            rows.append(
+                (
+                    first,
+                    last,
+                    float(np.mean((self.continuation[:, first - 1 : last] - truth) ** 2)),
+                    float(np.mean((truth - last_value) ** 2)),
+                    float(np.mean((truth - mean) ** 2)),
+                )
+            )
         return rows
 
 
@@ -99,7 +111,7 @@ def train_and_generate(steps, seed=0, progress=_progress):
 
         first = tf.compat.v1.placeholder(tf.float32, [None, 1], name="first")
         horizon = tf.compat.v1.placeholder(tf.int32, [], name="horizon")
-        head = lambda output: tfstate.layers.dense(output, 1, name="head", reuse=True)  # noqa: E731
+        head = lambda output: tfstate.layers.dense(output, 1, name="head", reuse=True)
         generated_outputs, _ = tfstate.generate(cell, first, horizon, head, initial_state=rnn)
         generated = head(generated_outputs)  # the LSTM outputs through the same head: the generated values
         _, traced_states, _ = tfstate.dynamic_rnn_with_states(cell, x, dtype=tf.float32)
@@ -112,7 +124,10 @@ def train_and_generate(steps, seed=0, progress=_progress):
             bar = progress(range(steps), steps)
             for step in bar:
                 start = (step % chunks_per_pass) * CHUNK
-                feed = {x: train_streams[:, start:start + CHUNK], target: train_streams[:, start + 1:start + CHUNK + 1]}
+                feed = {
+                    x: train_streams[:, start : start + CHUNK],
+                    target: train_streams[:, start + 1 : start + CHUNK + 1],
+                }
                 _, value = stateful.run([train_op, loss], feed, step=0 if start == 0 else None)
                 losses.append(value)
                 if hasattr(bar, "set_postfix") and step % 10 == 0:
@@ -127,15 +142,19 @@ def train_and_generate(steps, seed=0, progress=_progress):
 
 def _headline(result):
     """The demo's report: the error of the generated continuation over each horizon, beside the baselines."""
-    lines = [f"generated {HORIZON} steps in-graph after reading {CONTEXT}; error (MSE) of the continuation:",
-             "  steps ahead   generated   repeat last value   stream mean"]
+    lines = [
+        f"generated {HORIZON} steps in-graph after reading {CONTEXT}; error (MSE) of the continuation:",
+        "  steps ahead   generated   repeat last value   stream mean",
+    ]
     for first, last, model, last_value, mean in result.errors():
         lines.append(f"  {first:>4}-{last:<4}     {model:8.4f}   {last_value:17.4f}   {mean:11.4f}")
     first, last, model, last_value, mean = result.errors()[0]
     best = min(last_value, mean)
     verdict = "better than" if model < best else "not better than"
-    lines.append(f"the first {last} generated steps are {verdict} both baselines ({model:.4f} vs {best:.4f}); "
-                 "further out a generated sine drifts in phase, so its error grows towards the baselines'")
+    lines.append(
+        f"the first {last} generated steps are {verdict} both baselines ({model:.4f} vs {best:.4f}); "
+        "further out a generated sine drifts in phase, so its error grows towards the baselines'"
+    )
     return lines
 
 
@@ -148,22 +167,47 @@ def _plot(result, steps, path):
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), gridspec_kw={"height_ratios": [3, 2]})
     shown = result.streams[:4]
     for stream, offset in zip(range(len(shown)), np.arange(len(shown)) * 2.5):
-        top.plot(np.arange(CONTEXT + 1), shown[stream, :CONTEXT + 1, 0] + offset, color="0.6", lw=1,
-                 label="context (read, state carried)" if stream == 0 else None)
+        top.plot(
+            np.arange(CONTEXT + 1),
+            shown[stream, : CONTEXT + 1, 0] + offset,
+            color="0.6",
+            lw=1,
+            label="context (read, state carried)" if stream == 0 else None,
+        )
         ahead = np.arange(CONTEXT + 1, CONTEXT + 1 + HORIZON)
-        top.plot(ahead, result.truth[stream] + offset, color="black", lw=1,
-                 label="true continuation" if stream == 0 else None)
-        top.plot(ahead, result.continuation[stream] + offset, color="tab:red", lw=1.2, ls="--",
-                 label="generated in-graph (tfstate.generate)" if stream == 0 else None)
+        top.plot(
+            ahead,
+            result.truth[stream] + offset,
+            color="black",
+            lw=1,
+            label="true continuation" if stream == 0 else None,
+        )
+        top.plot(
+            ahead,
+            result.continuation[stream] + offset,
+            color="tab:red",
+            lw=1.2,
+            ls="--",
+            label="generated in-graph (tfstate.generate)" if stream == 0 else None,
+        )
     top.axvline(CONTEXT, color="tab:blue", lw=0.8)
     first, last, model, last_value, mean = result.errors()[0]
-    top.set_title(f"Stateful LSTM, {steps} chunks of truncated backprop. Generated steps {first}-{last}: MSE "
-                  f"{model:.4f} (repeat last value {last_value:.4f}, stream mean {mean:.4f})", fontsize=10)
+    top.set_title(
+        f"Stateful LSTM, {steps} chunks of truncated backprop. Generated steps {first}-{last}: MSE "
+        f"{model:.4f} (repeat last value {last_value:.4f}, stream mean {mean:.4f})",
+        fontsize=10,
+    )
     top.set_yticks([])
     top.legend(loc="upper left", fontsize=8)
     cell_states = result.cell_states.T  # [units, time]
-    image = bottom.imshow(cell_states, aspect="auto", cmap="RdBu_r", vmin=-np.abs(cell_states).max(),
-                          vmax=np.abs(cell_states).max(), interpolation="nearest")
+    image = bottom.imshow(
+        cell_states,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-np.abs(cell_states).max(),
+        vmax=np.abs(cell_states).max(),
+        interpolation="nearest",
+    )
     bottom.set_title("Cell state c of layer 0 at every timestep (tfstate.dynamic_rnn_with_states), stream 0")
     bottom.set_xlabel("timestep")
     bottom.set_ylabel("unit")
@@ -184,8 +228,10 @@ def run(args):
         return 2
     started = time.time()
     result = train_and_generate(args.steps, args.seed)
-    print(f"training loss: first 10 chunks {np.mean(result.losses[:10]):.4f}, "
-          f"last 10 chunks {np.mean(result.losses[-10:]):.4f}")
+    print(
+        f"training loss: first 10 chunks {np.mean(result.losses[:10]):.4f}, "
+        f"last 10 chunks {np.mean(result.losses[-10:]):.4f}"
+    )
     print("\n".join(_headline(result)))
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "tfstate_demo.png")

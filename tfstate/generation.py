@@ -35,25 +35,38 @@ def _check_steps(num_steps, max_steps):
         if num_steps < 1:
             raise ValueError(f"generate needs num_steps >= 1; got {num_steps}.")
         if max_steps is not None and num_steps > max_steps:
-            raise ValueError(f"generate got num_steps={num_steps}, more than max_steps={max_steps}; "
-                             "raise max_steps or drop it (an int num_steps needs none).")
+            raise ValueError(
+                f"generate got num_steps={num_steps}, more than max_steps={max_steps}; "
+                "raise max_steps or drop it (an int num_steps needs none)."
+            )
         return tf.constant(num_steps)
     num_steps = tf.convert_to_tensor(num_steps)
     if num_steps.dtype not in (tf.int32, tf.int64) or num_steps.shape.rank not in (None, 0):
         raise ValueError(f"generate needs num_steps as an int or an int32 scalar tensor; got {num_steps!r}.")
     num_steps = tf.cast(num_steps, tf.int32)
-    checks = [tf.debugging.Assert(
-        num_steps >= 1, [tf.strings.format("generate needs num_steps >= 1; got {}.", num_steps)])]
+    checks = [
+        tf.debugging.Assert(num_steps >= 1, [tf.strings.format("generate needs num_steps >= 1; got {}.", num_steps)])
+    ]
     if max_steps is not None:
-        checks.append(tf.debugging.Assert(num_steps <= max_steps, [tf.strings.format(
-            "generate was built with max_steps={}; the run fed num_steps={}. Build it with a larger max_steps.",
-            (max_steps, num_steps))]))
+        checks.append(
+            tf.debugging.Assert(
+                num_steps <= max_steps,
+                [
+                    tf.strings.format(
+                        "generate was built with max_steps={}; the run fed num_steps={}. "
+                        "Build it with a larger max_steps.",
+                        (max_steps, num_steps),
+                    )
+                ],
+            )
+        )
     with tf.control_dependencies(checks):
         return tf.identity(num_steps)
 
 
-def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, scope=None, jit_compile=None,
-             max_steps=None):
+def generate(
+    cell, first_input, num_steps, next_input_fn, initial_state=None, scope=None, jit_compile=None, max_steps=None
+):
     """Runs `cell` for `num_steps` steps, each step's input computed in-graph from the previous output.
 
     Args:
@@ -100,8 +113,9 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
         initial_state = cell.zero_state(batch, first_input.dtype)
     elif carried is not None:
         name = carried.name if hasattr(carried, "name") else carried.state.name
-        check_state(cell.state_size, carried.initial_state,
-                    f"The state of {type(carried).__name__} '{name}' given to generate")
+        check_state(
+            cell.state_size, carried.initial_state, f"The state of {type(carried).__name__} '{name}' given to generate"
+        )
         initial_state = carried.initial_state_for(batch)
     else:
         check_state(cell.state_size, initial_state, "generate's initial_state")
@@ -134,6 +148,7 @@ def generate(cell, first_input, num_steps, next_input_fn, initial_state=None, sc
 
 def _while_loop(cell, next_input_fn, first_input, first_output, state, num_steps):
     """Steps 1 .. num_steps-1 as a `tf.while_loop` of TF ops: `(outputs [time, batch, output_size], final_state)`."""
+
     def body(step, previous_output, state, outputs):
         output, state = cell(_next_input(next_input_fn, previous_output, first_input), state)
         return step + 1, output, state, outputs.write(step, output)
@@ -160,6 +175,7 @@ def _compiled_steps(cell, next_input_fn, first_input, first_output, state, slots
     and returns their outputs `[slots, batch, output_size]` (zeros past `end`), the last output and
     the flat state.
     """
+
     def steps(start, end, previous_output, flat_state):
         outputs = tf.TensorArray(previous_output.dtype, size=slots, element_shape=previous_output.shape)
 
@@ -169,27 +185,41 @@ def _compiled_steps(cell, next_input_fn, first_input, first_output, state, slots
             return k + 1, output, tf.nest.flatten(new_state), outputs.write(k, output)
 
         _, last_output, flat_state, outputs = tf.while_loop(
-            lambda k, *_: start + k < end, body, (tf.constant(0), previous_output, flat_state, outputs),
-            maximum_iterations=slots)
+            lambda k, *_: start + k < end,
+            body,
+            (tf.constant(0), previous_output, flat_state, outputs),
+            maximum_iterations=slots,
+        )
         return outputs.stack(), last_output, flat_state
 
     step_spec = tf.TensorSpec([], tf.int32)
     return tf.function(steps, jit_compile=True, autograph=False).get_concrete_function(
-        step_spec, step_spec, tf.TensorSpec.from_tensor(first_output),
-        [tf.TensorSpec.from_tensor(part) for part in tf.nest.flatten(state)])
+        step_spec,
+        step_spec,
+        tf.TensorSpec.from_tensor(first_output),
+        [tf.TensorSpec.from_tensor(part) for part in tf.nest.flatten(state)],
+    )
 
 
 def _in_chunks(steps, num_steps, first_output, flat_state):
     """Steps 1 .. num_steps-1, CHUNK_STEPS a compiled call, in a `tf.while_loop`: `(outputs [time, ..], flat_state)`."""
+
     def body(index, start, previous_output, flat_state, chunks):
         outputs, last_output, flat_state = steps(start, num_steps, previous_output, flat_state)
         return index + 1, start + CHUNK_STEPS, last_output, flat_state, chunks.write(index, outputs)
 
-    chunks = tf.TensorArray(first_output.dtype, size=0, dynamic_size=True, infer_shape=False,
-                            element_shape=tf.TensorShape([None]).concatenate(first_output.shape))
+    chunks = tf.TensorArray(
+        first_output.dtype,
+        size=0,
+        dynamic_size=True,
+        infer_shape=False,
+        element_shape=tf.TensorShape([None]).concatenate(first_output.shape),
+    )
     _, _, _, flat_state, chunks = tf.while_loop(
-        lambda index, start, *_: start < num_steps, body,
-        (tf.constant(1), tf.constant(1), first_output, flat_state, chunks.write(0, first_output[None])))
+        lambda index, start, *_: start < num_steps,
+        body,
+        (tf.constant(1), tf.constant(1), first_output, flat_state, chunks.write(0, first_output[None])),
+    )
     return chunks.concat()[:num_steps], flat_state
 
 
@@ -198,5 +228,6 @@ def _next_input(next_input_fn, output, first_input):
     if not next_input.shape.is_compatible_with(first_input.shape):
         raise ValueError(
             f"next_input_fn must return the cell's input shape {first_input.shape} (like first_input); "
-            f"it returned {next_input.shape}.")
+            f"it returned {next_input.shape}."
+        )
     return tf.cast(next_input, first_input.dtype)

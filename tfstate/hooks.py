@@ -66,29 +66,45 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
         always raises.
     """
 
-    def __init__(self, rnns, reset_every_n_steps=None, checkpoint_dir=None, checkpoint_basename="model.ckpt",
-                 missing_snapshot="error"):
+    def __init__(
+        self,
+        rnns,
+        reset_every_n_steps=None,
+        checkpoint_dir=None,
+        checkpoint_basename="model.ckpt",
+        missing_snapshot="error",
+    ):
         self._rnns = tuple(rnns) if isinstance(rnns, (list, tuple)) else (rnns,)
         if not self._rnns or not all(isinstance(rnn, StatefulRNN) for rnn in self._rnns):
-            raise TypeError("StateHook takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an "
-                            "RNNState you unroll yourself, StatefulRNN(outputs, final_state, state)) or a list of "
-                            f"them; got {_describe(rnns)}.")
+            raise TypeError(
+                "StateHook takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an "
+                "RNNState you unroll yourself, StatefulRNN(outputs, final_state, state)) or a list of "
+                f"them; got {_describe(rnns)}."
+            )
         names = [rnn.state.name for rnn in self._rnns]
         if len(set(names)) != len(names):
             raise ValueError(f"StateHook got the same StatefulRNN twice (state names {names}).")
-        if reset_every_n_steps is not None and (isinstance(reset_every_n_steps, bool) or not isinstance(
-                reset_every_n_steps, numbers.Integral) or reset_every_n_steps < 1):
-            raise ValueError(f"StateHook reset_every_n_steps must be a positive int or None; "
-                             f"got {reset_every_n_steps!r}.")
+        if reset_every_n_steps is not None and (
+            isinstance(reset_every_n_steps, bool)
+            or not isinstance(reset_every_n_steps, numbers.Integral)
+            or reset_every_n_steps < 1
+        ):
+            raise ValueError(
+                f"StateHook reset_every_n_steps must be a positive int or None; got {reset_every_n_steps!r}."
+            )
         if missing_snapshot not in _MISSING_SNAPSHOT:
-            raise ValueError(f"StateHook missing_snapshot must be one of {_MISSING_SNAPSHOT}; got {missing_snapshot!r}.")
+            raise ValueError(
+                f"StateHook missing_snapshot must be one of {_MISSING_SNAPSHOT}; got {missing_snapshot!r}."
+            )
         self.reset_every_n_steps = reset_every_n_steps
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_basename = checkpoint_basename
         self.missing_snapshot = missing_snapshot
         self._states = [rnn.state for rnn in self._rnns]
-        self._fetches = {"final_states": [rnn.final_state for rnn in self._rnns],
-                         "writes": [state.writes for state in self._states]}
+        self._fetches = {
+            "final_states": [rnn.final_state for rnn in self._rnns],
+            "writes": [state.writes for state in self._states],
+        }
         self._keeps = {id(rnn.keep) for rnn in self._rnns}
         self._global_step = None
         self._session = None  # the session set up by after_create_session
@@ -129,10 +145,14 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
                     f"StateHook: the session's global step is {current}, but the latest checkpoint in "
                     f"'{self.checkpoint_dir}' is '{checkpoint}' (global step {int(reader.get_tensor(name))}): the "
                     "session did not restore it, so its state snapshot does not apply. Give the session "
-                    "(MonitoredTrainingSession or its session creator) the StateHook's checkpoint_dir.")
+                    "(MonitoredTrainingSession or its session creator) the StateHook's checkpoint_dir."
+                )
         if self.missing_snapshot == "fresh_start" and not os.path.exists(snapshot_path(checkpoint)):
-            _log.warning("Checkpoint '%s' has no state snapshot: the streams start from their reset value "
-                         "(StateHook missing_snapshot='fresh_start').", checkpoint)
+            _log.warning(
+                "Checkpoint '%s' has no state snapshot: the streams start from their reset value "
+                "(StateHook missing_snapshot='fresh_start').",
+                checkpoint,
+            )
             session.run([rnn.reset for rnn in self._rnns])
             return
         restore_snapshot(session, self._rnns, checkpoint)
@@ -140,8 +160,9 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
     def before_run(self, run_context):
         args = run_context.original_args
         if any(id(fetch) in self._keeps for fetch in tf.nest.flatten(args.fetches)):
-            raise ValueError("StateHook keeps the state itself; do not fetch the RNNs' keep ops in runs of its "
-                             "MonitoredSession.")
+            raise ValueError(
+                "StateHook keeps the state itself; do not fetch the RNNs' keep ops in runs of its MonitoredSession."
+            )
         feed = {}
         if self.reset_every_n_steps is not None and self._count % self.reset_every_n_steps == 0:
             fed = {key if isinstance(key, str) else getattr(key, "name", None) for key in args.feed_dict or {}}
@@ -158,7 +179,8 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
             raise RuntimeError(
                 "The StateHook has not set up the session this checkpoint is saved from: put the StateHook before "
                 "the CheckpointSaverHook that carries its listener, in the same hooks list of the same "
-                "MonitoredSession (MonitoredTrainingSession runs chief_only_hooks before hooks).")
+                "MonitoredSession (MonitoredTrainingSession runs chief_only_hooks before hooks)."
+            )
 
 
 class _SnapshotListener(tf.compat.v1.train.CheckpointSaverListener):
@@ -171,8 +193,10 @@ class _SnapshotListener(tf.compat.v1.train.CheckpointSaverListener):
         return f"{os.path.join(self._hook.checkpoint_dir, self._hook.checkpoint_basename)}-{step}"
 
     def _mismatch(self, expected, found):
-        return ValueError(f"StateHook expects checkpoint '{expected}', but {found}: give the StateHook the "
-                          "CheckpointSaverHook's checkpoint_dir and checkpoint_basename.")
+        return ValueError(
+            f"StateHook expects checkpoint '{expected}', but {found}: give the StateHook the "
+            "CheckpointSaverHook's checkpoint_dir and checkpoint_basename."
+        )
 
     def before_save(self, session, global_step_value):
         self._hook._check_ready(session)

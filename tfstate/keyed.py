@@ -92,8 +92,17 @@ class KeyedState:
     depend on the second (to continue the same keys, use one lookup's `initial_state_for`).
     """
 
-    def __init__(self, cell_or_state_size, capacity, key_dtype=tf.int64, dtype=tf.float32, name="keyed_state",
-                 reset_value=None, max_idle=None, max_parallel_runs=8):
+    def __init__(
+        self,
+        cell_or_state_size,
+        capacity,
+        key_dtype=tf.int64,
+        dtype=tf.float32,
+        name="keyed_state",
+        reset_value=None,
+        max_idle=None,
+        max_parallel_runs=8,
+    ):
         require_graph_mode("tfstate.KeyedState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
         self._dtype = tf.as_dtype(dtype)
@@ -102,8 +111,11 @@ class KeyedState:
             raise ValueError(f"KeyedState '{name}' needs a float dtype; got {self._dtype.name}.")
         if self.key_dtype not in _KEY_DTYPES:
             raise ValueError(f"KeyedState '{name}' keys must be int64 or string; got key_dtype {self.key_dtype.name}.")
-        for what, value, least in (("capacity", capacity, 1), ("max_parallel_runs", max_parallel_runs, 1),
-                                   ("max_idle", 0 if max_idle is None else max_idle, 0)):
+        for what, value, least in (
+            ("capacity", capacity, 1),
+            ("max_parallel_runs", max_parallel_runs, 1),
+            ("max_idle", 0 if max_idle is None else max_idle, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"KeyedState '{name}' needs {what} an int >= {least}; got {value!r}.")
         self.capacity, self.max_idle = int(capacity), max_idle
@@ -113,22 +125,34 @@ class KeyedState:
         with tf.compat.v1.name_scope(None, default_name=name) as scope:
             self.name = scope.rstrip("/")
             self._rows = tf.raw_ops.MutableHashTableOfTensorsV2(
-                key_dtype=self.key_dtype, value_dtype=self._dtype, value_shape=[sum(self._sizes)],
-                shared_name=f"{self.name}/rows", name="rows")
-            self._kept = tf.raw_ops.MutableHashTableV2(key_dtype=self.key_dtype, value_dtype=tf.int64,
-                                                       shared_name=f"{self.name}/kept", name="kept")
+                key_dtype=self.key_dtype,
+                value_dtype=self._dtype,
+                value_shape=[sum(self._sizes)],
+                shared_name=f"{self.name}/rows",
+                name="rows",
+            )
+            self._kept = tf.raw_ops.MutableHashTableV2(
+                key_dtype=self.key_dtype, value_dtype=tf.int64, shared_name=f"{self.name}/kept", name="kept"
+            )
             # keeps of this table so far; initialized from the table, so that an initializer run after a
             # restore (MonitoredTrainingSession runs local_variables_initializer) keeps it past every stream's
             self._clock = tf.compat.v1.Variable(
-                lambda: tf.reduce_max(tf.concat([[0], self._export_kept()[1]], 0)), dtype=tf.int64, trainable=False,
-                use_resource=True, name="clock", collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+                lambda: tf.reduce_max(tf.concat([[0], self._export_kept()[1]], 0)),
+                dtype=tf.int64,
+                trainable=False,
+                use_resource=True,
+                name="clock",
+                collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES],
+            )
             self._locks = KeyLocks(self.name, max_parallel_runs, _BUCKETS)
-            self._given_reset_value = check_reset_value(self._state_size, reset_value, self._dtype,
-                                                        f"KeyedState '{self.name}'")
+            self._given_reset_value = check_reset_value(
+                self._state_size, reset_value, self._dtype, f"KeyedState '{self.name}'"
+            )
             self.size = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept, name="size")
             self.initializer = self._build_initializer()
             self._is_initialized = tf.reduce_all(
-                tf.stack([v.is_initialized() for v in [self._clock] + self._locks.variables]), name="is_initialized")
+                tf.stack([v.is_initialized() for v in [self._clock] + self._locks.variables]), name="is_initialized"
+            )
             self.end_keys = tf.compat.v1.placeholder(self.key_dtype, [None], name="end_keys")
             self.ended = self.end(self.end_keys)
             self.end_op = self.ended.op
@@ -137,8 +161,9 @@ class KeyedState:
             self._import_rows = tf.compat.v1.placeholder(self._dtype, [None, sum(self._sizes)], name="import/rows")
             self._import_kept = tf.compat.v1.placeholder(tf.int64, [None], name="import/kept")
             self._import_clock = tf.compat.v1.placeholder(tf.int64, [], name="import/clock")
-            self._import_op = self._build_import(self._import_keys, self._import_rows, self._import_kept,
-                                                 self._import_clock)
+            self._import_op = self._build_import(
+                self._import_keys, self._import_rows, self._import_kept, self._import_clock
+            )
             self.saveable = _TableSaveable(self)
         _TABLES.setdefault(tf.compat.v1.get_default_graph(), []).append(self)
 
@@ -159,8 +184,12 @@ class KeyedState:
         """The reset value for `rows` rows, packed into table rows `[rows, row width]`."""
         if self._given_reset_value is None:
             return tf.zeros(tf.stack([rows, sum(self._sizes)]), self._dtype)
-        return self._pack([tf.broadcast_to(value, tf.concat([[rows], width], 0))
-                           for value, width in zip(self._given_reset_value, self._widths)])
+        return self._pack(
+            [
+                tf.broadcast_to(value, tf.concat([[rows], width], 0))
+                for value, width in zip(self._given_reset_value, self._widths)
+            ]
+        )
 
     def _pack(self, flat_parts):
         return tf.concat([tf.reshape(part, [-1, size]) for part, size in zip(flat_parts, self._sizes)], 1)
@@ -173,21 +202,28 @@ class KeyedState:
         """Static checks of a keys tensor, and the in-graph check that no key appears twice."""
         keys = tf.convert_to_tensor(keys)
         if keys.dtype != self.key_dtype:
-            raise ValueError(f"KeyedState '{self.name}' has {self.key_dtype.name} keys; {what} got "
-                             f"{keys.dtype.name} keys ({keys}). Cast them, or build the table with "
-                             f"key_dtype={keys.dtype.name}.")
+            raise ValueError(
+                f"KeyedState '{self.name}' has {self.key_dtype.name} keys; {what} got "
+                f"{keys.dtype.name} keys ({keys}). Cast them, or build the table with "
+                f"key_dtype={keys.dtype.name}."
+            )
         if keys.shape.rank not in (None, 1):
-            raise ValueError(f"KeyedState '{self.name}' needs keys of shape [batch] (one per row); {what} got "
-                             f"shape {keys.shape}.")
+            raise ValueError(
+                f"KeyedState '{self.name}' needs keys of shape [batch] (one per row); {what} got shape {keys.shape}."
+            )
         if keys.shape.rank is None:
             keys = tf.reshape(keys, [-1])
         unique, _, counts = tf.unique_with_counts(keys)
         repeated = tf.boolean_mask(unique, counts > 1)
         check = tf.debugging.Assert(
             tf.equal(tf.size(repeated), 0),
-            [f"KeyedState {self.name} ({what}): these keys appear more than once in one run:", repeated,
-             "Each row of a run must be another stream; run the repeats in separate runs."],
-            name="check_unique_keys")
+            [
+                f"KeyedState {self.name} ({what}): these keys appear more than once in one run:",
+                repeated,
+                "Each row of a run must be another stream; run the repeats in separate runs.",
+            ],
+            name="check_unique_keys",
+        )
         return keys, check
 
     def lookup(self, keys, start=None, batch_size=None):
@@ -212,10 +248,12 @@ class KeyedState:
         """(claimed run, reads done, flat stored rows, kept counts, clock) for `keys` under their claim."""
         run = self._locks.acquire(keys, checks)
         with tf.control_dependencies([run.claimed]):
-            rows = tf.raw_ops.LookupTableFindV2(table_handle=self._rows, keys=keys,
-                                                default_value=tf.zeros([sum(self._sizes)], self._dtype))
-            kept = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
-                                                default_value=tf.constant(-1, tf.int64))
+            rows = tf.raw_ops.LookupTableFindV2(
+                table_handle=self._rows, keys=keys, default_value=tf.zeros([sum(self._sizes)], self._dtype)
+            )
+            kept = tf.raw_ops.LookupTableFindV2(
+                table_handle=self._kept, keys=keys, default_value=tf.constant(-1, tf.int64)
+            )
             clock = self._clock.read_value()
         reads_done = run.release_after([rows, kept, clock], name="reads_done")
         with tf.control_dependencies([reads_done]):
@@ -235,8 +273,9 @@ class KeyedState:
             clock = self._clock.assign_add(1)
             stored = tf.raw_ops.LookupTableInsertV2(table_handle=self._rows, keys=keys, values=rows)
         with tf.control_dependencies([stored]):
-            counted = tf.raw_ops.LookupTableInsertV2(table_handle=self._kept, keys=keys,
-                                                     values=tf.fill(tf.shape(keys), clock))
+            counted = tf.raw_ops.LookupTableInsertV2(
+                table_handle=self._kept, keys=keys, values=tf.fill(tf.shape(keys), clock)
+            )
         released = run.finish_after([counted])
         with tf.control_dependencies([released]):
             over = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept) > self.capacity
@@ -252,16 +291,19 @@ class KeyedState:
         victims, last_kept = tf.gather(keys, oldest), tf.gather(kept, oldest)
         run = self._locks.acquire(victims)
         with tf.control_dependencies([run.claimed]):  # a victim kept again meanwhile stays
-            now = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=victims,
-                                               default_value=tf.constant(-1, tf.int64))
+            now = tf.raw_ops.LookupTableFindV2(
+                table_handle=self._kept, keys=victims, default_value=tf.constant(-1, tf.int64)
+            )
             unchanged = tf.ensure_shape(tf.equal(now, last_kept), [None])
             dropped = self._drop(tf.boolean_mask(victims, unchanged))
         return run.finish_after([dropped])
 
     def _drop(self, keys):
         """Removes `keys` (claimed by the caller); returns a bool per key: whether it held a state."""
-        held = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
-                                            default_value=tf.constant(-1, tf.int64)) >= 0
+        held = (
+            tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys, default_value=tf.constant(-1, tf.int64))
+            >= 0
+        )
         with tf.control_dependencies([held]):
             uncounted = tf.raw_ops.LookupTableRemoveV2(table_handle=self._kept, keys=keys)
         with tf.control_dependencies([uncounted]):
@@ -289,12 +331,14 @@ class KeyedState:
 
     def _build_initializer(self):
         empty_keys = tf.zeros([0], self.key_dtype)
-        rows = tf.raw_ops.LookupTableImportV2(table_handle=self._rows, keys=empty_keys,
-                                              values=tf.zeros([0, sum(self._sizes)], self._dtype))
+        rows = tf.raw_ops.LookupTableImportV2(
+            table_handle=self._rows, keys=empty_keys, values=tf.zeros([0, sum(self._sizes)], self._dtype)
+        )
         kept = tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=empty_keys, values=tf.zeros([0], tf.int64))
         with tf.control_dependencies([rows, kept]):
-            return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables),
-                            name="initializer")
+            return tf.group(
+                tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name="initializer"
+            )
 
     def initialize_if_needed(self, sess):
         """Initializes (empties) the table unless its variables already are initialized."""
@@ -306,13 +350,21 @@ class KeyedState:
         snapshot = []
 
         def read():
-            keys, rows = tf.raw_ops.LookupTableExportV2(table_handle=self._rows, Tkeys=self.key_dtype,
-                                                        Tvalues=self._dtype)
-            kept = tf.raw_ops.LookupTableFindV2(table_handle=self._kept, keys=keys,
-                                                default_value=tf.constant(-1, tf.int64))
+            keys, rows = tf.raw_ops.LookupTableExportV2(
+                table_handle=self._rows, Tkeys=self.key_dtype, Tvalues=self._dtype
+            )
+            kept = tf.raw_ops.LookupTableFindV2(
+                table_handle=self._kept, keys=keys, default_value=tf.constant(-1, tf.int64)
+            )
             held = tf.ensure_shape(kept >= 0, [None])  # a row without a keep count is not a stream
-            snapshot.extend([tf.boolean_mask(keys, held), tf.boolean_mask(rows, held), tf.boolean_mask(kept, held),
-                             self._clock.read_value()])
+            snapshot.extend(
+                [
+                    tf.boolean_mask(keys, held),
+                    tf.boolean_mask(rows, held),
+                    tf.boolean_mask(kept, held),
+                    self._clock.read_value(),
+                ]
+            )
             return tf.group(snapshot)
 
         with tf.compat.v1.name_scope("snapshot"):
@@ -322,10 +374,13 @@ class KeyedState:
 
     def _build_import(self, keys, rows, kept, clock):
         """An op that replaces the whole table by the given streams, while no run is in flight."""
+
         def replace():
-            return tf.group(tf.raw_ops.LookupTableImportV2(table_handle=self._rows, keys=keys, values=rows),
-                            tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=keys, values=kept),
-                            self._clock.assign(clock, read_value=False))
+            return tf.group(
+                tf.raw_ops.LookupTableImportV2(table_handle=self._rows, keys=keys, values=rows),
+                tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=keys, values=kept),
+                self._clock.assign(clock, read_value=False),
+            )
 
         with tf.compat.v1.name_scope("import"):
             return self._locks.exclusively(replace)
@@ -334,14 +389,17 @@ class KeyedState:
         """`{key: nest of arrays}` of every stored stream (read while no run is in flight); string keys as bytes."""
         keys, rows, _, _ = sess.run(self._snapshot)
         parts = self._split(rows)
-        return {_python_key(key): tf.nest.pack_sequence_as(self._state_size, [part[index] for part in parts])
-                for index, key in enumerate(keys)}
+        return {
+            _python_key(key): tf.nest.pack_sequence_as(self._state_size, [part[index] for part in parts])
+            for index, key in enumerate(keys)
+        }
 
     def _split(self, rows):
         """Table rows (NumPy) -> flat list of parts, each `[rows] + width`."""
         bounds = np.cumsum([0] + self._sizes)
-        return [rows[:, start:end].reshape([-1] + width)
-                for start, end, width in zip(bounds[:-1], bounds[1:], self._widths)]
+        return [
+            rows[:, start:end].reshape([-1] + width) for start, end, width in zip(bounds[:-1], bounds[1:], self._widths)
+        ]
 
     def _array_names(self):
         names = {path: f"{self.name}/{path}" for path in self._paths}
@@ -379,16 +437,27 @@ class KeyedState:
         keys = _decode_keys(arrays, key_name, self.key_dtype, path)
         counts = {len(keys), len(arrays[kept_name])} | {len(arrays[name]) for name in parts.values()}
         if len(counts) != 1:
-            raise _npz.StateFileError(f"{path}: the arrays of table '{self.name}' hold different numbers of streams "
-                                      f"({sorted(counts)}); the file is damaged.")
+            raise _npz.StateFileError(
+                f"{path}: the arrays of table '{self.name}' hold different numbers of streams "
+                f"({sorted(counts)}); the file is damaged."
+            )
         if len(keys) > self.capacity:
-            raise _npz.StateFileError(f"{path} holds {len(keys)} streams; KeyedState '{self.name}' has capacity "
-                                      f"{self.capacity}. Build the table with a larger capacity.")
+            raise _npz.StateFileError(
+                f"{path} holds {len(keys)} streams; KeyedState '{self.name}' has capacity "
+                f"{self.capacity}. Build the table with a larger capacity."
+            )
         if len(set(keys.tolist())) != len(keys):
             raise _npz.StateFileError(f"{path}: table '{self.name}' holds a key twice; the file is damaged.")
         rows = np.concatenate([arrays[name].reshape(len(keys), -1) for name in parts.values()], axis=1)
-        sess.run(self._import_op, {self._import_keys: keys, self._import_rows: rows.astype(self._dtype.as_numpy_dtype),
-                                   self._import_kept: arrays[kept_name], self._import_clock: arrays[clock_name]})
+        sess.run(
+            self._import_op,
+            {
+                self._import_keys: keys,
+                self._import_rows: rows.astype(self._dtype.as_numpy_dtype),
+                self._import_kept: arrays[kept_name],
+                self._import_clock: arrays[clock_name],
+            },
+        )
 
     def check_keys(self, keys):
         """`keys` as a 1-D NumPy array of the table's key dtype; ValueError for any other dtype, shape or a repeat."""
@@ -398,16 +467,20 @@ class KeyedState:
         if array.dtype.kind == "O":
             fits = all(isinstance(key, (str, bytes)) for key in array.ravel())
         if not fits:
-            raise ValueError(f"KeyedState '{self.name}' keys are {wanted}; got {array.dtype} keys "
-                             f"{np.array2string(array.ravel()[:4], threshold=4)}.")
+            raise ValueError(
+                f"KeyedState '{self.name}' keys are {wanted}; got {array.dtype} keys "
+                f"{np.array2string(array.ravel()[:4], threshold=4)}."
+            )
         if array.ndim != 1:
             raise ValueError(f"KeyedState '{self.name}' needs keys of shape [batch]; got shape {list(array.shape)}.")
         values, counts = np.unique(array, return_counts=True)
         if (counts > 1).any():
             repeated = values[counts > 1][0]
             shown = repr(repeated.item() if isinstance(repeated, np.generic) else repeated)
-            raise ValueError(f"KeyedState '{self.name}': key {shown} appears more than once in one run; each row "
-                             "must be another stream.")
+            raise ValueError(
+                f"KeyedState '{self.name}': key {shown} appears more than once in one run; each row "
+                "must be another stream."
+            )
         return array.astype(np.int64) if self.key_dtype == tf.int64 else array
 
 
@@ -430,8 +503,9 @@ def _decode_keys(arrays, name, key_dtype, path):
         return arrays[name].astype(np.int64)
     data, offsets = arrays[name].tobytes(), arrays[f"{name}_offsets"]
     if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data) or (np.diff(offsets) < 0).any():
-        raise _npz.StateFileError(f"{path}: the key offsets of '{name}' do not fit its {len(data)} bytes; "
-                                  "the file is damaged.")
+        raise _npz.StateFileError(
+            f"{path}: the key offsets of '{name}' do not fit its {len(data)} bytes; the file is damaged."
+        )
     return np.array([data[start:end] for start, end in zip(offsets[:-1], offsets[1:])], dtype=object)
 
 
@@ -441,8 +515,10 @@ class _TableSaveable(saveable_object.SaveableObject):
     def __init__(self, table):
         self._table = table
         keys, rows, kept, clock = table._snapshot
-        specs = [saveable_object.SaveSpec(tensor, "", f"{table.name}/{part}")
-                 for tensor, part in zip((keys, rows, kept, clock), ("keys", "rows", "kept", "clock"))]
+        specs = [
+            saveable_object.SaveSpec(tensor, "", f"{table.name}/{part}")
+            for tensor, part in zip((keys, rows, kept, clock), ("keys", "rows", "kept", "clock"))
+        ]
         super().__init__(clock, specs, table.name)
 
     def restore(self, restored_tensors, restored_shapes):
@@ -490,7 +566,8 @@ class KeyedLookup:
         return tf.debugging.Assert(
             tf.equal(given, expected),
             [f"KeyedState {self.state.name} got", expected, "keys but", given, f"{what}; give one key per row."],
-            name="check_batch")
+            name="check_batch",
+        )
 
     def initial_state_for(self, run_batch_size):
         """`initial_state`, for a consumer whose batch (checked in-graph) must be these keys' (e.g. `generate`).
@@ -512,7 +589,9 @@ class KeyedLookup:
         values = [tf.convert_to_tensor(value) for value in tf.nest.flatten(final_state)]
         for path, width, value in zip(state._paths, state._widths, values):
             if value.dtype != state.dtype or not value.shape.is_compatible_with([None] + width):
-                raise ValueError(f"KeyedState '{state.name}' part '{path}' is {state.dtype.name} "
-                                 f"[batch, {', '.join(map(str, width))}]; keep got {value.dtype.name} {value.shape}.")
+                raise ValueError(
+                    f"KeyedState '{state.name}' part '{path}' is {state.dtype.name} "
+                    f"[batch, {', '.join(map(str, width))}]; keep got {value.dtype.name} {value.shape}."
+                )
         with tf.compat.v1.name_scope(f"{state.name}/keep/"):
             return state._write(self._run, self._reads_done, self.keys, state._pack(values))

@@ -42,9 +42,22 @@ class KeyedRNN:
         return self.lookup.initial_state_for(run_batch_size)
 
 
-def keyed_dynamic_rnn(cell, inputs, keys, capacity=None, start=None, sequence_length=None, time_major=False,
-                      dtype=None, reset_value=None, max_idle=None, state=None, scope=None, name="keyed_state",
-                      resets=None):
+def keyed_dynamic_rnn(
+    cell,
+    inputs,
+    keys,
+    capacity=None,
+    start=None,
+    sequence_length=None,
+    time_major=False,
+    dtype=None,
+    reset_value=None,
+    max_idle=None,
+    state=None,
+    scope=None,
+    name="keyed_state",
+    resets=None,
+):
     """`tfstate.dynamic_rnn` over `inputs` whose row i continues the stream `keys[i]`.
 
     Each row starts from the state its key holds in a `KeyedState` table (or from the reset value
@@ -82,19 +95,30 @@ def keyed_dynamic_rnn(cell, inputs, keys, capacity=None, start=None, sequence_le
     static_batch = first_input.shape[batch_axis] if first_input.shape.rank else None
     static_keys = keys.shape[0] if keys.shape.rank == 1 else None
     if static_batch is not None and static_keys is not None and static_batch != static_keys:
-        raise ValueError(f"keyed_dynamic_rnn got {static_keys} keys for inputs of {static_batch} rows "
-                         f"(shape {first_input.shape}); give one key per row.")
+        raise ValueError(
+            f"keyed_dynamic_rnn got {static_keys} keys for inputs of {static_batch} rows "
+            f"(shape {first_input.shape}); give one key per row."
+        )
     if state is None:
         if capacity is None:
             raise ValueError("keyed_dynamic_rnn needs capacity (the most streams to keep) or state (a KeyedState).")
-        state = KeyedState(cell, capacity, key_dtype=keys.dtype, dtype=dtype, name=name, reset_value=reset_value,
-                           max_idle=max_idle)
+        state = KeyedState(
+            cell, capacity, key_dtype=keys.dtype, dtype=dtype, name=name, reset_value=reset_value, max_idle=max_idle
+        )
     elif capacity is not None or reset_value is not None or max_idle is not None:
-        raise ValueError("keyed_dynamic_rnn got state and also capacity, reset_value or max_idle; those belong to "
-                         f"the KeyedState '{state.name}' already built. Drop them.")
+        raise ValueError(
+            "keyed_dynamic_rnn got state and also capacity, reset_value or max_idle; those belong to "
+            f"the KeyedState '{state.name}' already built. Drop them."
+        )
     lookup = state.lookup(keys, start=start, batch_size=tf.shape(first_input)[batch_axis])
     with_resets = {} if resets is None else dict(resets=resets, reset_state=lookup.reset_value)
-    outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
-                                       initial_state=lookup.initial_state, time_major=time_major, scope=scope,
-                                       **with_resets)
+    outputs, final_state = dynamic_rnn(
+        cell,
+        inputs,
+        sequence_length=sequence_length,
+        initial_state=lookup.initial_state,
+        time_major=time_major,
+        scope=scope,
+        **with_resets,
+    )
     return KeyedRNN(outputs, final_state, lookup)

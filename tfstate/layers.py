@@ -26,9 +26,7 @@ def _affine(inputs, kernel, bias):
 
 def _input_depth(inputs, layer):
     if inputs.shape.rank is None or inputs.shape.rank < 2 or inputs.shape[-1] is None:
-        raise ValueError(
-            f"{layer} needs inputs of rank >= 2 with a known last dimension; got shape {inputs.shape}."
-        )
+        raise ValueError(f"{layer} needs inputs of rank >= 2 with a known last dimension; got shape {inputs.shape}.")
     return inputs.shape[-1]
 
 
@@ -39,10 +37,22 @@ def _scope(name, default_name, reuse):
     return tf.compat.v1.variable_scope(name, default_name=default_name)
 
 
-def dense(inputs, units, activation=None, use_bias=True, kernel_initializer=None,
-          bias_initializer=tf.compat.v1.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
-          activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
-          name=None, reuse=None):
+def dense(
+    inputs,
+    units,
+    activation=None,
+    use_bias=True,
+    kernel_initializer=None,
+    bias_initializer=tf.compat.v1.zeros_initializer(),
+    kernel_regularizer=None,
+    bias_regularizer=None,
+    activity_regularizer=None,
+    kernel_constraint=None,
+    bias_constraint=None,
+    trainable=True,
+    name=None,
+    reuse=None,
+):
     """`activation(inputs @ kernel + bias)` with variables `<name>/kernel` and `<name>/bias`.
 
     The scope is `dense` (then `dense_1`, `dense_2`, ... for later calls) unless `name` is given;
@@ -54,24 +64,51 @@ def dense(inputs, units, activation=None, use_bias=True, kernel_initializer=None
     dtype = inputs.dtype.base_dtype
     with _scope(name, "dense", reuse):
         kernel = tf.compat.v1.get_variable(
-            "kernel", [depth, units], dtype, kernel_initializer, kernel_regularizer,
-            trainable=trainable, constraint=kernel_constraint)
-        bias = tf.compat.v1.get_variable(
-            "bias", [units], dtype, bias_initializer, bias_regularizer,
-            trainable=trainable, constraint=bias_constraint) if use_bias else None
+            "kernel",
+            [depth, units],
+            dtype,
+            kernel_initializer,
+            kernel_regularizer,
+            trainable=trainable,
+            constraint=kernel_constraint,
+        )
+        bias = (
+            tf.compat.v1.get_variable(
+                "bias",
+                [units],
+                dtype,
+                bias_initializer,
+                bias_regularizer,
+                trainable=trainable,
+                constraint=bias_constraint,
+            )
+            if use_bias
+            else None
+        )
         outputs = _affine(inputs, kernel, bias)
         if activation is not None:
             outputs = activation(outputs)
         if activity_regularizer is not None:
-            tf.compat.v1.add_to_collection(
-                tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES, activity_regularizer(outputs))
+            tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES, activity_regularizer(outputs))
         return outputs
 
 
-def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu, normalizer_fn=None, normalizer_params=None,
-                    weights_initializer=tf.compat.v1.glorot_uniform_initializer(), weights_regularizer=None,
-                    biases_initializer=tf.compat.v1.zeros_initializer(), biases_regularizer=None, reuse=None,
-                    variables_collections=None, outputs_collections=None, trainable=True, scope=None):
+def fully_connected(
+    inputs,
+    num_outputs,
+    activation_fn=tf.nn.relu,
+    normalizer_fn=None,
+    normalizer_params=None,
+    weights_initializer=tf.compat.v1.glorot_uniform_initializer(),
+    weights_regularizer=None,
+    biases_initializer=tf.compat.v1.zeros_initializer(),
+    biases_regularizer=None,
+    reuse=None,
+    variables_collections=None,
+    outputs_collections=None,
+    trainable=True,
+    scope=None,
+):
     """TF1 contrib's fully connected layer: variables `<scope>/weights` and `<scope>/biases`.
 
     As in TF1, the default activation is ReLU, and a `normalizer_fn` replaces the biases.
@@ -84,13 +121,25 @@ def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu, normalizer_fn
     collections += list(variables_collections or [])
     with _scope(scope, "fully_connected", reuse):
         weights = tf.compat.v1.get_variable(
-            "weights", [depth, num_outputs], dtype, weights_initializer, weights_regularizer,
-            trainable=trainable, collections=collections)
+            "weights",
+            [depth, num_outputs],
+            dtype,
+            weights_initializer,
+            weights_regularizer,
+            trainable=trainable,
+            collections=collections,
+        )
         biases = None
         if normalizer_fn is None and biases_initializer is not None:
             biases = tf.compat.v1.get_variable(
-                "biases", [num_outputs], dtype, biases_initializer, biases_regularizer,
-                trainable=trainable, collections=collections)
+                "biases",
+                [num_outputs],
+                dtype,
+                biases_initializer,
+                biases_regularizer,
+                trainable=trainable,
+                collections=collections,
+            )
         outputs = _affine(inputs, weights, biases)
         if normalizer_fn is not None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
@@ -113,10 +162,23 @@ class Dense:
     variables of that name instead, as TF1's `_reuse` did.
     """
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
-                 bias_initializer=tf.compat.v1.zeros_initializer(), kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
-                 name=None, dtype=None, _reuse=None):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer=tf.compat.v1.zeros_initializer(),
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        trainable=True,
+        name=None,
+        dtype=None,
+        _reuse=None,
+    ):
         self.units = int(units)
         self.activation = activation
         self.use_bias = use_bias
@@ -174,8 +236,10 @@ class Dense:
                 self._build(depth, self._dtype or inputs.dtype.base_dtype)
                 return self._apply(inputs)
         if self.kernel.shape[0] != depth:
-            raise ValueError(f"Dense '{self.name}' was built for inputs of depth {self.kernel.shape[0]}; "
-                             f"got inputs of shape {inputs.shape}.")
+            raise ValueError(
+                f"Dense '{self.name}' was built for inputs of depth {self.kernel.shape[0]}; "
+                f"got inputs of shape {inputs.shape}."
+            )
         with tf.compat.v1.variable_scope(self._scope, reuse=True, auxiliary_name_scope=False):
             return self._apply(inputs)
 
@@ -183,12 +247,24 @@ class Dense:
 
     def _build(self, depth, dtype):
         self.kernel = tf.compat.v1.get_variable(
-            "kernel", [depth, self.units], dtype, self.kernel_initializer, self.kernel_regularizer,
-            trainable=self.trainable, constraint=self.kernel_constraint)
+            "kernel",
+            [depth, self.units],
+            dtype,
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            trainable=self.trainable,
+            constraint=self.kernel_constraint,
+        )
         if self.use_bias:
             self.bias = tf.compat.v1.get_variable(
-                "bias", [self.units], dtype, self.bias_initializer, self.bias_regularizer,
-                trainable=self.trainable, constraint=self.bias_constraint)
+                "bias",
+                [self.units],
+                dtype,
+                self.bias_initializer,
+                self.bias_regularizer,
+                trainable=self.trainable,
+                constraint=self.bias_constraint,
+            )
 
     def _apply(self, inputs):
         outputs = _affine(inputs, self.kernel, self.bias)
@@ -196,12 +272,22 @@ class Dense:
             outputs = self.activation(outputs)
         if self.activity_regularizer is not None:
             tf.compat.v1.add_to_collection(
-                tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES, self.activity_regularizer(outputs))
+                tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES, self.activity_regularizer(outputs)
+            )
         return outputs
 
 
-def embed_sequence(ids, vocab_size=None, embed_dim=None, unique=False, initializer=None, regularizer=None,
-                   trainable=True, scope=None, reuse=None):
+def embed_sequence(
+    ids,
+    vocab_size=None,
+    embed_dim=None,
+    unique=False,
+    initializer=None,
+    regularizer=None,
+    trainable=True,
+    scope=None,
+    reuse=None,
+):
     """TF1 contrib's `embed_sequence`: `ids` (`[batch, time]`) looked up in `<scope>/embeddings`.
 
     The scope is `EmbedSequence` (then `EmbedSequence_1`, ...) unless `scope` is given; the table is
@@ -210,15 +296,22 @@ def embed_sequence(ids, vocab_size=None, embed_dim=None, unique=False, initializ
     """
     require_graph_mode("tfstate.layers.embed_sequence")
     if not (reuse or (vocab_size and embed_dim)):
-        raise ValueError("embed_sequence needs vocab_size and embed_dim unless reusing an existing table; "
-                         f"got vocab_size={vocab_size} and embed_dim={embed_dim}.")
+        raise ValueError(
+            "embed_sequence needs vocab_size and embed_dim unless reusing an existing table; "
+            f"got vocab_size={vocab_size} and embed_dim={embed_dim}."
+        )
     ids = tf.convert_to_tensor(ids)
     collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, tf.compat.v1.GraphKeys.MODEL_VARIABLES]
     with tf.compat.v1.variable_scope(scope, "EmbedSequence", [ids], reuse=reuse):
         shape = None if vocab_size is None or embed_dim is None else [vocab_size, embed_dim]
-        embeddings = tf.compat.v1.get_variable("embeddings", shape, initializer=initializer,
-                                               regularizer=regularizer, trainable=trainable,
-                                               collections=collections)
+        embeddings = tf.compat.v1.get_variable(
+            "embeddings",
+            shape,
+            initializer=initializer,
+            regularizer=regularizer,
+            trainable=trainable,
+            collections=collections,
+        )
         if not unique:
             return tf.nn.embedding_lookup(embeddings, ids)
         distinct, index = tf.unique(tf.reshape(ids, [-1]))

@@ -32,11 +32,13 @@ def state_to_tuple(state, cell):
     widths = tf.nest.flatten(layout)
     given = state.shape[-1]
     if given is not None and given != sum(widths):
-        raise ValueError(f"state_to_tuple: a concatenated state of this cell is {sum(widths)} wide "
-                         f"({' + '.join(map(str, widths))}); got width {given}.")
+        raise ValueError(
+            f"state_to_tuple: a concatenated state of this cell is {sum(widths)} wide "
+            f"({' + '.join(map(str, widths))}); got width {given}."
+        )
     parts, start = [], 0
     for width in widths:
-        parts.append(state[..., start:start + width])
+        parts.append(state[..., start : start + width])
         start += width
     return tf.nest.pack_sequence_as(layout, parts)
 

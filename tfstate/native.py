@@ -38,7 +38,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
@@ -46,10 +46,13 @@ from tensorflow.core.framework import attr_value_pb2
 from tfstate._files import atomic_writer
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_OP_SOURCES = tuple(os.path.join(_HERE, name) for name in ("lstm_kernel.cc", "gru_kernel.cc",
-                                                            "lstm_gradient_kernel.cc"))
-_SOURCES = _OP_SOURCES + tuple(os.path.join(_HERE, name) for name in (
-    "kernel_op.h", "kernel_base.h", "lstm_recurrence.h", "gru_recurrence.h", "lstm_gradient.h"))
+_OP_SOURCES = tuple(
+    os.path.join(_HERE, name) for name in ("lstm_kernel.cc", "gru_kernel.cc", "lstm_gradient_kernel.cc")
+)
+_SOURCES = _OP_SOURCES + tuple(
+    os.path.join(_HERE, name)
+    for name in ("kernel_op.h", "kernel_base.h", "lstm_recurrence.h", "gru_recurrence.h", "lstm_gradient.h")
+)
 # each op's name, before the variant's suffix
 _OPS = {"lstm": "TfstateLstmSequence", "gru": "TfstateGruSequence", "lstm_gradient": "TfstateLstmGradient"}
 
@@ -71,6 +74,7 @@ def op_type(kind, name):
     """The type of variant `name`'s op for `kind` (a key of `_OPS`) as graphs show it: e.g. `TfstateGruSequenceAvx2`."""
     return _OPS[kind] + _VARIANTS[name].suffix
 
+
 _log = logging.getLogger("tfstate")
 _lock = threading.Lock()  # one build and load at a time
 
@@ -79,7 +83,7 @@ class NativeUnavailableError(RuntimeError):
     """The compiled kernel cannot be used here (the message says why)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_flags():
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -97,8 +101,11 @@ def _x86():
 
 def variants():
     """The kernel variants this CPU runs, fastest first: e.g. `("avx512", "avx2", "portable")`."""
-    return tuple(name for name, variant in _VARIANTS.items()
-                 if not variant.needs or (_x86() and _cpu_flags().issuperset(variant.needs)))
+    return tuple(
+        name
+        for name, variant in _VARIANTS.items()
+        if not variant.needs or (_x86() and _cpu_flags().issuperset(variant.needs))
+    )
 
 
 def variant():
@@ -112,12 +119,14 @@ def variant():
     if forced not in _VARIANTS:
         raise NativeUnavailableError(
             f"TFSTATE_NATIVE_ISA='{forced}' is not a kernel variant; expected one of "
-            f"{', '.join(repr(name) for name in _VARIANTS)}, or unset for the fastest this CPU runs")
+            f"{', '.join(repr(name) for name in _VARIANTS)}, or unset for the fastest this CPU runs"
+        )
     if forced not in variants():
         needs = ", ".join(_VARIANTS[forced].needs)
         raise NativeUnavailableError(
             f"TFSTATE_NATIVE_ISA='{forced}' needs an x86-64 CPU with {needs}; this CPU runs "
-            f"{', '.join(repr(name) for name in variants())}")
+            f"{', '.join(repr(name) for name in variants())}"
+        )
     return forced
 
 
@@ -130,6 +139,7 @@ def _compiler():
 
 class _Build(NamedTuple):
     """How a variant is compiled, and the key that names its cached files."""
+
     ops: dict  # {kind: the op's name}
     command: list  # the compiler command for one source, without the source and its output
     link: list  # what follows the objects when they are linked
@@ -138,9 +148,17 @@ class _Build(NamedTuple):
     @classmethod
     def of(cls, name, compiler):
         ops = {kind: op_type(kind, name) for kind in _OPS}
-        command = [compiler, "-O3", *(_VARIANTS[name].flags if _x86() else ()), "-ffp-contract=fast",
-                   "-fvisibility=hidden", "-fPIC", "-pthread", f"-DTFSTATE_VARIANT={_VARIANTS[name].suffix}",
-                   *tf.sysconfig.get_compile_flags()]
+        command = [
+            compiler,
+            "-O3",
+            *(_VARIANTS[name].flags if _x86() else ()),
+            "-ffp-contract=fast",
+            "-fvisibility=hidden",
+            "-fPIC",
+            "-pthread",
+            f"-DTFSTATE_VARIANT={_VARIANTS[name].suffix}",
+            *tf.sysconfig.get_compile_flags(),
+        ]
         link = ["-shared", "-pthread", *tf.sysconfig.get_link_flags()]
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
         key = hashlib.sha256(tf.__version__.encode() + version.encode() + " ".join(command + link).encode())
@@ -174,8 +192,10 @@ def _folder_problem(path):
     while problem is None:
         info = os.stat(folder)
         if info.st_uid not in (0, os.getuid()) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
-            return (f"'{folder}', above '{path}', can be changed by another user (owner {info.st_uid}, "
-                    f"mode {stat.S_IMODE(info.st_mode):04o})")
+            return (
+                f"'{folder}', above '{path}', can be changed by another user (owner {info.st_uid}, "
+                f"mode {stat.S_IMODE(info.st_mode):04o})"
+            )
         if folder == os.path.dirname(folder):
             break
         folder = os.path.dirname(folder)
@@ -185,7 +205,8 @@ def _folder_problem(path):
 def _cache_folder():
     """`(folder, None)`: the user's private kernel cache (made if missing); or `(None, why it cannot be used)`."""
     folder = os.environ.get("TFSTATE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tfstate")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tfstate"
+    )
     folder = os.path.abspath(folder)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -221,7 +242,7 @@ def _cached(folder, build):
     for entry in sorted(os.listdir(folder)):
         if entry.startswith(prefix) and entry.endswith(".so"):
             path = os.path.join(folder, entry)
-            problem = _file_problem(path, entry[len(prefix):-len(".so")])
+            problem = _file_problem(path, entry[len(prefix) : -len(".so")])
             if problem is None:
                 return path
             _log.warning("tfstate: not loading the cached kernel: %s; it is built again", problem)
@@ -245,8 +266,12 @@ def _compile(build, scratch):
     One compiler process per source, all at once (the build's wall time is then the slowest source's).
     """
     objects = [os.path.join(scratch, os.path.basename(source) + ".o") for source in _OP_SOURCES]
-    processes = [subprocess.Popen([*build.command, "-c", source, "-o", output], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True) for source, output in zip(_OP_SOURCES, objects)]
+    processes = [
+        subprocess.Popen(
+            [*build.command, "-c", source, "-o", output], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for source, output in zip(_OP_SOURCES, objects)
+    ]
     failures = []
     for source, process in zip(_OP_SOURCES, processes):
         try:
@@ -255,17 +280,20 @@ def _compile(build, scratch):
             process.kill()
             _, errors = process.communicate()
         if process.returncode != 0:
-            failures.append(f"compiling {source} with {build.command[0]} failed (exit {process.returncode}):\n"
-                            f"{errors[-2000:]}")
+            failures.append(
+                f"compiling {source} with {build.command[0]} failed (exit {process.returncode}):\n{errors[-2000:]}"
+            )
     if failures:
         raise NativeUnavailableError(failures[0])
     library = os.path.join(scratch, "lstm_kernel.so")
-    result = subprocess.run([build.command[0], *objects, "-o", library, *build.link], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [build.command[0], *objects, "-o", library, *build.link], capture_output=True, text=True, timeout=600
+    )
     if result.returncode != 0:
         raise NativeUnavailableError(
             f"linking {', '.join(objects)} with {build.command[0]} failed (exit {result.returncode}):\n"
-            f"{result.stderr[-2000:]}")
+            f"{result.stderr[-2000:]}"
+        )
     return library
 
 
@@ -276,18 +304,20 @@ def _open(path, build):
     except tf.errors.OpError as error:
         _log.warning("tfstate: TensorFlow could not load '%s': %s", path, error.message)
         return None
-    ops = {kind: getattr(module, "".join("_" + char.lower() if char.isupper() else char for char in op).lstrip("_"),
-                         None) for kind, op in build.ops.items()}
+    ops = {
+        kind: getattr(module, "".join("_" + char.lower() if char.isupper() else char for char in op).lstrip("_"), None)
+        for kind, op in build.ops.items()
+    }
     return None if None in ops.values() else ops
 
 
 class _Kernel(NamedTuple):
     ops: dict  # {kind: the op's Python function}
-    path: Optional[str]  # the cached library it was loaded from; None when built for this process only
-    not_cached: Optional[str]  # why the cache was not used, or None
+    path: str | None  # the cached library it was loaded from; None when built for this process only
+    not_cached: str | None  # why the cache was not used, or None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name):
     """Variant `name` loaded (from the private cache, or built); raises NativeUnavailableError with the reason."""
     compiler = _compiler()
@@ -300,8 +330,11 @@ def _load(name):
         ops = _open(path, build)
         if ops is not None:
             return _Kernel(ops, path, None)
-        _log.warning("tfstate: the cached kernel '%s' does not provide %s; it is built again", path,
-                     ", ".join(build.ops.values()))
+        _log.warning(
+            "tfstate: the cached kernel '%s' does not provide %s; it is built again",
+            path,
+            ", ".join(build.ops.values()),
+        )
         _remove(path)
     with tempfile.TemporaryDirectory(prefix="tfstate-kernel-") as scratch:
         problem = _folder_problem(scratch)
@@ -317,12 +350,14 @@ def _load(name):
             _log.warning("tfstate: the compiled LSTM kernel is built for this process only, not cached: %s", not_cached)
         ops = _open(path, build)  # a library stays loaded after its file is removed
     if ops is None:
-        raise NativeUnavailableError(f"TensorFlow could not load the kernels it built from {', '.join(_OP_SOURCES)} "
-                                     f"({', '.join(build.ops.values())})")
+        raise NativeUnavailableError(
+            f"TensorFlow could not load the kernels it built from {', '.join(_OP_SOURCES)} "
+            f"({', '.join(build.ops.values())})"
+        )
     return _Kernel(ops, None if not_cached else path, not_cached)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _status(name):
     with _lock:
         try:
@@ -330,7 +365,7 @@ def _status(name):
         except NativeUnavailableError as error:
             _log.info("tfstate: the compiled LSTM kernel is not used: %s", error)
             return str(error)
-        except Exception as error:  # noqa: BLE001 - any failure to build or load means: use the XLA path
+        except Exception as error:
             _log.warning("tfstate: building the compiled LSTM kernel failed (%s); the XLA path is used", error)
             return f"building it failed: {error}"
     return None
@@ -384,11 +419,12 @@ def kernel_arguments(peepholes, cell_clip, units, dtype):
 def _every_row_runs_every_step(sequence, time_major):
     """`[batch]` lengths that run every step of `sequence` (the kernels always take lengths)."""
     steps_axis, batch_axis = (0, 1) if time_major else (1, 0)
-    return tf.fill(tf.shape(sequence)[batch_axis:batch_axis + 1], tf.shape(sequence)[steps_axis])
+    return tf.fill(tf.shape(sequence)[batch_axis : batch_axis + 1], tf.shape(sequence)[steps_axis])
 
 
-def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
-                  reset_state=None):
+def lstm_sequence(
+    inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None, reset_state=None
+):
     """The whole chunk through the compiled kernel: `(outputs, cell states, both like inputs, c, h)`.
 
     Same contract as `tfstate.fused.sequence.sequence`: `lengths` is None or `[batch]` int32, `peepholes`
@@ -404,8 +440,22 @@ def lstm_sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, 
         resets, reset_state = tf.zeros([0, 0], tf.bool), (tf.zeros([0, 0]), tf.zeros([0, 0]))
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
     outputs, c, h, cell_states, _ = _load(variant()).ops["lstm"](
-        inputs, c0, h0, kernel, bias, w_i, w_f, w_o, lengths, resets, *reset_state, forget_bias=forget_bias,
-        cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
+        inputs,
+        c0,
+        h0,
+        kernel,
+        bias,
+        w_i,
+        w_f,
+        w_o,
+        lengths,
+        resets,
+        *reset_state,
+        forget_bias=forget_bias,
+        cell_clip=clip,
+        use_peephole=peepholes is not None,
+        time_major=time_major,
+    )
     for sequence in (outputs, cell_states):
         sequence.set_shape(inputs.shape[:2].concatenate([units]))
     c.set_shape(c0.shape)
@@ -430,8 +480,20 @@ def saved_gates(outputs):
     return op.outputs[4]
 
 
-def lstm_reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, lengths, time_major,
-                      forget_bias, cell_clip, resets=None):
+def lstm_reverse_loop(
+    gate_inputs,
+    c_prev,
+    d_outputs,
+    d_c,
+    d_h,
+    recurrent_kernel,
+    peepholes,
+    lengths,
+    time_major,
+    forget_bias,
+    cell_clip,
+    resets=None,
+):
     """The reverse loop of `tfstate.fused.sequence.sequence_gradient` through the compiled kernel.
 
     The sequences are `[T, B, ...]` with `time_major`, else `[B, T, ...]`: `gate_inputs` (every
@@ -445,16 +507,31 @@ def lstm_reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel
         resets = tf.zeros([0, 0], tf.bool)
     w_i, w_f, w_o, clip = kernel_arguments(peepholes, cell_clip, units, tf.float32)
     results = _load(variant()).ops["lstm_gradient"](
-        gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, w_i, w_f, w_o, lengths, resets,
-        forget_bias=forget_bias, cell_clip=clip, use_peephole=peepholes is not None, time_major=time_major)
+        gate_inputs,
+        c_prev,
+        d_outputs,
+        d_c,
+        d_h,
+        recurrent_kernel,
+        w_i,
+        w_f,
+        w_o,
+        lengths,
+        resets,
+        forget_bias=forget_bias,
+        cell_clip=clip,
+        use_peephole=peepholes is not None,
+        time_major=time_major,
+    )
     results[0].set_shape(gate_inputs.shape)
     for state in results[1:]:
         state.set_shape(d_c.shape)
     return results
 
 
-def gru_sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major,
-                 resets=None, reset_h=None):
+def gru_sequence(
+    inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major, resets=None, reset_h=None
+):
     """A GRU's whole chunk through the compiled kernel: `(outputs like inputs, h)`.
 
     Same contract as `tfstate.fused.gru_sequence.sequence`: `lengths` is None or `[batch]` int32,
@@ -466,8 +543,18 @@ def gru_sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate
     lengths = _every_row_runs_every_step(inputs, time_major) if lengths is None else lengths
     if resets is None:  # empty: the op reads no reset values
         resets, reset_h = tf.zeros([0, 0], tf.bool), tf.zeros([0, 0])
-    outputs, h = _load(variant()).ops["gru"](inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias,
-                                             lengths, resets, reset_h, time_major=time_major)
+    outputs, h = _load(variant()).ops["gru"](
+        inputs,
+        h0,
+        gate_kernel,
+        gate_bias,
+        candidate_kernel,
+        candidate_bias,
+        lengths,
+        resets,
+        reset_h,
+        time_major=time_major,
+    )
     outputs.set_shape(inputs.shape[:2].concatenate([h0.shape[-1]]))
     h.set_shape(h0.shape)
     return outputs, h
@@ -485,9 +572,12 @@ def run(args):
         print(f"tfstate's compiled LSTM kernel is not used: {reason}. The fused cells use XLA instead.")
         return 1
     kernel = _load(variant())
-    where = (f"cached in {kernel.path}" if kernel.path else f"built for this process only, not cached: "
-             f"{kernel.not_cached}")
-    print(f"tfstate's compiled LSTM and GRU kernels are ready: variant '{variant()}' of the variants this CPU runs "
-          f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use them for "
-          f"float32 LSTMs and GRUs.")
+    where = (
+        f"cached in {kernel.path}" if kernel.path else f"built for this process only, not cached: {kernel.not_cached}"
+    )
+    print(
+        f"tfstate's compiled LSTM and GRU kernels are ready: variant '{variant()}' of the variants this CPU runs "
+        f"({', '.join(variants())}; TFSTATE_NATIVE_ISA picks another), {where}. The fused cells use them for "
+        f"float32 LSTMs and GRUs."
+    )
     return 0

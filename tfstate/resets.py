@@ -25,15 +25,23 @@ def time_major_resets(resets, inputs, time_major, who):
     """
     resets = tf.convert_to_tensor(resets)
     if resets.dtype != tf.bool or resets.shape.rank not in (None, 2):
-        raise ValueError(f"{who}: resets must be a bool [batch, time] mask (True: that row starts a new stream "
-                         f"at that step); got {resets.dtype.name} of shape {resets.shape}.")
+        raise ValueError(
+            f"{who}: resets must be a bool [batch, time] mask (True: that row starts a new stream "
+            f"at that step); got {resets.dtype.name} of shape {resets.shape}."
+        )
     expected = inputs.shape[:2]  # [time, batch] or [batch, time], like the inputs
     layout = "[time, batch]" if time_major else "[batch, time]"
     if resets.shape.rank == 2 and not resets.shape.is_compatible_with(expected):
         raise ValueError(f"{who}: resets must be {layout} like the inputs {expected}; got shape {resets.shape}.")
-    check = tf.debugging.Assert(tf.reduce_all(tf.equal(tf.shape(resets), tf.shape(inputs)[:2])), [tf.strings.format(
-        f"{who}: resets must be {layout} like the inputs ({{}}); got shape {{}}.",
-        (tf.shape(inputs)[:2], tf.shape(resets)))])
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(tf.shape(resets), tf.shape(inputs)[:2])),
+        [
+            tf.strings.format(
+                f"{who}: resets must be {layout} like the inputs ({{}}); got shape {{}}.",
+                (tf.shape(inputs)[:2], tf.shape(resets)),
+            )
+        ],
+    )
     with tf.control_dependencies([check]):
         resets = tf.identity(resets)
     return resets if time_major else tf.transpose(resets)
@@ -56,8 +64,18 @@ class ResetBeforeStep(CellWrapper):
         return call(x, state)
 
 
-def stepped_with_resets(cell, inputs, resets, reset_state, initial_state, sequence_length, time_major, scope,
-                        parallel_iterations=None, swap_memory=False):
+def stepped_with_resets(
+    cell,
+    inputs,
+    resets,
+    reset_state,
+    initial_state,
+    sequence_length,
+    time_major,
+    scope,
+    parallel_iterations=None,
+    swap_memory=False,
+):
     """`tf.compat.v1.nn.dynamic_rnn` over `ResetBeforeStep(cell)`: `(outputs, final_state)` with the resets applied.
 
     `resets` is laid out like the inputs (`[batch, time]`, or `[time, batch]` with `time_major`).
@@ -69,6 +87,13 @@ def stepped_with_resets(cell, inputs, resets, reset_state, initial_state, sequen
     inputs = tf.identity(inputs)
     inputs.set_shape(flags.shape[:2].merge_with(inputs.shape[:2]).concatenate(inputs.shape[2:]))
     flags.set_shape(inputs.shape[:2].concatenate([1]))
-    return _tf1.dynamic_rnn(ResetBeforeStep(cell, reset_state), (inputs, flags), sequence_length=sequence_length,
-                            initial_state=initial_state, parallel_iterations=parallel_iterations,
-                            swap_memory=swap_memory, time_major=time_major, scope=scope or "rnn")
+    return _tf1.dynamic_rnn(
+        ResetBeforeStep(cell, reset_state),
+        (inputs, flags),
+        sequence_length=sequence_length,
+        initial_state=initial_state,
+        parallel_iterations=parallel_iterations,
+        swap_memory=swap_memory,
+        time_major=time_major,
+        scope=scope or "rnn",
+    )

@@ -45,8 +45,19 @@ def _dtype_of(inputs):
     return tf.as_dtype(getattr(tf.nest.flatten(inputs)[0], "dtype", tf.float32))
 
 
-def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=None, parallel_iterations=None,
-                swap_memory=False, time_major=False, scope=None, resets=None, reset_state=None):
+def dynamic_rnn(
+    cell,
+    inputs,
+    sequence_length=None,
+    initial_state=None,
+    dtype=None,
+    parallel_iterations=None,
+    swap_memory=False,
+    time_major=False,
+    scope=None,
+    resets=None,
+    reset_state=None,
+):
     """`tf.compat.v1.nn.dynamic_rnn` (same arguments, same results) that runs a fused cell over the whole chunk.
 
     A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`,
@@ -69,64 +80,132 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
     unroll = unroll_of(cell, _dtype_of(inputs))
     if resets is None and (unroll is None or tf.nest.is_nested(inputs)):
         return _tf1.dynamic_rnn(
-            cell, inputs, sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
-            parallel_iterations=parallel_iterations, swap_memory=swap_memory, time_major=time_major, scope=scope)
+            cell,
+            inputs,
+            sequence_length=sequence_length,
+            initial_state=initial_state,
+            dtype=dtype,
+            parallel_iterations=parallel_iterations,
+            swap_memory=swap_memory,
+            time_major=time_major,
+            scope=scope,
+        )
     inputs = tf.convert_to_tensor(inputs)
     batch = tf.shape(inputs)[1 if time_major else 0]
     if initial_state is None:
         if dtype is None:
-            raise ValueError("tfstate.dynamic_rnn needs initial_state or dtype (as tf.compat.v1.nn.dynamic_rnn "
-                             "does) to build the zero state.")
+            raise ValueError(
+                "tfstate.dynamic_rnn needs initial_state or dtype (as tf.compat.v1.nn.dynamic_rnn "
+                "does) to build the zero state."
+            )
         initial_state = cell.zero_state(batch, dtype)
     if resets is not None:
         if reset_state is None:
             reset_state = cell.zero_state(batch, tf.nest.flatten(initial_state)[0].dtype)
         if unroll is None:
-            return stepped_with_resets(cell, inputs, resets, reset_state, initial_state, sequence_length, time_major,
-                                       scope, parallel_iterations, swap_memory)
+            return stepped_with_resets(
+                cell,
+                inputs,
+                resets,
+                reset_state,
+                initial_state,
+                sequence_length,
+                time_major,
+                scope,
+                parallel_iterations,
+                swap_memory,
+            )
     with tf.compat.v1.variable_scope(scope or "rnn"):
         if resets is None:
             return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major)
-        return unroll(inputs, initial_state, sequence_length=sequence_length, time_major=time_major,
-                      resets=resets, reset_state=reset_state)
+        return unroll(
+            inputs,
+            initial_state,
+            sequence_length=sequence_length,
+            time_major=time_major,
+            resets=resets,
+            reset_state=reset_state,
+        )
 
 
-def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, initial_state_fw=None,
-                              initial_state_bw=None, dtype=None, parallel_iterations=None, swap_memory=False,
-                              time_major=False, scope=None):
+def bidirectional_dynamic_rnn(
+    cell_fw,
+    cell_bw,
+    inputs,
+    sequence_length=None,
+    initial_state_fw=None,
+    initial_state_bw=None,
+    dtype=None,
+    parallel_iterations=None,
+    swap_memory=False,
+    time_major=False,
+    scope=None,
+):
     """`tf.compat.v1.nn.bidirectional_dynamic_rnn` (same arguments, results and variable names) on `dynamic_rnn`.
 
     The backward direction runs `dynamic_rnn` over the inputs reversed within each row's length,
     and its outputs are reversed back, as in TF1; fused cells therefore run whole chunks both ways.
     Returns `((output_fw, output_bw), (state_fw, state_bw))`.
     """
-    if unroll_of(cell_fw, _dtype_of(inputs)) is None or unroll_of(cell_bw, _dtype_of(inputs)) is None or \
-            tf.nest.is_nested(inputs):
+    if (
+        unroll_of(cell_fw, _dtype_of(inputs)) is None
+        or unroll_of(cell_bw, _dtype_of(inputs)) is None
+        or tf.nest.is_nested(inputs)
+    ):
         return _tf1.bidirectional_dynamic_rnn(
-            cell_fw, cell_bw, inputs, sequence_length=sequence_length, initial_state_fw=initial_state_fw,
-            initial_state_bw=initial_state_bw, dtype=dtype, parallel_iterations=parallel_iterations,
-            swap_memory=swap_memory, time_major=time_major, scope=scope)
+            cell_fw,
+            cell_bw,
+            inputs,
+            sequence_length=sequence_length,
+            initial_state_fw=initial_state_fw,
+            initial_state_bw=initial_state_bw,
+            dtype=dtype,
+            parallel_iterations=parallel_iterations,
+            swap_memory=swap_memory,
+            time_major=time_major,
+            scope=scope,
+        )
     inputs = tf.convert_to_tensor(inputs)
     time_axis, batch_axis = (0, 1) if time_major else (1, 0)
 
     def reverse(sequence):
         if sequence_length is None:
             return tf.reverse(sequence, axis=[time_axis])
-        return tf.reverse_sequence(sequence, tf.cast(sequence_length, tf.int64), seq_axis=time_axis,
-                                   batch_axis=batch_axis)
+        return tf.reverse_sequence(
+            sequence, tf.cast(sequence_length, tf.int64), seq_axis=time_axis, batch_axis=batch_axis
+        )
 
     with tf.compat.v1.variable_scope(scope or "bidirectional_rnn"):
         with tf.compat.v1.variable_scope("fw") as fw_scope:
-            output_fw, state_fw = dynamic_rnn(cell_fw, inputs, sequence_length, initial_state_fw, dtype,
-                                              time_major=time_major, scope=fw_scope)
+            output_fw, state_fw = dynamic_rnn(
+                cell_fw, inputs, sequence_length, initial_state_fw, dtype, time_major=time_major, scope=fw_scope
+            )
         with tf.compat.v1.variable_scope("bw") as bw_scope:
-            output_bw, state_bw = dynamic_rnn(cell_bw, reverse(inputs), sequence_length, initial_state_bw, dtype,
-                                              time_major=time_major, scope=bw_scope)
+            output_bw, state_bw = dynamic_rnn(
+                cell_bw,
+                reverse(inputs),
+                sequence_length,
+                initial_state_bw,
+                dtype,
+                time_major=time_major,
+                scope=bw_scope,
+            )
     return (output_fw, reverse(output_bw)), (state_fw, state_bw)
 
 
-def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, time_major=False, dtype=None,
-                         reset_value=None, scope=None, name="rnn_state", state_device=None, resets=None):
+def stateful_dynamic_rnn(
+    cell,
+    inputs,
+    batch_size=None,
+    sequence_length=None,
+    time_major=False,
+    dtype=None,
+    reset_value=None,
+    scope=None,
+    name="rnn_state",
+    state_device=None,
+    resets=None,
+):
     """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
 
     Args:
@@ -160,11 +239,25 @@ def stateful_dynamic_rnn(cell, inputs, batch_size=None, sequence_length=None, ti
     if batch_size is not None and static_batch is not None and static_batch != batch_size:
         raise ValueError(
             f"stateful_dynamic_rnn state '{name}' has batch size {batch_size}, but the inputs have "
-            f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None.")
-    state = RNNState(cell, batch_size, dtype=dtype, name=name, reset_value=reset_value,
-                     run_batch_size=tf.shape(first_input)[batch_axis], device=state_device)
+            f"{static_batch} rows (shape {first_input.shape}). Make them agree, or use batch_size=None."
+        )
+    state = RNNState(
+        cell,
+        batch_size,
+        dtype=dtype,
+        name=name,
+        reset_value=reset_value,
+        run_batch_size=tf.shape(first_input)[batch_axis],
+        device=state_device,
+    )
     with_resets = {} if resets is None else dict(resets=resets, reset_state=state.reset_value)
-    outputs, final_state = dynamic_rnn(cell, inputs, sequence_length=sequence_length,
-                                       initial_state=state.initial_state, time_major=time_major, scope=scope,
-                                       **with_resets)
+    outputs, final_state = dynamic_rnn(
+        cell,
+        inputs,
+        sequence_length=sequence_length,
+        initial_state=state.initial_state,
+        time_major=time_major,
+        scope=scope,
+        **with_resets,
+    )
     return StatefulRNN(outputs, final_state, state)

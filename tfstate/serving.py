@@ -23,7 +23,9 @@ def _signature(inputs, outputs, method=tf.compat.v1.saved_model.signature_consta
     build = tf.compat.v1.saved_model.utils.build_tensor_info
     return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
         inputs={name: build(tensor) for name, tensor in inputs.items()},
-        outputs={name: build(tensor) for name, tensor in outputs.items()}, method_name=method)
+        outputs={name: build(tensor) for name, tensor in outputs.items()},
+        method_name=method,
+    )
 
 
 def serving_signatures(krnn, inputs, outputs):
@@ -39,8 +41,9 @@ def serving_signatures(krnn, inputs, outputs):
     require_graph_mode("tfstate.serving.serving_signatures")
     for name in ("keys", "start"):
         if name in inputs:
-            raise ValueError(f"serving_signatures adds the inputs 'keys' and 'start' itself; rename your "
-                             f"input '{name}'.")
+            raise ValueError(
+                f"serving_signatures adds the inputs 'keys' and 'start' itself; rename your input '{name}'."
+            )
     if not outputs:
         raise ValueError("serving_signatures needs at least one output tensor, e.g. {'outputs': krnn.outputs}.")
     fed = {**inputs, "keys": krnn.keys, "start": krnn.start}
@@ -48,8 +51,12 @@ def serving_signatures(krnn, inputs, outputs):
         kept = {name: tf.identity(tensor, name=name) for name, tensor in outputs.items()}
     step = _signature(fed, kept)
     table = krnn.state
-    return {STEP: step, tf.compat.v1.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY: step,
-            PEEK: _signature(fed, outputs), END: _signature({"keys": table.end_keys}, {"ended": table.ended})}
+    return {
+        STEP: step,
+        tf.compat.v1.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY: step,
+        PEEK: _signature(fed, outputs),
+        END: _signature({"keys": table.end_keys}, {"ended": table.ended}),
+    }
 
 
 def export_saved_model(sess, export_dir, krnn, inputs, outputs, tags=(tf.compat.v1.saved_model.tag_constants.SERVING,)):
@@ -64,7 +71,8 @@ def export_saved_model(sess, export_dir, krnn, inputs, outputs, tags=(tf.compat.
     with tf.compat.v1.name_scope("serving/"):
         init = tf.group(tf.compat.v1.local_variables_initializer(), krnn.state.initializer, name="init")
     builder = tf.compat.v1.saved_model.Builder(export_dir)
-    builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map=signatures, main_op=init,
-                                         strip_default_attrs=True)
+    builder.add_meta_graph_and_variables(
+        sess, list(tags), signature_def_map=signatures, main_op=init, strip_default_attrs=True
+    )
     builder.save()
     return export_dir

@@ -66,18 +66,25 @@ class StatefulSession:
         if reset_rows is not None:
             rows = np.asarray(reset_rows)
             if rows.ndim != 1 or rows.dtype != bool:
-                raise ValueError(f"reset_rows must be a 1-D bool array, one flag per row; got {rows.dtype} "
-                                 f"of shape {list(rows.shape)}.")
+                raise ValueError(
+                    f"reset_rows must be a 1-D bool array, one flag per row; got {rows.dtype} "
+                    f"of shape {list(rows.shape)}."
+                )
             feed.update({rnn.reset_rows: rows for rnn in self.rnns})
         if not keep:
             return self.sess.run(fetches, feed, options=options, run_metadata=run_metadata)
         if any(id(fetch) in self._keeps for fetch in tf.nest.flatten(fetches)):
-            raise ValueError("StatefulSession.run keeps the state itself; do not fetch the RNNs' keep ops "
-                             "(or pass keep=False to fetch them yourself).")
+            raise ValueError(
+                "StatefulSession.run keeps the state itself; do not fetch the RNNs' keep ops "
+                "(or pass keep=False to fetch them yourself)."
+            )
         with hold(self._states):
             result, finals, writes = self.sess.run(
-                (fetches, self._finals, [state.writes for state in self._states]), feed,
-                options=options, run_metadata=run_metadata)
+                (fetches, self._finals, [state.writes for state in self._states]),
+                feed,
+                options=options,
+                run_metadata=run_metadata,
+            )
             assign_states(self.sess, self._states, finals, expected_writes=writes)
         return result
 
@@ -94,15 +101,19 @@ class StatefulSession:
     def set_state(self, values):
         """Sets every RNN's state from `values` (as `get_state` returns); all checked before any is set."""
         if not isinstance(values, (tuple, list)) or len(values) != len(self.rnns):
-            raise ValueError(f"set_state needs a tuple with one state per RNN ({len(self.rnns)}); "
-                             f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}.")
+            raise ValueError(
+                f"set_state needs a tuple with one state per RNN ({len(self.rnns)}); "
+                f"got {type(values).__name__} of length {len(values) if hasattr(values, '__len__') else '?'}."
+            )
         with hold(self._states):
             assign_states(self.sess, self._states, values)
 
     def _keys(self, format_name):
         """{state: [array name per part]} in a state file of `format_name`."""
-        return {state: [f"{state.name if format_name == _FORMAT else index}/{path}" for path in state.paths]
-                for index, state in enumerate(self._states)}
+        return {
+            state: [f"{state.name if format_name == _FORMAT else index}/{path}" for path in state.paths]
+            for index, state in enumerate(self._states)
+        }
 
     def save_state(self, path):
         """Writes every RNN's state to an .npz file, atomically (a crash leaves the old file).
@@ -130,6 +141,7 @@ class StatefulSession:
             for name, size in zip(names, tf.nest.flatten(state.state_size)):
                 expected[name] = [state.fixed_batch_size] + tf.TensorShape(size).as_list()
         arrays = _npz.read_arrays(path, format_name, expected)
-        values = [tf.nest.pack_sequence_as(state.state_size, [arrays[name] for name in keys[state]])
-                  for state in self._states]
+        values = [
+            tf.nest.pack_sequence_as(state.state_size, [arrays[name] for name in keys[state]]) for state in self._states
+        ]
         self.set_state(tuple(values))

@@ -68,8 +68,14 @@ def _width(size):
 
 
 def _bookkeeping_variable(name):
-    return tf.compat.v1.Variable(0, dtype=tf.int64, trainable=False, use_resource=True, name=name,
-                                 collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
+    return tf.compat.v1.Variable(
+        0,
+        dtype=tf.int64,
+        trainable=False,
+        use_resource=True,
+        name=name,
+        collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES],
+    )
 
 
 class RNNState:
@@ -120,8 +126,16 @@ class RNNState:
     device are one state, which every worker using it reads and overwrites.
     """
 
-    def __init__(self, cell_or_state_size, batch_size, dtype=tf.float32, name="rnn_state", reset_value=None,
-                 run_batch_size=None, device=None):
+    def __init__(
+        self,
+        cell_or_state_size,
+        batch_size,
+        dtype=tf.float32,
+        name="rnn_state",
+        reset_value=None,
+        run_batch_size=None,
+        device=None,
+    ):
         require_graph_mode("tfstate.RNNState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
         self._dtype = tf.as_dtype(dtype)
@@ -149,10 +163,12 @@ class RNNState:
             # starts from a state of another batch size (or of none).
             self._row_count = None if self._fixed_batch is not None else _bookkeeping_variable("rows")
             bookkeeping = [self._writes] + ([self._row_count] if self._row_count is not None else [])
-            self.initializer = tf.compat.v1.variables_initializer(self._flat_variables + bookkeeping,
-                                                                  name="initializer")
+            self.initializer = tf.compat.v1.variables_initializer(
+                self._flat_variables + bookkeeping, name="initializer"
+            )
             self._is_initialized = tf.reduce_all(
-                tf.stack([v.is_initialized() for v in self._flat_variables + bookkeeping]), name="is_initialized")
+                tf.stack([v.is_initialized() for v in self._flat_variables + bookkeeping]), name="is_initialized"
+            )
             self._build_locked_reads()
             if run_batch_size is not None:
                 self.batch_size = tf.convert_to_tensor(run_batch_size, tf.int32)
@@ -162,16 +178,19 @@ class RNNState:
                 self.batch_size = tf.compat.v1.placeholder_with_default(self._stored_rows, [], name="batch_size")
             self.step = tf.compat.v1.placeholder_with_default(tf.constant(-1, tf.int64), [], name="step")
             self.reset_rows = tf.compat.v1.placeholder_with_default(
-                tf.zeros([self._stored_rows], tf.bool), [self._fixed_batch], name="reset_rows")
+                tf.zeros([self._stored_rows], tf.bool), [self._fixed_batch], name="reset_rows"
+            )
             self._given_reset_value = self._check_reset_value(reset_value)
             self.reset_value = self._reset_tensors(self.batch_size)
             self.initial_state = self._build_initial_state(self.batch_size, self.reset_value)
             self.reset_op = self._build_reset_op()
             self._assign_placeholders = [
                 tf.compat.v1.placeholder(self._dtype, [self._fixed_batch] + width, name=f"assign/{path}")
-                for path, width in zip(self._paths, self._widths)]
+                for path, width in zip(self._paths, self._widths)
+            ]
             self._expected_writes = tf.compat.v1.placeholder_with_default(
-                tf.constant(-1, tf.int64), [], name="assign/expected_writes")
+                tf.constant(-1, tf.int64), [], name="assign/expected_writes"
+            )
             self._assign_op = self._write(self._assign_placeholders, "assign", self._writes_check())
 
     def _on_device(self):
@@ -196,9 +215,10 @@ class RNNState:
         with tf.control_dependencies(reads):
             self._reads_done = tf.raw_ops.ConsumeMutexLock(mutex_lock=self._lock, name="reads_done")
         with tf.control_dependencies([self._reads_done]):
-            reads = [tf.identity(read, name=f"read/{path}")
-                     for read, path in zip(reads, self._paths + ["writes", "rows"])]
-        self._stored = reads[:len(self._paths)]
+            reads = [
+                tf.identity(read, name=f"read/{path}") for read, path in zip(reads, self._paths + ["writes", "rows"])
+            ]
+        self._stored = reads[: len(self._paths)]
         self.writes = reads[len(self._paths)]
         if self._row_count is not None:
             self._stored_rows = reads[-1]
@@ -226,9 +246,13 @@ class RNNState:
     def _make_variable(self, path, width):
         rows = self._fixed_batch if self._fixed_batch is not None else 0
         return tf.compat.v1.Variable(
-            tf.zeros([rows] + width, self._dtype), shape=tf.TensorShape([self._fixed_batch] + width),
-            trainable=False, use_resource=True, name=path,
-            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES])
+            tf.zeros([rows] + width, self._dtype),
+            shape=tf.TensorShape([self._fixed_batch] + width),
+            trainable=False,
+            use_resource=True,
+            name=path,
+            collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, STATE_VARIABLES],
+        )
 
     def _check_reset_value(self, reset_value):
         return check_reset_value(self._state_size, reset_value, self._dtype, f"RNNState '{self.name}'")
@@ -237,21 +261,28 @@ class RNNState:
         """The flat reset value for `rows` rows."""
         if self._given_reset_value is None:
             return tf.nest.pack_sequence_as(
-                self._state_size, [tf.zeros(tf.concat([[rows], width], 0), self._dtype) for width in self._widths])
+                self._state_size, [tf.zeros(tf.concat([[rows], width], 0), self._dtype) for width in self._widths]
+            )
         return tf.nest.pack_sequence_as(
             self._state_size,
-            [tf.broadcast_to(value, tf.concat([[rows], width], 0))
-             for value, width in zip(self._given_reset_value, self._widths)])
+            [
+                tf.broadcast_to(value, tf.concat([[rows], width], 0))
+                for value, width in zip(self._given_reset_value, self._widths)
+            ],
+        )
 
     def _batch_check(self, run_batch):
         """An assert op: the run's batch must equal the stored rows (carried run) and the reset_rows length."""
         rows_fed = tf.shape(self.reset_rows)[0]
-        fix = ("This state has a fixed batch size; build it with batch_size=None to let the batch change "
-               "at a reset." if self._fixed_batch is not None else
-               "Feed step=0 to start at a new batch size.")
+        fix = (
+            "This state has a fixed batch size; build it with batch_size=None to let the batch change at a reset."
+            if self._fixed_batch is not None
+            else "Feed step=0 to start at a new batch size."
+        )
         message = tf.strings.format(
             f"RNNState {self.name} holds {{}} rows, but the run fed {{}} rows and {{}} reset_rows flags. {fix}",
-            (self._stored_rows, run_batch, rows_fed))
+            (self._stored_rows, run_batch, rows_fed),
+        )
         ok = tf.logical_and(tf.equal(self._stored_rows, run_batch), tf.equal(rows_fed, run_batch))
         return tf.debugging.Assert(ok, [message], name="check_batch")
 
@@ -271,8 +302,9 @@ class RNNState:
         def carried():
             with tf.control_dependencies([] if fixed else [self._batch_check(run_batch)]):
                 rows = tf.reshape(self.reset_rows, [-1, 1])
-                return [tf.where(rows, reset, value)
-                        for reset, value in zip(tf.nest.flatten(reset_value), self._stored)]
+                return [
+                    tf.where(rows, reset, value) for reset, value in zip(tf.nest.flatten(reset_value), self._stored)
+                ]
 
         fixed = self._fixed_batch is not None
         with tf.control_dependencies([self._batch_check(run_batch)] if fixed else []):
@@ -305,7 +337,8 @@ class RNNState:
                 raise ValueError(
                     f"RNNState '{self.name}' part '{path}' is {self._dtype.name} "
                     f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]; "
-                    f"keep got {value.dtype.name} {value.shape}.")
+                    f"keep got {value.dtype.name} {value.shape}."
+                )
         return self._write(values, "keep")
 
     def _writes_check(self):
@@ -314,16 +347,21 @@ class RNNState:
         message = tf.strings.format(
             f"RNNState '{self.name}' was written by another run while a StatefulSession run was using it "
             "(write {} expected, found {}); its result was not kept. Run keep ops of a state either through "
-            "one StatefulSession or as raw session runs, not both at once.", (expected + 1, self.writes + 1))
-        return tf.debugging.Assert(tf.logical_or(expected < 0, tf.equal(expected, self.writes)),
-                                   [message], name="check_writes")
+            "one StatefulSession or as raw session runs, not both at once.",
+            (expected + 1, self.writes + 1),
+        )
+        return tf.debugging.Assert(
+            tf.logical_or(expected < 0, tf.equal(expected, self.writes)), [message], name="check_writes"
+        )
 
     def _write(self, flat_values, name, *checks):
         """An op that makes `flat_values` the state under the run's lock (after its reads and `checks`)."""
         with self._on_device():
             with tf.control_dependencies([self._reads_done, *checks]):
-                assigns = [variable.assign(value, read_value=False)
-                           for variable, value in zip(self._flat_variables, flat_values)]
+                assigns = [
+                    variable.assign(value, read_value=False)
+                    for variable, value in zip(self._flat_variables, flat_values)
+                ]
                 if self._row_count is not None:
                     rows = tf.cast(tf.shape(flat_values[0])[0], tf.int64)
                     assigns.append(self._row_count.assign(rows, read_value=False))
@@ -339,17 +377,21 @@ class RNNState:
         """
         check_structure(self._state_size, values, f"The values for RNNState '{self.name}'")
         feed, rows = {}, set()
-        for placeholder, path, width, value in zip(self._assign_placeholders, self._paths, self._widths,
-                                                   tf.nest.flatten(values)):
+        for placeholder, path, width, value in zip(
+            self._assign_placeholders, self._paths, self._widths, tf.nest.flatten(values)
+        ):
             array = np.asarray(value)
             expected = f"[{self._fixed_batch or 'batch'}, {', '.join(map(str, width))}]"
             if array.dtype.kind != "f":
                 raise ValueError(
-                    f"RNNState '{self.name}' part '{path}' holds {self._dtype.name} values; got {array.dtype}.")
-            if array.ndim != 1 + len(width) or list(array.shape[1:]) != width or (
-                    self._fixed_batch is not None and array.shape[0] != self._fixed_batch):
-                raise ValueError(
-                    f"RNNState '{self.name}' part '{path}' has shape {expected}; got {list(array.shape)}.")
+                    f"RNNState '{self.name}' part '{path}' holds {self._dtype.name} values; got {array.dtype}."
+                )
+            if (
+                array.ndim != 1 + len(width)
+                or list(array.shape[1:]) != width
+                or (self._fixed_batch is not None and array.shape[0] != self._fixed_batch)
+            ):
+                raise ValueError(f"RNNState '{self.name}' part '{path}' has shape {expected}; got {list(array.shape)}.")
             rows.add(array.shape[0])
             feed[placeholder] = array.astype(self._dtype.as_numpy_dtype, copy=False)
         if len(rows) > 1:

@@ -1,7 +1,7 @@
 """Per-timestep states: `dynamic_rnn` returns `h` for every step but `c` only for the last; these return all.
 
-    outputs, states, final_state = dynamic_rnn_with_states(cell, inputs)
-    states[t] (time axis placed like the inputs') == final state of a run over the first t+1 steps
+outputs, states, final_state = dynamic_rnn_with_states(cell, inputs)
+states[t] (time axis placed like the inputs') == final state of a run over the first t+1 steps
 """
 
 import tensorflow as tf
@@ -40,8 +40,9 @@ def _repeat_last_valid_state(states, final_state, sequence_length, time_major):
     return tf.nest.map_structure(fill, states, final_state)
 
 
-def dynamic_rnn_with_states(cell, inputs, initial_state=None, sequence_length=None, time_major=False, dtype=None,
-                            scope=None):
+def dynamic_rnn_with_states(
+    cell, inputs, initial_state=None, sequence_length=None, time_major=False, dtype=None, scope=None
+):
     """`tf.compat.v1.nn.dynamic_rnn` that also returns the state of every timestep.
 
     Returns:
@@ -52,8 +53,14 @@ def dynamic_rnn_with_states(cell, inputs, initial_state=None, sequence_length=No
     """
     require_graph_mode("tfstate.dynamic_rnn_with_states")
     (outputs, states), final_state = _tf1.dynamic_rnn(
-        StateTraceWrapper(cell), inputs, sequence_length=sequence_length, initial_state=initial_state,
-        dtype=dtype, time_major=time_major, scope=scope)
+        StateTraceWrapper(cell),
+        inputs,
+        sequence_length=sequence_length,
+        initial_state=initial_state,
+        dtype=dtype,
+        time_major=time_major,
+        scope=scope,
+    )
     if sequence_length is not None:
         states = _repeat_last_valid_state(states, final_state, sequence_length, time_major)
     return outputs, states, final_state

@@ -1,4 +1,4 @@
-"""Distributed stateful training on TensorFlow's gRPC cluster: the weights on a parameter server, each worker its streams.
+"""Distributed stateful training on TensorFlow's gRPC cluster: weights on a parameter server, streams on workers.
 
     python legacy_examples/distributed/stateful_training.py      # 1 ps + 2 workers on this machine, then checks
 
@@ -32,11 +32,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import tfstate  # noqa: E402
-import tfstate.cluster  # noqa: E402
+import tfstate
+import tfstate.cluster
 
 BATCH, CHUNK, CHUNKS_PER_PASS, UNITS = 4, 10, 4, 16
 TRAIN_RUNS, CHECK_CHUNKS = 48, 3
@@ -53,14 +53,16 @@ def streams(task, seed):
 
 def chunk(stream, index):
     """Inputs and next-value targets of chunk `index`."""
-    return stream[:, index * CHUNK:(index + 1) * CHUNK], stream[:, index * CHUNK + 1:(index + 1) * CHUNK + 1]
+    return stream[:, index * CHUNK : (index + 1) * CHUNK], stream[:, index * CHUNK + 1 : (index + 1) * CHUNK + 1]
 
 
 def placement(run_metadata, state_name, weights):
     """Where a traced run ran the state's ops (the nodes under its name) and the weights' variables."""
     devices = {node.node_name: stats.device for stats in run_metadata.step_stats.dev_stats for node in stats.node_stats}
-    return {"state": sorted({device for name, device in devices.items() if name.startswith(f"{state_name}/")}),
-            "weights": {weight.op.name: devices[weight.op.name] for weight in weights}}
+    return {
+        "state": sorted({device for name, device in devices.items() if name.startswith(f"{state_name}/")}),
+        "weights": {weight.op.name: devices[weight.op.name] for weight in weights},
+    }
 
 
 def run_worker(cluster, task, report):
@@ -72,8 +74,9 @@ def run_worker(cluster, task, report):
     tfstate.cluster.wait_for_cluster(cluster)
     workers = len(cluster["worker"])
     tf.compat.v1.disable_eager_execution()
-    with tf.compat.v1.device(tf.compat.v1.train.replica_device_setter(
-            cluster=cluster, worker_device=f"/job:worker/task:{task}")):
+    with tf.compat.v1.device(
+        tf.compat.v1.train.replica_device_setter(cluster=cluster, worker_device=f"/job:worker/task:{task}")
+    ):
         x = tf.compat.v1.placeholder(tf.float32, [BATCH, None, 1], name="x")
         y = tf.compat.v1.placeholder(tf.float32, [BATCH, None, 1], name="y")
         cell = tfstate.LSTMCell(UNITS)
@@ -82,8 +85,9 @@ def run_worker(cluster, task, report):
         global_step = tf.compat.v1.train.get_or_create_global_step()
         train_op = tf.compat.v1.train.AdamOptimizer(0.01).minimize(loss, global_step=global_step)
         # the pitfall, for the checks: a state on the ps (same name in every worker, so one state)
-        on_ps = tfstate.stateful_dynamic_rnn(cell, x, batch_size=BATCH, name="state_on_ps",
-                                             state_device="/job:ps/task:0")
+        on_ps = tfstate.stateful_dynamic_rnn(
+            cell, x, batch_size=BATCH, name="state_on_ps", state_device="/job:ps/task:0"
+        )
         long_run, _ = tf.compat.v1.nn.dynamic_rnn(cell, x, dtype=tf.float32, scope="long_run")  # from zeros
         arrivals = tf.compat.v1.Variable(0, trainable=False, name="arrivals")  # on the ps: a barrier
         arrive = arrivals.assign_add(1)
@@ -97,8 +101,14 @@ def run_worker(cluster, task, report):
     train_stream, check_stream = streams(task, seed=task), streams(task, seed=100 + task)
     losses, metadata = [], tf.compat.v1.RunMetadata()
     with tf.compat.v1.train.MonitoredTrainingSession(
-            master=server.target, is_chief=task == 0, hooks=[tfstate.StateHook(rnn)], log_step_count_steps=None,
-            save_summaries_steps=None, save_summaries_secs=None) as sess:
+        master=server.target,
+        is_chief=task == 0,
+        hooks=[tfstate.StateHook(rnn)],
+        log_step_count_steps=None,
+        save_summaries_steps=None,
+        save_summaries_secs=None,
+    ) as sess:
+
         def raw(fetches, feed=None):  # a run without the hooks, for runs that do not feed the RNN's inputs
             return sess.run_step_fn(lambda step_context: step_context.session.run(fetches, feed))
 
@@ -110,32 +120,48 @@ def run_worker(cluster, task, report):
         for run in range(TRAIN_RUNS):
             inputs, targets = chunk(train_stream, run % CHUNKS_PER_PASS)
             feed = {x: inputs, y: targets, rnn.step: 0 if run % CHUNKS_PER_PASS == 0 else -1}
-            traced = dict(options=tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
-                          run_metadata=metadata) if run == 0 else {}
+            traced = (
+                dict(
+                    options=tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
+                    run_metadata=metadata,
+                )
+                if run == 0
+                else {}
+            )
             losses.append(float(sess.run([train_op, loss], feed, **traced)[1]))
         barrier(1)  # every worker has trained: the weights stay as they are from here
         final_weights = raw(weights)
         kept, shared = [], []
         for index in range(CHECK_CHUNKS):
             barrier(2 + index)  # lockstep: every worker reads chunk `index` now
-            outputs = sess.run([rnn.outputs, on_ps.outputs, on_ps.keep],
-                               {x: chunk(check_stream, index)[0], rnn.step: 0 if index == 0 else -1,
-                                on_ps.step: 0 if index == 0 else -1})
+            outputs = sess.run(
+                [rnn.outputs, on_ps.outputs, on_ps.keep],
+                {
+                    x: chunk(check_stream, index)[0],
+                    rnn.step: 0 if index == 0 else -1,
+                    on_ps.step: 0 if index == 0 else -1,
+                },
+            )
             kept.append(outputs[0])
             shared.append(outputs[1])
-        whole = raw(long_run, {x: check_stream[:, :CHECK_CHUNKS * CHUNK]})
+        whole = raw(long_run, {x: check_stream[:, : CHECK_CHUNKS * CHUNK]})
         barrier(2 + CHECK_CHUNKS)  # nobody closes the session while another still reads the shared state
 
-    pass_loss = [float(np.mean(losses[start:start + CHUNKS_PER_PASS])) for start in (0, TRAIN_RUNS - CHUNKS_PER_PASS)]
-    report.write_text(json.dumps({
-        "task": task,
-        "state_device": rnn.state.device,
-        "devices": placement(metadata, rnn.state.name, weights),
-        "first_pass_loss": pass_loss[0], "last_pass_loss": pass_loss[1],
-        "weights_sum": float(sum(np.abs(value).sum() for value in final_weights)),
-        "kept_error": float(np.abs(np.concatenate(kept, axis=1) - whole).max()),
-        "state_on_ps_error": float(np.abs(np.concatenate(shared, axis=1) - whole).max()),
-    }))
+    pass_loss = [float(np.mean(losses[start : start + CHUNKS_PER_PASS])) for start in (0, TRAIN_RUNS - CHUNKS_PER_PASS)]
+    report.write_text(
+        json.dumps(
+            {
+                "task": task,
+                "state_device": rnn.state.device,
+                "devices": placement(metadata, rnn.state.name, weights),
+                "first_pass_loss": pass_loss[0],
+                "last_pass_loss": pass_loss[1],
+                "weights_sum": float(sum(np.abs(value).sum() for value in final_weights)),
+                "kept_error": float(np.abs(np.concatenate(kept, axis=1) - whole).max()),
+                "state_on_ps_error": float(np.abs(np.concatenate(shared, axis=1) - whole).max()),
+            }
+        )
+    )
 
 
 def run_ps(cluster, task):
@@ -155,8 +181,14 @@ def _start_cluster(folder):
     for job, addresses in cluster.items():
         for task in range(len(addresses)):
             log = open(folder / f"{job}{task}.log", "w+")
-            command = [sys.executable, __file__, *hosts, f"--job_name={job}", f"--task_index={task}",
-                       f"--report={folder / f'{job}{task}.json'}"]
+            command = [
+                sys.executable,
+                __file__,
+                *hosts,
+                f"--job_name={job}",
+                f"--task_index={task}",
+                f"--report={folder / f'{job}{task}.json'}",
+            ]
             tasks[job, task] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log
     return cluster, tasks
 
@@ -190,8 +222,10 @@ def launch(json_path=None):
                 continue
             failed = {key: status for key, status in ended.items() if status}
             for job, task in failed:
-                print(f"{job} {task} ended with {failed[job, task]}:\n{(folder / f'{job}{task}.log').read_text()}",
-                      file=sys.stderr)
+                print(
+                    f"{job} {task} ended with {failed[job, task]}:\n{(folder / f'{job}{task}.log').read_text()}",
+                    file=sys.stderr,
+                )
             if failed:
                 return 1
             reports = [json.loads((folder / f"worker{task}.json").read_text()) for task in range(2)]
@@ -223,10 +257,12 @@ def check(cluster, reports):
         print("distributed_stateful: FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1
     losses = ", ".join(f"{report['first_pass_loss']:.3f} -> {report['last_pass_loss']:.3f}" for report in reports)
-    print(f"distributed_stateful: 1 ps + {len(reports)} workers on loopback; each worker's state on that worker, "
-          f"weights on {cluster['ps'][0]} (/job:ps/task:0); loss per worker {losses}; each worker's stream in "
-          f"chunks == its one long run; a state put on the ps mixes the workers' streams (off by up to "
-          f"{max(report['state_on_ps_error'] for report in reports):.2f})")
+    print(
+        f"distributed_stateful: 1 ps + {len(reports)} workers on loopback; each worker's state on that worker, "
+        f"weights on {cluster['ps'][0]} (/job:ps/task:0); loss per worker {losses}; each worker's stream in "
+        f"chunks == its one long run; a state put on the ps mixes the workers' streams (off by up to "
+        f"{max(report['state_on_ps_error'] for report in reports):.2f})"
+    )
     return 0
 
 

@@ -42,8 +42,10 @@ class Settings:
     settle_s: float = 0.05  # idle time before each block of runs (lets the last variant's spinning threads sleep)
 
 
-QUICK_CONFIGS = [Config(layers=1, batch=4, input=8, hidden=16, steps=5, gen_steps=10),
-                 Config(layers=2, batch=4, input=8, hidden=16, steps=5, gen_steps=10)]
+QUICK_CONFIGS = [
+    Config(layers=1, batch=4, input=8, hidden=16, steps=5, gen_steps=10),
+    Config(layers=2, batch=4, input=8, hidden=16, steps=5, gen_steps=10),
+]
 QUICK_SETTINGS = Settings(warmup=1, rounds=2, runs=2, settle_s=0.0)
 FULL_CONFIGS = [Config(layers=1), Config(layers=2)]
 FULL_SETTINGS = Settings()
@@ -76,8 +78,13 @@ def summarize(seconds, work_per_run=1):
     """Median, min and max in ms per run, and throughput (work units per second)."""
     ms = [s * 1e3 for s in seconds]
     median = statistics.median(ms)
-    return {"median_ms": median, "min_ms": min(ms), "max_ms": max(ms), "n": len(ms),
-            "per_s": work_per_run * 1e3 / median}
+    return {
+        "median_ms": median,
+        "min_ms": min(ms),
+        "max_ms": max(ms),
+        "n": len(ms),
+        "per_s": work_per_run * 1e3 / median,
+    }
 
 
 def machine_info():
@@ -96,9 +103,26 @@ def machine_info():
                 break
     except OSError:
         info["cpu"] = platform.processor()
-    info["env"] = {key: os.environ[key] for key in sorted(os.environ)
-                   if key.startswith(("TF_ENABLE_", "TF_XLA_", "TF_NUM_", "TF_INTRA", "TF_INTER", "OMP_", "MKL_",
-                                       "XLA_", "KMP_", "DNNL_", "ONEDNN_", "TFSTATE_"))}
+    info["env"] = {
+        key: os.environ[key]
+        for key in sorted(os.environ)
+        if key.startswith(
+            (
+                "TF_ENABLE_",
+                "TF_XLA_",
+                "TF_NUM_",
+                "TF_INTRA",
+                "TF_INTER",
+                "OMP_",
+                "MKL_",
+                "XLA_",
+                "KMP_",
+                "DNNL_",
+                "ONEDNN_",
+                "TFSTATE_",
+            )
+        )
+    }
     return info
 
 

@@ -1,12 +1,12 @@
 """Keyed state against its targets, as ratios in one process: `python -m tfstate.benchmarks.keyed [--quick] [--json F]`.
 
-    memory     streams of a 1-layer LSTM(256) resident in a KeyedState: process memory / raw state bytes
-    overhead   a chunk (batch 32, 50 steps) through keyed lookup + keep vs the same chunk with RNNState keep
-    lookups    the keyed machinery alone (claim, read, keep; no RNN) on a full table: keys per second
-    serving    one step for 32 streams through the exported SavedModel: latency, and the throughput of
-               2 client threads on disjoint keys over 1 thread; the TF1 recipe (the client carries
-               each stream's state through a stateless SavedModel) timed alongside
-    torch      PyTorch's per-step latency for the same model, in its own process (skipped without torch)
+memory     streams of a 1-layer LSTM(256) resident in a KeyedState: process memory / raw state bytes
+overhead   a chunk (batch 32, 50 steps) through keyed lookup + keep vs the same chunk with RNNState keep
+lookups    the keyed machinery alone (claim, read, keep; no RNN) on a full table: keys per second
+serving    one step for 32 streams through the exported SavedModel: latency, and the throughput of
+           2 client threads on disjoint keys over 1 thread; the TF1 recipe (the client carries
+           each stream's state through a stateless SavedModel) timed alongside
+torch      PyTorch's per-step latency for the same model, in its own process (skipped without torch)
 """
 
 import argparse
@@ -37,8 +37,10 @@ class KeyedConfig:
     rounds: int = 9  # throughput rounds (each times 1 thread, then 2)
 
 
-QUICK = (KeyedConfig(streams=2000, batch=4, input=8, hidden=16, steps=5, client_steps=10, rounds=2),
-         common.QUICK_SETTINGS)
+QUICK = (
+    KeyedConfig(streams=2000, batch=4, input=8, hidden=16, steps=5, client_steps=10, rounds=2),
+    common.QUICK_SETTINGS,
+)
 FULL = (KeyedConfig(), common.FULL_SETTINGS)
 FILL_BLOCK = 1000  # streams kept per run while filling a table
 
@@ -53,6 +55,7 @@ def _rss_bytes():
 
 def _session(graph):
     import tensorflow as tf
+
     with graph.as_default():
         sess = tf.compat.v1.Session(graph=graph)
         sess.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.local_variables_initializer()])
@@ -66,12 +69,14 @@ class _Table:
         import tensorflow as tf
 
         import tfstate
+
         self.config, self.graph = config, tf.Graph()
         with self.graph.as_default():
             self.table = tfstate.KeyedState(tfstate.LSTMCell(config.hidden).state_size, config.streams)
             self.keys = tf.compat.v1.placeholder(tf.int64, [None])
             self.given = tfstate.LSTMStateTuple(
-                *[tf.compat.v1.placeholder(tf.float32, [None, config.hidden]) for _ in "ch"])
+                *[tf.compat.v1.placeholder(tf.float32, [None, config.hidden]) for _ in "ch"]
+            )
             self.fill_op = self.table.lookup(self.keys).keep(self.given)
         self.sess = _session(self.graph)
         self.rows = rng.uniform(-1, 1, (min(FILL_BLOCK, config.streams), config.hidden)).astype(np.float32)
@@ -81,8 +86,10 @@ class _Table:
     def fill(self, streams):
         block = len(self.rows)
         for start in range(0, streams, block):
-            self.sess.run(self.fill_op, {self.keys: np.arange(start, start + block), self.given.c: self.rows,
-                                         self.given.h: self.rows})
+            self.sess.run(
+                self.fill_op,
+                {self.keys: np.arange(start, start + block), self.given.c: self.rows, self.given.h: self.rows},
+            )
 
 
 def memory(config, rng):
@@ -94,12 +101,13 @@ def memory(config, rng):
     resident = int(table.sess.run(table.table.size))
     table.sess.close()
     raw = resident * 2 * config.hidden * 4
-    return {"streams": resident, "raw_mb": raw / 2 ** 20, "rss_growth_mb": grown / 2 ** 20, "ratio": grown / raw}
+    return {"streams": resident, "raw_mb": raw / 2**20, "rss_growth_mb": grown / 2**20, "ratio": grown / raw}
 
 
 def lookups(config, settings, rng):
     """Keys per second through claim + read + keep (no RNN) of `batch` and 32 x `batch` keys of a full table."""
     import tensorflow as tf
+
     table = _Table(config, rng)
     with table.graph.as_default():
         keys = tf.compat.v1.placeholder(tf.int64, [None])
@@ -109,9 +117,10 @@ def lookups(config, settings, rng):
     variants = {}
     for batch in (config.batch, 32 * config.batch):
         chosen = [rng.choice(config.streams, batch, replace=False) for _ in range(16)]
-        turns = iter(range(10 ** 9))
-        variants[f"{batch} keys"] = (lambda chosen=chosen, turns=turns:
-                                     table.sess.run(step, {keys: chosen[next(turns) % 16]}))
+        turns = iter(range(10**9))
+        variants[f"{batch} keys"] = lambda chosen=chosen, turns=turns: table.sess.run(
+            step, {keys: chosen[next(turns) % 16]}
+        )
     times = common.time_alternating(variants, settings)
     table.sess.close()
     return {name: common.summarize(seconds, work_per_run=int(name.split()[0])) for name, seconds in times.items()}
@@ -120,6 +129,7 @@ def lookups(config, settings, rng):
 def _cell(config, fast):
     import tfstate
     from tfstate.fused import LSTMBlockCell
+
     return LSTMBlockCell(config.hidden) if fast else tfstate.LSTMCell(config.hidden)
 
 
@@ -128,6 +138,7 @@ def _machinery(config, keyed):
     import tensorflow as tf
 
     import tfstate
+
     size = tfstate.LSTMCell(config.hidden).state_size
     graph = tf.Graph()
     with graph.as_default():
@@ -154,6 +165,7 @@ def overhead(config, settings, rng):
     import tensorflow as tf
 
     import tfstate
+
     chunk = rng.uniform(-1, 1, (config.batch, config.steps, config.input)).astype(np.float32)
     ids = np.arange(config.batch)
     variants, sessions = {}, []
@@ -171,8 +183,9 @@ def overhead(config, settings, rng):
             krnn = tfstate.keyed_dynamic_rnn(_cell(config, fast), tf.constant(chunk), keys, capacity=config.streams)
         sess = _session(graph)
         sess.run(krnn.state.initializer)
-        variants[f"{label}, keyed keep"] = (lambda sess=sess, krnn=krnn, keys=keys:
-                                            sess.run((krnn.outputs, krnn.keep), {keys: ids}))
+        variants[f"{label}, keyed keep"] = lambda sess=sess, krnn=krnn, keys=keys: sess.run(
+            (krnn.outputs, krnn.keep), {keys: ids}
+        )
         sessions.append(sess)
     for keyed in (False, True):
         run_once, sess = _machinery(config, keyed)
@@ -199,6 +212,7 @@ def _export(config, folder, fast):
 
     import tfstate
     from tfstate.fused import LSTMBlockCell
+
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, None, config.input], name="inputs")
@@ -218,17 +232,23 @@ def _export_stateless(config, folder):
     import tensorflow as tf
 
     import tfstate
+
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, None, config.input], name="inputs")
-        state = tfstate.LSTMStateTuple(*[tf.compat.v1.placeholder(tf.float32, [None, config.hidden], name=part)
-                                         for part in ("c", "h")])
+        state = tfstate.LSTMStateTuple(
+            *[tf.compat.v1.placeholder(tf.float32, [None, config.hidden], name=part) for part in ("c", "h")]
+        )
         outputs, final = tf.compat.v1.nn.dynamic_rnn(tfstate.LSTMCell(config.hidden), x, initial_state=state)
     sess = _session(graph)
     path = os.path.join(folder, "stateless")
     with graph.as_default():
-        tf.compat.v1.saved_model.simple_save(sess, path, inputs={"inputs": x, "c": state.c, "h": state.h},
-                                             outputs={"outputs": outputs, "c_out": final.c, "h_out": final.h})
+        tf.compat.v1.saved_model.simple_save(
+            sess,
+            path,
+            inputs={"inputs": x, "c": state.c, "h": state.h},
+            outputs={"outputs": outputs, "c_out": final.c, "h_out": final.h},
+        )
     sess.close()
     return path
 
@@ -242,6 +262,7 @@ class _Served:
 
     def __init__(self, path, client_carried=False):
         import tensorflow as tf
+
         self.graph, self.client_carried = tf.Graph(), client_carried
         self.sess = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
@@ -254,13 +275,22 @@ class _Served:
 
     def step(self, keys, inputs):
         if not self.client_carried:
-            return self.sess.run(self.outputs["outputs"], {self.inputs["keys"]: keys, self.inputs["inputs"]: inputs,
-                                                           self.inputs["start"]: np.zeros(len(keys), bool)})
+            return self.sess.run(
+                self.outputs["outputs"],
+                {
+                    self.inputs["keys"]: keys,
+                    self.inputs["inputs"]: inputs,
+                    self.inputs["start"]: np.zeros(len(keys), bool),
+                },
+            )
         width = self.inputs["c"].shape[-1]
         with self.lock:
             carried = [self.states.get(key, (np.zeros(width, np.float32),) * 2) for key in keys]
-        feed = {self.inputs["inputs"]: inputs, self.inputs["c"]: np.stack([c for c, _ in carried]),
-                self.inputs["h"]: np.stack([h for _, h in carried])}
+        feed = {
+            self.inputs["inputs"]: inputs,
+            self.inputs["c"]: np.stack([c for c, _ in carried]),
+            self.inputs["h"]: np.stack([h for _, h in carried]),
+        }
         outputs, c, h = self.sess.run([self.outputs[name] for name in ("outputs", "c_out", "h_out")], feed)
         with self.lock:
             self.states.update((key, (c[row], h[row])) for row, key in enumerate(keys))
@@ -274,12 +304,14 @@ class _InProcess:
         import tensorflow as tf
 
         import tfstate
+
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.x = tf.compat.v1.placeholder(tf.float32, [None, None, config.input])
             self.keys = tf.compat.v1.placeholder(tf.int64, [None])
-            krnn = tfstate.keyed_dynamic_rnn(tfstate.LSTMCell(config.hidden), self.x, self.keys,
-                                             capacity=config.streams)
+            krnn = tfstate.keyed_dynamic_rnn(
+                tfstate.LSTMCell(config.hidden), self.x, self.keys, capacity=config.streams
+            )
             self.fetches = (krnn.outputs, krnn.keep)
         self.sess = _session(self.graph)
         self.sess.run(krnn.state.initializer)
@@ -310,14 +342,18 @@ def serving(config, settings, rng):
     """Step latency (32 streams, one step) through the SavedModel, and 2-thread / 1-thread throughput."""
     result = {}
     with tempfile.TemporaryDirectory() as folder:
-        served = {"keyed LSTMCell": _Served(_export(config, folder, fast=False)),
-                  "keyed LSTMBlockCell (BlockLSTM)": _Served(_export(config, folder, fast=True)),
-                  "TF1 recipe: LSTMCell, state through the signature": _Served(_export_stateless(config, folder),
-                                                                              client_carried=True)}
+        served = {
+            "keyed LSTMCell": _Served(_export(config, folder, fast=False)),
+            "keyed LSTMBlockCell (BlockLSTM)": _Served(_export(config, folder, fast=True)),
+            "TF1 recipe: LSTMCell, state through the signature": _Served(
+                _export_stateless(config, folder), client_carried=True
+            ),
+        }
     inputs = rng.uniform(-1, 1, (config.batch, 1, config.input)).astype(np.float32)
     ids = np.arange(config.batch)
-    times = common.time_alternating({name: (lambda model=model: model.step(ids, inputs))
-                                     for name, model in served.items()}, settings)
+    times = common.time_alternating(
+        {name: (lambda model=model: model.step(ids, inputs)) for name, model in served.items()}, settings
+    )
     result["latency"] = {name: common.summarize(seconds) for name, seconds in times.items()}
     served["keyed LSTMCell, in-process graph (no SavedModel)"] = _InProcess(config)
     for name, model in served.items():
@@ -331,7 +367,10 @@ def serving(config, settings, rng):
         result.setdefault("throughput", {})[name] = {
             "streams_per_s_1_thread": statistics.median(rates[1]),
             "streams_per_s_2_threads": statistics.median(rates[2]),
-            "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+            "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+        }
         model.sess.close()
     return result
 
@@ -339,6 +378,7 @@ def serving(config, settings, rng):
 def torch_step(config, settings):
     """PyTorch's one-step latency for `batch` streams of the same LSTM: (h, c) carried, or per stream in a dict."""
     import torch
+
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(config.input, config.hidden, batch_first=True).eval()
     inputs = np.random.RandomState(0).uniform(-1, 1, (config.batch, 1, config.input)).astype(np.float32)
@@ -363,8 +403,13 @@ def torch_step(config, settings):
     latency = {}
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
-        times = common.time_alternating({f"PyTorch nn.LSTM, (h, c) carried, {threads} thread(s)": carried,
-                                         f"PyTorch nn.LSTM, per-stream dict, {threads} thread(s)": keyed}, settings)
+        times = common.time_alternating(
+            {
+                f"PyTorch nn.LSTM, (h, c) carried, {threads} thread(s)": carried,
+                f"PyTorch nn.LSTM, per-stream dict, {threads} thread(s)": keyed,
+            },
+            settings,
+        )
         latency.update({name: common.summarize(seconds) for name, seconds in times.items()})
     return {"torch": torch.__version__, "default_threads": default_threads, "latency": latency}
 
@@ -381,12 +426,16 @@ def _torch_in_subprocess(quick):
 
 def run(quick=False):
     import tensorflow as tf
+
     tf.get_logger().setLevel("ERROR")
     config, settings = QUICK if quick else FULL
     rng = np.random.RandomState(0)
     started = time.time()
-    result = {"machine": common.machine_info(), "config": dataclasses.asdict(config),
-              "load_average_before": os.getloadavg()}
+    result = {
+        "machine": common.machine_info(),
+        "config": dataclasses.asdict(config),
+        "load_average_before": os.getloadavg(),
+    }
     result["memory"] = memory(config, rng)
     result["overhead"] = overhead(config, settings, rng)
     result["lookups"] = lookups(config, settings, rng)
@@ -399,23 +448,29 @@ def run(quick=False):
 
 def summary(result):
     """The targets, one line each."""
-    lines = [f"memory: {result['memory']['streams']} streams, {result['memory']['rss_growth_mb']:.1f} MiB for "
-             f"{result['memory']['raw_mb']:.1f} MiB of state: {result['memory']['ratio']:.3f}x (target <= 1.5x)"]
+    lines = [
+        f"memory: {result['memory']['streams']} streams, {result['memory']['rss_growth_mb']:.1f} MiB for "
+        f"{result['memory']['raw_mb']:.1f} MiB of state: {result['memory']['ratio']:.3f}x (target <= 1.5x)"
+    ]
     overhead = result["overhead"]
     for name, entry in overhead.items():
         if "keyed keep" in name:
             by_medians, by_minima = (100 * (entry[key] - 1) for key in ("ratio_to_rnnstate", "min_ratio_to_rnnstate"))
-            lines.append(f"overhead: {name}: {entry['median_ms']:.2f} ms, {by_medians:+.1f}% vs RNNState keep by "
-                         f"medians, {by_minima:+.1f}% by minima; "
-                         f"the machinery alone adds {overhead['machinery_extra_ms']:.3f} ms = "
-                         f"{100 * entry['machinery_share']:.1f}% of the chunk (target <= 5%)")
+            lines.append(
+                f"overhead: {name}: {entry['median_ms']:.2f} ms, {by_medians:+.1f}% vs RNNState keep by "
+                f"medians, {by_minima:+.1f}% by minima; "
+                f"the machinery alone adds {overhead['machinery_extra_ms']:.3f} ms = "
+                f"{100 * entry['machinery_share']:.1f}% of the chunk (target <= 5%)"
+            )
     for name, entry in result["lookups"].items():
         lines.append(f"lookups: {name} per run: {entry['per_s']:,.0f} keys/s ({entry['median_ms']:.3f} ms per run)")
     for name, entry in result["serving"]["latency"].items():
         lines.append(f"serving latency: {name}: {entry['median_ms']:.3f} ms (min {entry['min_ms']:.3f})")
     for name, entry in result["serving"]["throughput"].items():
-        lines.append(f"serving throughput: {name}: 2 threads / 1 thread = {entry['ratio']:.2f}x "
-                     f"(range {entry['ratio_min']:.2f}-{entry['ratio_max']:.2f}; target >= 1.6x)")
+        lines.append(
+            f"serving throughput: {name}: 2 threads / 1 thread = {entry['ratio']:.2f}x "
+            f"(range {entry['ratio_min']:.2f}-{entry['ratio_max']:.2f}; target >= 1.6x)"
+        )
     torch = result["torch"]
     if "skipped" in torch:
         lines.append(f"torch: skipped: {torch['skipped']}")

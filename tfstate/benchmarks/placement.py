@@ -19,11 +19,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-import tfstate  # noqa: E402
-from tfstate import cluster as tf_cluster  # noqa: E402
-from tfstate.benchmarks import common  # noqa: E402
+import tfstate
+from tfstate import cluster as tf_cluster
+from tfstate.benchmarks import common
 
 v1 = tf.compat.v1
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(tfstate.__file__)))
@@ -40,11 +40,18 @@ def _start_cluster():
     """Starts a ps process and this process's worker server on free ports (new ones if a port was taken)."""
     for _ in range(3):
         cluster = tf_cluster.loopback_cluster(num_ps=1, num_workers=1)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
+        )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        ps = subprocess.Popen([sys.executable, "-m", "tfstate.benchmarks.placement", "--serve-ps", json.dumps(cluster)],
-                              cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+        ps = subprocess.Popen(
+            [sys.executable, "-m", "tfstate.benchmarks.placement", "--serve-ps", json.dumps(cluster)],
+            cwd=tempfile.gettempdir(),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             server = tf_cluster.start_server(cluster, "worker", 0)
             tf_cluster.wait_for_cluster(cluster, timeout_s=120)
@@ -59,22 +66,30 @@ def _state_devices(sess, fetches, state):
     """The devices a traced run of `fetches` ran `state`'s ops on."""
     metadata = v1.RunMetadata()
     sess.run(fetches, options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE), run_metadata=metadata)
-    return sorted({stats.device for stats in metadata.step_stats.dev_stats for node in stats.node_stats
-                   if node.node_name.startswith(f"{state.name}/")})
+    return sorted(
+        {
+            stats.device
+            for stats in metadata.step_stats.dev_stats
+            for node in stats.node_stats
+            if node.node_name.startswith(f"{state.name}/")
+        }
+    )
 
 
 def measure(server, config, settings):
     """Times the variants for `config` on the cluster `server` belongs to; returns the rows and the placements."""
     inputs = common.random_inputs(config)
     graph = tf.Graph()
-    with graph.as_default(), v1.device(v1.train.replica_device_setter(
-            ps_tasks=1, worker_device="/job:worker/task:0")):
+    with graph.as_default(), v1.device(v1.train.replica_device_setter(ps_tasks=1, worker_device="/job:worker/task:0")):
         x = tf.constant(inputs)
         cell = tfstate.LSTMCell(config.hidden)
         baseline, _ = v1.nn.dynamic_rnn(cell, x, dtype=tf.float32, scope="rnn")
-        rnns = {"worker": tfstate.stateful_dynamic_rnn(cell, x, batch_size=config.batch, name="on_worker"),
-                "ps": tfstate.stateful_dynamic_rnn(cell, x, batch_size=config.batch, name="on_ps",
-                                                   state_device="/job:ps/task:0")}
+        rnns = {
+            "worker": tfstate.stateful_dynamic_rnn(cell, x, batch_size=config.batch, name="on_worker"),
+            "ps": tfstate.stateful_dynamic_rnn(
+                cell, x, batch_size=config.batch, name="on_ps", state_device="/job:ps/task:0"
+            ),
+        }
         optimizer = v1.train.GradientDescentOptimizer(1e-4)
         steps = {where: optimizer.minimize(tf.reduce_mean(tf.square(rnn.outputs))) for where, rnn in rnns.items()}
         train_baseline = optimizer.minimize(tf.reduce_mean(tf.square(baseline)))
@@ -85,13 +100,16 @@ def measure(server, config, settings):
         for where, rnn in rnns.items():
             streaming[f"keep, state on {where}"] = (rnn.outputs, rnn.keep)
             training[f"keep, state on {where}"] = (steps[where], rnn.keep)
-        placements = {where: _state_devices(sess, streaming[f"keep, state on {where}"], rnn.state)
-                      for where, rnn in rnns.items()}
-        result = {"config": config.__dict__, "state_bytes": 2 * config.batch * config.hidden * 4,
-                  "placement": placements}
+        placements = {
+            where: _state_devices(sess, streaming[f"keep, state on {where}"], rnn.state) for where, rnn in rnns.items()
+        }
+        result = {
+            "config": config.__dict__,
+            "state_bytes": 2 * config.batch * config.hidden * 4,
+            "placement": placements,
+        }
         for kind, variants in (("streaming", streaming), ("training", training)):
-            times = common.time_alternating({name: (lambda f=f: sess.run(f)) for name, f in variants.items()},
-                                            settings)
+            times = common.time_alternating({name: (lambda f=f: sess.run(f)) for name, f in variants.items()}, settings)
             rows = {name: common.summarize(seconds) for name, seconds in times.items()}
             base = rows["dynamic_rnn, zero state"]["median_ms"]
             for row in rows.values():
@@ -107,9 +125,11 @@ def markdown(results):
         config = common.Config(**result["config"])
         for kind in ("streaming", "training"):
             for name, row in result[kind].items():
-                lines.append(f"| {kind}, batch {config.batch}, hidden {config.hidden}, {config.steps} steps "
-                             f"(state {result['state_bytes'] / 1024:g} KiB) | {name} | {row['median_ms']:.2f} | "
-                             f"{row['min_ms']:.2f}–{row['max_ms']:.2f} | {row['ratio']:.2f} |")
+                lines.append(
+                    f"| {kind}, batch {config.batch}, hidden {config.hidden}, {config.steps} steps "
+                    f"(state {result['state_bytes'] / 1024:g} KiB) | {name} | {row['median_ms']:.2f} | "
+                    f"{row['min_ms']:.2f}–{row['max_ms']:.2f} | {row['ratio']:.2f} |"
+                )
     return "\n".join(lines)
 
 
@@ -135,8 +155,10 @@ def main(argv=None):
         ps.wait()
     print(markdown(results))
     if args.json_path:
-        common.write_result(args.json_path, {"machine": common.machine_info(), "seconds": time.perf_counter() - started,
-                                             "results": results})
+        common.write_result(
+            args.json_path,
+            {"machine": common.machine_info(), "seconds": time.perf_counter() - started, "results": results},
+        )
     return 0
 
 

@@ -14,12 +14,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tfstate.benchmarks.common import Config  # noqa: E402
-from tfstate.benchmarks.tf_graph import stateful, training_step  # noqa: E402
-from tfstate import native  # noqa: E402
+from tfstate import native
+from tfstate.benchmarks.common import Config
+from tfstate.benchmarks.tf_graph import stateful, training_step
 
 
 def traced_op_times(sess, fetches):
@@ -30,7 +30,9 @@ def traced_op_times(sess, fetches):
     times, nodes = collections.Counter(), 0
     for device in metadata.step_stats.dev_stats:
         for node in device.node_stats:
-            label = node.timeline_label.split(" = ")[-1].split("(")[0] if " = " in node.timeline_label else node.node_name
+            label = (
+                node.timeline_label.split(" = ")[-1].split("(")[0] if " = " in node.timeline_label else node.node_name
+            )
             times[label] += node.op_end_rel_micros - node.op_start_rel_micros
             nodes += 1
     return nodes, times
@@ -45,7 +47,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = Config(layers=args.layers)
     inputs = np.random.RandomState(0).randn(config.batch, config.steps, config.input).astype(np.float32)
-    plain = "GRUCell (stateful_dynamic_rnn runs it whole-chunk)" if args.gru and not args.training else "plain dynamic_rnn"
+    plain = (
+        "GRUCell (stateful_dynamic_rnn runs it whole-chunk)" if args.gru and not args.training else "plain dynamic_rnn"
+    )
     paths = [(plain, False, "auto"), ("fast path, XLA", True, "xla")]
     if native.status() is None and not args.gru:
         paths.append(("fast path, compiled kernel", True, "native"))
@@ -60,7 +64,9 @@ def main(argv=None):
         with sess.graph.as_default():
             nodes, times = traced_op_times(sess, fetches)
         what = "SGD step" if args.training else "chunk"
-        print(f"{name} + keep, {'GRU' if args.gru else 'LSTM'} {what}, {config.name}: {nodes} nodes, {sum(times.values()) / 1e3:.1f} ms of op time")
+        kind = "GRU" if args.gru else "LSTM"
+        op_ms = sum(times.values()) / 1e3
+        print(f"{name} + keep, {kind} {what}, {config.name}: {nodes} nodes, {op_ms:.1f} ms of op time")
         for label, micros in times.most_common(args.top):
             print(f"    {label:32s} {micros / 1e3:7.2f} ms")
 

@@ -40,10 +40,18 @@ def _run_framework(framework, configs, settings, timeout):
         # The suite imports the tfstate this process runs (installed, or a checkout on PYTHONPATH), from
         # the scratch folder: `-m` puts the working directory first on sys.path, and a package that
         # happens to sit in the caller's folder must never be imported.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
+        )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        process = subprocess.run([sys.executable, "-m", "tfstate.benchmarks.suite", framework, args], cwd=folder, env=env,
-                                 capture_output=True, text=True, timeout=timeout)
+        process = subprocess.run(
+            [sys.executable, "-m", "tfstate.benchmarks.suite", framework, args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if process.returncode != 0 or not os.path.exists(output):
             tail = "\n".join(process.stderr.strip().splitlines()[-15:])
             return {"framework": framework, "error": f"exit status {process.returncode}: {tail}"}
@@ -62,10 +70,14 @@ def run(args):
     if unknown:
         print(f"tfstate bench: unknown framework(s) {sorted(unknown)}; choose from {FRAMEWORKS}.", file=sys.stderr)
         return 2
-    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-               "settings": settings.__dict__, "machine": common.machine_info(),
-               "command": "tfstate bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
-               "frameworks": {}}
+    results = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "settings": settings.__dict__,
+        "machine": common.machine_info(),
+        "command": "tfstate bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
+        "frameworks": {},
+    }
     for framework in frameworks:
         if framework == "torch" and importlib.util.find_spec("torch") is None:
             results["frameworks"]["torch"] = {"skipped": "PyTorch is not installed (pip install 'tfstate[bench]')"}

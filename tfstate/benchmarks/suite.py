@@ -11,7 +11,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfstate.benchmarks import common  # noqa: E402
+from tfstate.benchmarks import common
 
 STREAM_BASELINE = "dynamic_rnn + LSTMCell, zero state"
 GEN_BASELINE = "per-step session.run, feed_dict"
@@ -48,8 +48,9 @@ class _Workloads:
         """The fast path on XLA and, where it can be built here, on the compiled kernel (streaming by default)."""
         import tensorflow as tf
 
-        from tfstate.benchmarks import tf_graph
         from tfstate import native
+        from tfstate.benchmarks import tf_graph
+
         table = self.stream if table is None else table
         make = make or (lambda **kwargs: tf_graph.stateful(config, inputs, **kwargs)[:2])
         self.add(table, names[0], make(fast=True, implementation="xla"))
@@ -65,13 +66,14 @@ class _Workloads:
 def _streaming(config, settings, variants, baseline=STREAM_BASELINE):
     times = common.time_alternating(variants, settings)
     stats = {name: common.summarize(seconds) for name, seconds in times.items()}
-    for name, entry in stats.items():
+    for entry in stats.values():
         entry["ratio"] = stats[baseline]["median_ms"] / entry["median_ms"]
     return stats
 
 
 def tf_variants(config, settings, result):
     from tfstate.benchmarks import tf_graph
+
     inputs = common.random_inputs(config)
     work = _Workloads()
     work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
@@ -108,8 +110,9 @@ def tf_gru_variants(config, settings, result):
 def _add_gru_rows(work, config, inputs):
     """TF1's stepped GRUCell and the GRU fast paths (`GRUBlockCellV2`), streaming and training."""
     from tfstate.benchmarks import tf_graph
+
     work.add(work.stream, GRU_STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs, gru=True))
-    stream = lambda **kwargs: tf_graph.stateful(config, inputs, gru=True, **kwargs)[:2]  # noqa: E731
+    stream = lambda **kwargs: tf_graph.stateful(config, inputs, gru=True, **kwargs)[:2]
     work.add_fast_paths(config, inputs, {}, work.stream, stream, names=(GRU_XLA, GRU_NATIVE))
     train = functools.partial(tf_graph.training_step, config, inputs, gru=True)
     work.add(work.train, GRU_TRAIN_BASELINE, train())
@@ -117,11 +120,12 @@ def _add_gru_rows(work, config, inputs):
 
 
 def keras_variants(config, settings, result):
+    import keras
     import numpy as np
     import tensorflow as tf
-    import keras
 
     from tfstate.benchmarks import tf_graph
+
     inputs = common.random_inputs(config)
     baseline, sess = tf_graph.dynamic_rnn_zero_state(config, inputs)
     layers = [keras.Input(batch_shape=(config.batch, config.steps, config.input))]
@@ -139,6 +143,7 @@ def torch_variants(config, settings, result):
     import torch
 
     from tfstate.benchmarks import tf_graph
+
     inputs = common.random_inputs(config)
     work = _Workloads()
     work.add(work.stream, STREAM_BASELINE, tf_graph.dynamic_rnn_zero_state(config, inputs))
@@ -175,8 +180,11 @@ def torch_variants(config, settings, result):
 
     work.gen["PyTorch per-step LSTMCell loop"] = torch_generate
     result["generation"] = _streaming(config, settings, work.gen, baseline=GEN_BASELINE)
-    result["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
-                       "mkldnn": torch.backends.mkldnn.is_available()}
+    result["torch"] = {
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+    }
     work.close()
     torch_training(config, settings, result)
     torch_gru(config, settings, result)
@@ -185,6 +193,7 @@ def torch_variants(config, settings, result):
 def _torch_sgd_step(module, inputs, carried):
     """One SGD step of `module` (nn.LSTM / nn.GRU) on `inputs`, carrying its state detached: what TF's rows run."""
     import torch
+
     optimizer = torch.optim.SGD(module.parameters(), lr=1e-3)
     x = torch.from_numpy(inputs)
 
@@ -203,6 +212,7 @@ def torch_training(config, settings, result):
     import torch
 
     from tfstate.benchmarks import tf_graph
+
     inputs = common.random_inputs(config)
     work = _Workloads()
     train = functools.partial(tf_graph.training_step, config, inputs)
@@ -244,25 +254,33 @@ def _native_facts():
     import tensorflow as tf
 
     from tfstate import native
+
     reason = native.unsupported_reason(tf.float32)
-    return {"variant": None if reason else native.variant(), "variants": list(native.variants()),
-            "not_used": reason, "env": {key: value for key, value in sorted(os.environ.items())
-                                        if key.startswith("TFSTATE_")}}
+    return {
+        "variant": None if reason else native.variant(),
+        "variants": list(native.variants()),
+        "not_used": reason,
+        "env": {key: value for key, value in sorted(os.environ.items()) if key.startswith("TFSTATE_")},
+    }
 
 
 def main(argv):
     framework = argv[1]
     configs, settings, output = common.read_args(argv[1:])
     import tensorflow as tf
+
     tf.get_logger().setLevel("ERROR")
     run = {"tf": tf_variants, "keras": keras_variants, "torch": torch_variants}[framework]
     report = {"framework": framework, "tensorflow": tf.__version__, "configs": []}
     report["native"] = _native_facts()
     if framework == "tf":
         from tfstate.benchmarks import tf_graph
+
         report["gemm_flops"] = tf_graph.gemm_rate()
-        report["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                             "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+        report["threads"] = {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        }
     for config in configs:
         result = {"config": config.__dict__}
         run(config, settings, result)

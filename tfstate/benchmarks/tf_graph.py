@@ -19,12 +19,15 @@ def _cell(config, fast, implementation="auto", gru=False):
     `tfstate.dynamic_rnn` also runs over the whole chunk (the plain baselines step it by TF1's dynamic_rnn).
     """
     if gru:
-        make = (lambda: GRUBlockCellV2(config.hidden, implementation=implementation)) if fast else (  # noqa: E731
-            lambda: tfstate.GRUCell(config.hidden))
+        make = (
+            (lambda: GRUBlockCellV2(config.hidden, implementation=implementation))
+            if fast
+            else (lambda: tfstate.GRUCell(config.hidden))
+        )
     elif fast:
-        make = lambda: LSTMBlockCell(config.hidden, implementation=implementation)  # noqa: E731
+        make = lambda: LSTMBlockCell(config.hidden, implementation=implementation)
     else:
-        make = lambda: tfstate.LSTMCell(config.hidden)  # noqa: E731
+        make = lambda: tfstate.LSTMCell(config.hidden)
     if config.layers == 1:
         return make()
     cells = [make() for _ in range(config.layers)]
@@ -54,8 +57,7 @@ def feed_dict_round_trip(config, inputs):
     with graph.as_default():
         x = tf.constant(inputs)
         cell = _cell(config, False)
-        initial = tf.nest.map_structure(
-            lambda size: v1.placeholder(tf.float32, [config.batch, size]), cell.state_size)
+        initial = tf.nest.map_structure(lambda size: v1.placeholder(tf.float32, [config.batch, size]), cell.state_size)
         outputs, final = v1.nn.dynamic_rnn(cell, x, initial_state=initial)
     sess = _session(graph)
     flat_initial = tf.nest.flatten(initial)
@@ -138,16 +140,18 @@ def gemm_rate(size=1024, repeats=10):
     sess.run(product)
     best = None
     import time
+
     for _ in range(repeats):
         start = time.perf_counter()
         sess.run(product)
         elapsed = time.perf_counter() - start
         best = elapsed if best is None else min(best, elapsed)
     sess.close()
-    return 2 * size ** 3 / best
+    return 2 * size**3 / best
 
 
 # --- generation: first input -> LSTM -> dense back to the input size -> next input, gen_steps times ---
+
 
 def _gen_graph(config, fast):
     cell = _cell(config, fast)
@@ -178,8 +182,9 @@ def generate_feed_loop(config):
         current = first
         values = [np.zeros(p.shape.as_list(), np.float32) for p in flat_state]
         for _ in range(config.gen_steps):
-            current, values = sess.run((fed_back, tf.nest.flatten(new_state)),
-                                       {x: current, **dict(zip(flat_state, values))})
+            current, values = sess.run(
+                (fed_back, tf.nest.flatten(new_state)), {x: current, **dict(zip(flat_state, values))}
+            )
 
     return run_once, sess
 
@@ -191,10 +196,12 @@ def generate_step_variables(config):
         cell, x0, next_input = _gen_graph(config, False)
         x_var = tf.Variable(x0, trainable=False)
         state_vars = tf.nest.map_structure(
-            lambda s: tf.Variable(tf.zeros([config.batch, s]), trainable=False), cell.state_size)
+            lambda s: tf.Variable(tf.zeros([config.batch, s]), trainable=False), cell.state_size
+        )
         output, new_state = cell(x_var.read_value(), tf.nest.map_structure(lambda v: v.read_value(), state_vars))
-        assigns = [v.assign(t, read_value=False)
-                   for v, t in zip(tf.nest.flatten(state_vars), tf.nest.flatten(new_state))]
+        assigns = [
+            v.assign(t, read_value=False) for v, t in zip(tf.nest.flatten(state_vars), tf.nest.flatten(new_state))
+        ]
         assigns.append(x_var.assign(next_input(output), read_value=False))
         step = tf.group(*assigns)
         restart = tf.group(x_var.initializer, *[v.initializer for v in tf.nest.flatten(state_vars)])

@@ -1,21 +1,21 @@
 """TF1 contrib's wrappers that add weights around a cell: `AttentionCellWrapper` and `HighwayWrapper`.
 
-    AttentionCellWrapper (Cheng et al. 2016), attention over the last attn_length outputs:
-        x = [x, attns] @ kernel + bias                                   # input_size wide
-        output, cell_state = cell(x, cell_state)
-        hidden = window @ attention/attn_w;  y = concat(cell_state) @ attention/kernel + attention/bias
-        a = softmax(sum(attn_v * tanh(hidden + y)));  attns = sum(a * window)
-        output = [output, attns] @ attn_output_projection/kernel + attn_output_projection/bias
-        window = window[1:] + [output]
-      The state is `(cell_state, attns, window)` (window flattened), concatenated when
-      `state_is_tuple=False`. Variables live under `attention_cell_wrapper/`, the cell's inside it.
+AttentionCellWrapper (Cheng et al. 2016), attention over the last attn_length outputs:
+    x = [x, attns] @ kernel + bias                                   # input_size wide
+    output, cell_state = cell(x, cell_state)
+    hidden = window @ attention/attn_w;  y = concat(cell_state) @ attention/kernel + attention/bias
+    a = softmax(sum(attn_v * tanh(hidden + y)));  attns = sum(a * window)
+    output = [output, attns] @ attn_output_projection/kernel + attn_output_projection/bias
+    window = window[1:] + [output]
+  The state is `(cell_state, attns, window)` (window flattened), concatenated when
+  `state_is_tuple=False`. Variables live under `attention_cell_wrapper/`, the cell's inside it.
 
-    HighwayWrapper (Srivastava et al. 2015), on a cell whose output is as deep as its input:
-        carry = sigmoid(x @ carry_w + carry_b)
-        transform = 1 - carry, or sigmoid(x @ transform_w + transform_b) when not coupled
-        output = x * carry + cell_output * transform
-      As in TF1, `carry_w` … live in the scope the wrapper is called in (`rnn/carry_w` under
-      `dynamic_rnn`), beside the cell's own scope.
+HighwayWrapper (Srivastava et al. 2015), on a cell whose output is as deep as its input:
+    carry = sigmoid(x @ carry_w + carry_b)
+    transform = 1 - carry, or sigmoid(x @ transform_w + transform_b) when not coupled
+    output = x * carry + cell_output * transform
+  As in TF1, `carry_w` … live in the scope the wrapper is called in (`rnn/carry_w` under
+  `dynamic_rnn`), beside the cell's own scope.
 """
 
 import tensorflow as tf
@@ -27,8 +27,7 @@ def _concat_linear(args, output_size, dtype):
     """TF1's `_Linear`: `concat(args) @ kernel + bias` with `kernel` and `bias` in the current variable scope."""
     rows = sum(arg.shape[-1] for arg in args)
     kernel = tf.compat.v1.get_variable("kernel", [rows, output_size], dtype=dtype)
-    bias = tf.compat.v1.get_variable("bias", [output_size], dtype=dtype,
-                                     initializer=tf.compat.v1.zeros_initializer())
+    bias = tf.compat.v1.get_variable("bias", [output_size], dtype=dtype, initializer=tf.compat.v1.zeros_initializer())
     return tf.nn.bias_add(tf.matmul(tf.concat(args, 1), kernel), bias)
 
 
@@ -48,15 +47,18 @@ class AttentionCellWrapper(RNNCell):
       ValueError: `attn_length` is not positive, or `state_is_tuple=False` with a cell whose state is a tuple.
     """
 
-    def __init__(self, cell, attn_length, attn_size=None, attn_vec_size=None, input_size=None, state_is_tuple=True,
-                 reuse=None):
+    def __init__(
+        self, cell, attn_length, attn_size=None, attn_vec_size=None, input_size=None, state_is_tuple=True, reuse=None
+    ):
         super().__init__(reuse=reuse)
         for required in ("state_size", "output_size", "zero_state"):
             if not hasattr(cell, required):
                 raise TypeError(f"AttentionCellWrapper wraps an RNN cell; {cell!r} has no {required}.")
         if tf.nest.is_nested(cell.state_size) and not state_is_tuple:
-            raise ValueError(f"AttentionCellWrapper(state_is_tuple=False) needs a cell with a single-tensor state; "
-                             f"the cell's state_size is {cell.state_size}. Use state_is_tuple=True.")
+            raise ValueError(
+                f"AttentionCellWrapper(state_is_tuple=False) needs a cell with a single-tensor state; "
+                f"the cell's state_size is {cell.state_size}. Use state_is_tuple=True."
+            )
         if attn_length <= 0:
             raise ValueError(f"AttentionCellWrapper needs attn_length > 0; got {attn_length}.")
         self._cell = cell
@@ -84,8 +86,7 @@ class AttentionCellWrapper(RNNCell):
         cell_state, attns, window = self._split_state(state)
         window = tf.reshape(window, [-1, self._attn_length, self._attn_size])
         input_size = self._input_size or inputs.shape[-1]
-        cell_output, new_cell_state = self._cell(_concat_linear([inputs, attns], input_size, inputs.dtype),
-                                                 cell_state)
+        cell_output, new_cell_state = self._cell(_concat_linear([inputs, attns], input_size, inputs.dtype), cell_state)
         new_attns, window = self._attention(tf.concat(tf.nest.flatten(new_cell_state), 1), window)
         with tf.compat.v1.variable_scope("attn_output_projection"):
             output = _concat_linear([cell_output, new_attns], self._attn_size, inputs.dtype)
@@ -96,8 +97,9 @@ class AttentionCellWrapper(RNNCell):
     def _attention(self, query, window):
         """Attention over `window` `[batch, attn_length, attn_size]`: (attended vector, window minus its oldest)."""
         with tf.compat.v1.variable_scope("attention"):
-            attn_w = tf.compat.v1.get_variable("attn_w", [1, 1, self._attn_size, self._attn_vec_size],
-                                               dtype=query.dtype)
+            attn_w = tf.compat.v1.get_variable(
+                "attn_w", [1, 1, self._attn_size, self._attn_vec_size], dtype=query.dtype
+            )
             attn_v = tf.compat.v1.get_variable("attn_v", [self._attn_vec_size], dtype=query.dtype)
             hidden_features = tf.einsum("bla,av->blv", window, attn_w[0, 0])  # TF1's 1x1 conv2d
             y = _concat_linear([query], self._attn_vec_size, query.dtype)
@@ -135,12 +137,15 @@ class HighwayWrapper(CellWrapper):
     def _wrap(self, inputs, state, call):
         outputs, new_state = call(inputs, state)
         if tf.nest.is_nested(inputs) or not inputs.shape.is_compatible_with(outputs.shape):
-            raise ValueError(f"HighwayWrapper mixes a cell's input into its output, so they must be single tensors of "
-                             f"one shape; got inputs {inputs.shape if not tf.nest.is_nested(inputs) else inputs} and "
-                             f"outputs {outputs.shape}. Give the cell as many units as the input depth.")
+            raise ValueError(
+                f"HighwayWrapper mixes a cell's input into its output, so they must be single tensors of "
+                f"one shape; got inputs {inputs.shape if not tf.nest.is_nested(inputs) else inputs} and "
+                f"outputs {outputs.shape}. Give the cell as many units as the input depth."
+            )
         if self._scope is None:  # TF1 made the gate weights in the caller's scope
-            with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(), custom_getter=self._own_variable,
-                                             auxiliary_name_scope=False) as captured:
+            with tf.compat.v1.variable_scope(
+                tf.compat.v1.get_variable_scope(), custom_getter=self._own_variable, auxiliary_name_scope=False
+            ) as captured:
                 self._scope = captured
                 return self._highway(inputs, outputs), new_state
         with tf.compat.v1.variable_scope(self._scope, reuse=True, auxiliary_name_scope=False):
@@ -151,8 +156,9 @@ class HighwayWrapper(CellWrapper):
 
         def gate(name, bias_init):
             weight = tf.compat.v1.get_variable(f"{name}_w", [depth, depth], dtype=dtype)
-            bias = tf.compat.v1.get_variable(f"{name}_b", [depth], dtype=dtype,
-                                             initializer=tf.compat.v1.constant_initializer(bias_init))
+            bias = tf.compat.v1.get_variable(
+                f"{name}_b", [depth], dtype=dtype, initializer=tf.compat.v1.constant_initializer(bias_init)
+            )
             return tf.sigmoid(tf.nn.bias_add(tf.matmul(inputs, weight), bias))
 
         carry = gate("carry", self._carry_bias_init)

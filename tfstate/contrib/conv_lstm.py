@@ -35,22 +35,37 @@ class ConvLSTMCell(RNNCell):
       name: the variable scope (TF1's default "conv_lstm_cell").
     """
 
-    def __init__(self, conv_ndims, input_shape, output_channels, kernel_shape, use_bias=True, skip_connection=False,
-                 forget_bias=1.0, initializers=None, name="conv_lstm_cell"):
+    def __init__(
+        self,
+        conv_ndims,
+        input_shape,
+        output_channels,
+        kernel_shape,
+        use_bias=True,
+        skip_connection=False,
+        forget_bias=1.0,
+        initializers=None,
+        name="conv_lstm_cell",
+    ):
         super().__init__(name=name)
         if conv_ndims not in _CONVOLUTIONS:
             raise ValueError(f"{type(self).__name__} needs conv_ndims 1, 2 or 3; got {conv_ndims}.")
         if len(input_shape) != conv_ndims + 1:
-            raise ValueError(f"{type(self).__name__} with conv_ndims={conv_ndims} needs input_shape of "
-                             f"{conv_ndims + 1} values (spatial sizes and channels); got {list(input_shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} with conv_ndims={conv_ndims} needs input_shape of "
+                f"{conv_ndims + 1} values (spatial sizes and channels); got {list(input_shape)}."
+            )
         if len(kernel_shape) != conv_ndims:
-            raise ValueError(f"{type(self).__name__} with conv_ndims={conv_ndims} needs kernel_shape of "
-                             f"{conv_ndims} values; got {list(kernel_shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} with conv_ndims={conv_ndims} needs kernel_shape of "
+                f"{conv_ndims} values; got {list(kernel_shape)}."
+            )
         if skip_connection:
             raise ValueError(
                 f"{type(self).__name__}(skip_connection=True) is not supported: TF1 concatenated the inputs to h, "
                 "so the state grew after one step and TF1's cell failed on the second. Concatenate the inputs "
-                "to the outputs after the RNN instead.")
+                "to the outputs after the RNN instead."
+            )
         self._conv_ndims = conv_ndims
         self._input_shape = list(input_shape)
         self._output_channels = output_channels
@@ -69,15 +84,18 @@ class ConvLSTMCell(RNNCell):
 
     def _input_depth(self, inputs):
         if not inputs.shape[1:].is_compatible_with(self._input_shape):
-            raise ValueError(f"{type(self).__name__} was built for inputs of shape [batch] + {self._input_shape}; "
-                             f"got inputs of shape {inputs.shape}.")
+            raise ValueError(
+                f"{type(self).__name__} was built for inputs of shape [batch] + {self._input_shape}; "
+                f"got inputs of shape {inputs.shape}."
+            )
         return self._input_shape[-1]
 
     def _build(self, input_depth, dtype):
         out = self._output_channels
         self._kernel = self._add_variable("kernel", self._kernel_shape + [input_depth + out, 4 * out], dtype)
-        self._biases = (self._add_variable("biases", [4 * out], dtype, tf.compat.v1.zeros_initializer())
-                        if self._use_bias else None)
+        self._biases = (
+            self._add_variable("biases", [4 * out], dtype, tf.compat.v1.zeros_initializer()) if self._use_bias else None
+        )
 
     def call(self, inputs, state):
         c_prev, h_prev = state

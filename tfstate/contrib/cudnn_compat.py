@@ -28,8 +28,14 @@ class CudnnCompatibleLSTMCell(LSTMBlockCell):
     """
 
     def __init__(self, num_units, reuse=None):
-        super().__init__(num_units, forget_bias=0.0, cell_clip=None, use_peephole=False, reuse=reuse,
-                         name="cudnn_compatible_lstm_cell")
+        super().__init__(
+            num_units,
+            forget_bias=0.0,
+            cell_clip=None,
+            use_peephole=False,
+            reuse=reuse,
+            name="cudnn_compatible_lstm_cell",
+        )
 
 
 class CudnnCompatibleGRUCell(GRUCell):

@@ -28,13 +28,24 @@ class FusedRNNCellAdaptor:
         require_graph_mode("FusedRNNCellAdaptor")
         is_list = isinstance(inputs, list)
         if self._use_dynamic_rnn:
-            outputs, state = dynamic_rnn(self._cell, tf.stack(inputs) if is_list else inputs,
-                                         sequence_length=sequence_length, initial_state=initial_state, dtype=dtype,
-                                         time_major=True, scope=scope)
+            outputs, state = dynamic_rnn(
+                self._cell,
+                tf.stack(inputs) if is_list else inputs,
+                sequence_length=sequence_length,
+                initial_state=initial_state,
+                dtype=dtype,
+                time_major=True,
+                scope=scope,
+            )
             return (tf.unstack(outputs) if is_list else outputs), state
-        outputs, state = _tf1.static_rnn(self._cell, inputs if is_list else tf.unstack(inputs),
-                                         initial_state=initial_state, dtype=dtype, sequence_length=sequence_length,
-                                         scope=scope)
+        outputs, state = _tf1.static_rnn(
+            self._cell,
+            inputs if is_list else tf.unstack(inputs),
+            initial_state=initial_state,
+            dtype=dtype,
+            sequence_length=sequence_length,
+            scope=scope,
+        )
         return (outputs if is_list else tf.stack(outputs)), state
 
 
@@ -58,6 +69,11 @@ class TimeReversedFusedRNN:
 
     def __call__(self, inputs, initial_state=None, dtype=None, sequence_length=None, scope=None):
         require_graph_mode("TimeReversedFusedRNN")
-        outputs, state = self._cell(self._reverse(inputs, sequence_length), initial_state=initial_state, dtype=dtype,
-                                    sequence_length=sequence_length, scope=scope)
+        outputs, state = self._cell(
+            self._reverse(inputs, sequence_length),
+            initial_state=initial_state,
+            dtype=dtype,
+            sequence_length=sequence_length,
+            scope=scope,
+        )
         return self._reverse(outputs, sequence_length), state

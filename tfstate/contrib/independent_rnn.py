@@ -14,7 +14,7 @@ Each unit sees only its own previous state: the recurrent matrix is a row vector
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, resolve_activation, LSTMUnitsCell, UnitsCell
+from tfstate.cells import LSTMStateTuple, LSTMUnitsCell, UnitsCell, resolve_activation
 
 
 def _recurrent_init():
@@ -35,8 +35,9 @@ class IndRNNCell(UnitsCell):
         self._bias = self._add_variable("bias", [units], dtype, tf.compat.v1.zeros_initializer())
 
     def call(self, inputs, state):
-        output = self._activation(tf.nn.bias_add(tf.matmul(inputs, self._kernel_w) + state * self._kernel_u,
-                                                 self._bias))
+        output = self._activation(
+            tf.nn.bias_add(tf.matmul(inputs, self._kernel_w) + state * self._kernel_u, self._bias)
+        )
         return output, output
 
 
@@ -47,8 +48,16 @@ class IndyGRUCell(UnitsCell):
     default), `candidate/kernel` (TF1's name, without `_w`), `candidate/kernel_u`, `candidate/bias`.
     """
 
-    def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None, bias_initializer=None,
-                 name=None, dtype=None):
+    def __init__(
+        self,
+        num_units,
+        activation=None,
+        reuse=None,
+        kernel_initializer=None,
+        bias_initializer=None,
+        name=None,
+        dtype=None,
+    ):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
@@ -58,12 +67,14 @@ class IndyGRUCell(UnitsCell):
         units, kernel_init, bias_init = self._num_units, self._kernel_initializer, self._bias_initializer
         self._gate_kernel_w = self._add_variable("gates/kernel_w", [input_depth, 2 * units], dtype, kernel_init)
         self._gate_kernel_u = self._add_variable("gates/kernel_u", [1, 2 * units], dtype, _recurrent_init())
-        self._gate_bias = self._add_variable("gates/bias", [2 * units], dtype,
-                                             bias_init or tf.compat.v1.constant_initializer(1.0))
+        self._gate_bias = self._add_variable(
+            "gates/bias", [2 * units], dtype, bias_init or tf.compat.v1.constant_initializer(1.0)
+        )
         self._candidate_kernel_w = self._add_variable("candidate/kernel", [input_depth, units], dtype, kernel_init)
         self._candidate_kernel_u = self._add_variable("candidate/kernel_u", [1, units], dtype, _recurrent_init())
-        self._candidate_bias = self._add_variable("candidate/bias", [units], dtype,
-                                                  bias_init or tf.compat.v1.zeros_initializer())
+        self._candidate_bias = self._add_variable(
+            "candidate/bias", [units], dtype, bias_init or tf.compat.v1.zeros_initializer()
+        )
 
     def call(self, inputs, state):
         gates = tf.matmul(inputs, self._gate_kernel_w) + tf.tile(state, [1, 2]) * self._gate_kernel_u
@@ -77,8 +88,17 @@ class IndyGRUCell(UnitsCell):
 class IndyLSTMCell(LSTMUnitsCell):
     """LSTM with diagonal recurrent weights: variables `indy_lstm_cell/kernel_w`, `kernel_u`, `bias`."""
 
-    def __init__(self, num_units, forget_bias=1.0, activation=None, reuse=None, kernel_initializer=None,
-                 bias_initializer=None, name=None, dtype=None):
+    def __init__(
+        self,
+        num_units,
+        forget_bias=1.0,
+        activation=None,
+        reuse=None,
+        kernel_initializer=None,
+        bias_initializer=None,
+        name=None,
+        dtype=None,
+    ):
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._forget_bias = forget_bias
         self._activation = resolve_activation(activation)
@@ -89,8 +109,9 @@ class IndyLSTMCell(LSTMUnitsCell):
         units = self._num_units
         self._kernel_w = self._add_variable("kernel_w", [input_depth, 4 * units], dtype, self._kernel_initializer)
         self._kernel_u = self._add_variable("kernel_u", [1, 4 * units], dtype, _recurrent_init())
-        self._bias = self._add_variable("bias", [4 * units], dtype,
-                                        self._bias_initializer or tf.compat.v1.zeros_initializer())
+        self._bias = self._add_variable(
+            "bias", [4 * units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer()
+        )
 
     def call(self, inputs, state):
         c, h = state

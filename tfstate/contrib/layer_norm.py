@@ -14,7 +14,7 @@ where norm_X(v) = (v - mean(v)) / sqrt(var(v) + 1e-12) * X/gamma + X/beta over e
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, resolve_activation, keep_probability, LSTMUnitsCell
+from tfstate.cells import LSTMStateTuple, LSTMUnitsCell, keep_probability, resolve_activation
 
 _NORM_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
 
@@ -42,8 +42,19 @@ class LayerNormBasicLSTMCell(LSTMUnitsCell):
 
     _gates = ("input", "transform", "forget", "output")
 
-    def __init__(self, num_units, forget_bias=1.0, input_size=None, activation=None, layer_norm=True,
-                 norm_gain=1.0, norm_shift=0.0, dropout_keep_prob=1.0, dropout_prob_seed=None, reuse=None):
+    def __init__(
+        self,
+        num_units,
+        forget_bias=1.0,
+        input_size=None,
+        activation=None,
+        layer_norm=True,
+        norm_gain=1.0,
+        norm_shift=0.0,
+        dropout_keep_prob=1.0,
+        dropout_prob_seed=None,
+        reuse=None,
+    ):
         super().__init__(num_units, reuse=reuse)
         self._forget_bias = forget_bias
         self._activation = resolve_activation(activation)
@@ -60,8 +71,7 @@ class LayerNormBasicLSTMCell(LSTMUnitsCell):
         self._norms = {}
         if self._layer_norm:
             for scope in self._gates + ("state",):
-                self._norms[scope] = add_norm_variables(self, scope, units, dtype, self._norm_gain,
-                                                        self._norm_shift)
+                self._norms[scope] = add_norm_variables(self, scope, units, dtype, self._norm_gain, self._norm_shift)
 
     def _norm(self, values, scope):
         return layer_norm(values, *self._norms[scope]) if self._layer_norm else values

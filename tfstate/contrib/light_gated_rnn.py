@@ -1,21 +1,21 @@
 """TF1 contrib's lightly gated RNNs: `UGRNNCell`, `IntersectionRNNCell` (Collins et al. 2017), `SRUCell` (Lei et al.).
 
-    UGRNNCell:            g_act, c_act = split([x, h] @ kernel + bias)
-                          g = sigmoid(g_act + forget_bias)
-                          h = g * h_prev + (1 - g) * activation(c_act)
-    IntersectionRNNCell:  x = x @ in_projection/kernel + in_projection/bias     (only when num_in_proj is set)
-                          gh, h_act, gy, y_act = split([x, h] @ kernel + bias)
-                          gh, gy = sigmoid(gh + forget_bias), sigmoid(gy + forget_bias)
-                          h = gh * h_prev + (1 - gh) * tanh(h_act)               # through time (the state)
-                          y = gy * x + (1 - gy) * y_activation(y_act)            # through depth (the output)
-    SRUCell:              x_bar, f, r, x_tx = split(x @ kernel);  f, r = sigmoid([f, r] + bias)
-                          c = f * c_prev + (1 - f) * x_bar
-                          h = r * activation(c) + (1 - r) * x_tx;  output h, state c
+UGRNNCell:            g_act, c_act = split([x, h] @ kernel + bias)
+                      g = sigmoid(g_act + forget_bias)
+                      h = g * h_prev + (1 - g) * activation(c_act)
+IntersectionRNNCell:  x = x @ in_projection/kernel + in_projection/bias     (only when num_in_proj is set)
+                      gh, h_act, gy, y_act = split([x, h] @ kernel + bias)
+                      gh, gy = sigmoid(gh + forget_bias), sigmoid(gy + forget_bias)
+                      h = gh * h_prev + (1 - gh) * tanh(h_act)               # through time (the state)
+                      y = gy * x + (1 - gy) * y_activation(y_act)            # through depth (the output)
+SRUCell:              x_bar, f, r, x_tx = split(x @ kernel);  f, r = sigmoid([f, r] + bias)
+                      c = f * c_prev + (1 - f) * x_bar
+                      h = r * activation(c) + (1 - r) * x_tx;  output h, state c
 """
 
 import tensorflow as tf
 
-from tfstate.cells import resolve_activation, UnitsCell
+from tfstate.cells import UnitsCell, resolve_activation
 
 
 class UGRNNCell(UnitsCell):
@@ -36,8 +36,9 @@ class UGRNNCell(UnitsCell):
         self._bias = self._add_variable("bias", [2 * units], dtype, tf.compat.v1.zeros_initializer())
 
     def call(self, inputs, state):
-        gate, candidate = tf.split(tf.nn.bias_add(tf.matmul(tf.concat([inputs, state], 1), self._kernel),
-                                                  self._bias), 2, axis=1)
+        gate, candidate = tf.split(
+            tf.nn.bias_add(tf.matmul(tf.concat([inputs, state], 1), self._kernel), self._bias), 2, axis=1
+        )
         g = tf.sigmoid(gate + self._forget_bias)
         new_state = g * state + (1.0 - g) * self._activation(candidate)
         return new_state, new_state
@@ -50,8 +51,9 @@ class IntersectionRNNCell(UnitsCell):
     first layer) to project the inputs first (`in_projection/kernel`, `in_projection/bias`).
     """
 
-    def __init__(self, num_units, num_in_proj=None, initializer=None, forget_bias=1.0, y_activation=tf.nn.relu,
-                 reuse=None):
+    def __init__(
+        self, num_units, num_in_proj=None, initializer=None, forget_bias=1.0, y_activation=tf.nn.relu, reuse=None
+    ):
         super().__init__(num_units, reuse=reuse)
         self._num_in_proj = num_in_proj
         self._initializer = initializer
@@ -65,10 +67,12 @@ class IntersectionRNNCell(UnitsCell):
             if not self._num_in_proj:
                 raise ValueError(
                     f"IntersectionRNNCell needs inputs as deep as num_units={units}, or num_in_proj={units} to "
-                    f"project them; got input depth {input_depth}. Set num_in_proj on the first layer.")
-            self._in_projection = (self._add_variable("in_projection/kernel", [input_depth, units], dtype, init),
-                                   self._add_variable("in_projection/bias", [units], dtype,
-                                                      tf.compat.v1.zeros_initializer()))
+                    f"project them; got input depth {input_depth}. Set num_in_proj on the first layer."
+                )
+            self._in_projection = (
+                self._add_variable("in_projection/kernel", [input_depth, units], dtype, init),
+                self._add_variable("in_projection/bias", [units], dtype, tf.compat.v1.zeros_initializer()),
+            )
         self._kernel = self._add_variable("kernel", [2 * units, 4 * units], dtype, init)
         self._bias = self._add_variable("bias", [4 * units], dtype, tf.compat.v1.zeros_initializer())
 

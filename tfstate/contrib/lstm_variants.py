@@ -20,7 +20,7 @@ Each keeps `LSTMStateTuple(c, h)` (h projected to `num_proj` where the cell has 
 
 import tensorflow as tf
 
-from tfstate.cells import LSTMStateTuple, RNNCell, resolve_activation, ProjectedLSTMState
+from tfstate.cells import LSTMStateTuple, ProjectedLSTMState, RNNCell, resolve_activation
 from tfstate.contrib.layer_norm import add_norm_variables, layer_norm
 
 
@@ -28,7 +28,8 @@ def _refuse_shards(cell, num_unit_shards, num_proj_shards):
     if num_unit_shards != 1 or num_proj_shards != 1:
         raise ValueError(
             f"{cell}(num_unit_shards={num_unit_shards}, num_proj_shards={num_proj_shards}) split the weights "
-            "into several variables; tfstate supports only one shard each (the default, variables W_0 and W_P_0).")
+            "into several variables; tfstate supports only one shard each (the default, variables W_0 and W_P_0)."
+        )
 
 
 def _lstm_state(state, state_is_tuple, num_units):
@@ -43,9 +44,23 @@ class CoupledInputForgetGateLSTMCell(ProjectedLSTMState, RNNCell):
     (`transform/`, `forget/`, `output/`, `state/` gamma and beta) and `B` is created but unused, as in TF1.
     """
 
-    def __init__(self, num_units, use_peepholes=False, initializer=None, num_proj=None, proj_clip=None,
-                 num_unit_shards=1, num_proj_shards=1, forget_bias=1.0, state_is_tuple=True, activation=None,
-                 reuse=None, layer_norm=False, norm_gain=1.0, norm_shift=0.0):
+    def __init__(
+        self,
+        num_units,
+        use_peepholes=False,
+        initializer=None,
+        num_proj=None,
+        proj_clip=None,
+        num_unit_shards=1,
+        num_proj_shards=1,
+        forget_bias=1.0,
+        state_is_tuple=True,
+        activation=None,
+        reuse=None,
+        layer_norm=False,
+        norm_gain=1.0,
+        norm_shift=0.0,
+    ):
         super().__init__(reuse=reuse)
         _refuse_shards("CoupledInputForgetGateLSTMCell", num_unit_shards, num_proj_shards)
         self._num_units = num_units
@@ -82,8 +97,10 @@ class CoupledInputForgetGateLSTMCell(ProjectedLSTMState, RNNCell):
             gates = tf.nn.bias_add(gates, self._bias)
         j, f, o = tf.split(gates, 3, axis=1)
         if self._layer_norm:
-            j, f, o = (layer_norm(gate, *self._norms[scope]) for gate, scope in
-                       zip((j, f, o), ("transform", "forget", "output")))
+            j, f, o = (
+                layer_norm(gate, *self._norms[scope])
+                for gate, scope in zip((j, f, o), ("transform", "forget", "output"))
+            )
         if self._use_peepholes:
             f = f + self._w_f_diag * c_prev
         forget = tf.sigmoid(f + self._forget_bias)
@@ -108,13 +125,22 @@ class GLSTMCell(ProjectedLSTMState, RNNCell):
     uses tanh (as in TF1).
     """
 
-    def __init__(self, num_units, initializer=None, num_proj=None, number_of_groups=1, forget_bias=1.0,
-                 activation=None, reuse=None):
+    def __init__(
+        self,
+        num_units,
+        initializer=None,
+        num_proj=None,
+        number_of_groups=1,
+        forget_bias=1.0,
+        activation=None,
+        reuse=None,
+    ):
         super().__init__(reuse=reuse)
         for name, size in (("num_units", num_units), ("num_proj", num_proj)):
             if size is not None and size % number_of_groups:
-                raise ValueError(f"GLSTMCell needs '{name}' divisible by number_of_groups={number_of_groups}; "
-                                 f"got {name}={size}.")
+                raise ValueError(
+                    f"GLSTMCell needs '{name}' divisible by number_of_groups={number_of_groups}; got {name}={size}."
+                )
         self._num_units = num_units
         self._initializer = initializer
         self._num_proj = num_proj
@@ -125,8 +151,10 @@ class GLSTMCell(ProjectedLSTMState, RNNCell):
     def _input_depth(self, inputs):
         depth = super()._input_depth(inputs)
         if depth % self._groups:
-            raise ValueError(f"GLSTMCell needs an input depth divisible by number_of_groups={self._groups}; "
-                             f"got inputs of shape {inputs.shape}.")
+            raise ValueError(
+                f"GLSTMCell needs an input depth divisible by number_of_groups={self._groups}; "
+                f"got inputs of shape {inputs.shape}."
+            )
         return depth
 
     def _build(self, input_depth, dtype):
@@ -134,9 +162,12 @@ class GLSTMCell(ProjectedLSTMState, RNNCell):
         rows = (input_depth + self.output_size) // self._groups
         self._group_kernels = [
             self._add_variable(f"group{g}/kernel", [rows, 4 * units_per_group], dtype, self._initializer)
-            for g in range(self._groups)]
-        self._biases = [self._add_variable(f"bias_{gate}", [self._num_units], dtype, tf.compat.v1.zeros_initializer())
-                        for gate in "ijfo"]
+            for g in range(self._groups)
+        ]
+        self._biases = [
+            self._add_variable(f"bias_{gate}", [self._num_units], dtype, tf.compat.v1.zeros_initializer())
+            for gate in "ijfo"
+        ]
         if self._num_proj is not None:
             self._projection = self._add_variable("projection/kernel", [self._num_units, self._num_proj], dtype)
 
@@ -144,8 +175,10 @@ class GLSTMCell(ProjectedLSTMState, RNNCell):
         c_prev, m_prev = state
         x_groups = tf.split(inputs, self._groups, axis=1)
         m_groups = tf.split(m_prev, self._groups, axis=1)
-        parts = [tf.split(tf.matmul(tf.concat([x, m], 1), kernel), 4, axis=1)
-                 for x, m, kernel in zip(x_groups, m_groups, self._group_kernels)]
+        parts = [
+            tf.split(tf.matmul(tf.concat([x, m], 1), kernel), 4, axis=1)
+            for x, m, kernel in zip(x_groups, m_groups, self._group_kernels)
+        ]
         i, j, f, o = (tf.nn.bias_add(tf.concat(list(gate), 1), bias) for gate, bias in zip(zip(*parts), self._biases))
         c = tf.sigmoid(f + self._forget_bias) * c_prev + tf.sigmoid(i) * tf.tanh(j)
         m = tf.sigmoid(o) * self._activation(c)
@@ -173,8 +206,9 @@ class NASCell(ProjectedLSTMState, RNNCell):
         width = self._branches * self._num_units
         self._recurrent_kernel = self._add_variable("recurrent_kernel", [self.output_size, width], dtype)
         self._kernel = self._add_variable("kernel", [input_depth, width], dtype)
-        self._bias = (self._add_variable("bias", [width], dtype, tf.compat.v1.zeros_initializer())
-                      if self._use_bias else None)
+        self._bias = (
+            self._add_variable("bias", [width], dtype, tf.compat.v1.zeros_initializer()) if self._use_bias else None
+        )
         if self._num_proj is not None:
             self._projection = self._add_variable("projection_weights", [self._num_units, self._num_proj], dtype)
 
@@ -185,11 +219,22 @@ class NASCell(ProjectedLSTMState, RNNCell):
             m_matrix = tf.nn.bias_add(m_matrix, self._bias)
         x = tf.split(tf.matmul(inputs, self._kernel), self._branches, axis=1)
         m = tf.split(m_matrix, self._branches, axis=1)
-        layer1 = [tf.sigmoid(x[0] + m[0]), tf.nn.relu(x[1] + m[1]), tf.sigmoid(x[2] + m[2]),
-                  tf.nn.relu(x[3] * m[3]), tf.tanh(x[4] + m[4]), tf.sigmoid(x[5] + m[5]),
-                  tf.tanh(x[6] + m[6]), tf.sigmoid(x[7] + m[7])]
-        layer2 = [tf.tanh(layer1[0] * layer1[1]), tf.tanh(layer1[2] + layer1[3]),
-                  tf.tanh(layer1[4] * layer1[5]), tf.sigmoid(layer1[6] + layer1[7])]
+        layer1 = [
+            tf.sigmoid(x[0] + m[0]),
+            tf.nn.relu(x[1] + m[1]),
+            tf.sigmoid(x[2] + m[2]),
+            tf.nn.relu(x[3] * m[3]),
+            tf.tanh(x[4] + m[4]),
+            tf.sigmoid(x[5] + m[5]),
+            tf.tanh(x[6] + m[6]),
+            tf.sigmoid(x[7] + m[7]),
+        ]
+        layer2 = [
+            tf.tanh(layer1[0] * layer1[1]),
+            tf.tanh(layer1[2] + layer1[3]),
+            tf.tanh(layer1[4] * layer1[5]),
+            tf.sigmoid(layer1[6] + layer1[7]),
+        ]
         new_c = tf.tanh(layer2[0] + c_prev) * layer2[1]
         new_m = tf.tanh(new_c * tf.tanh(layer2[2] + layer2[3]))
         if self._num_proj is not None:

@@ -25,9 +25,11 @@ from tfstate.cells import LSTMStateTuple, LSTMUnitsCell
 
 def _log_uniform_initializer(low, high):
     """exp(uniform(log(low), log(high))): TF1's `_random_exp_initializer`."""
+
     def initialize(shape, dtype=tf.float32, partition_info=None):
         del partition_info
         return tf.exp(tf.random.uniform(shape, math.log(low), math.log(high), dtype=dtype))
+
     return initialize
 
 
@@ -38,8 +40,17 @@ class PhasedLSTMCell(LSTMUnitsCell):
     `new_input/bias`, `output_gate/kernel`, `output_gate/bias`, `period`, `phase`, `ratio_on`.
     """
 
-    def __init__(self, num_units, use_peepholes=False, leak=0.001, ratio_on=0.1, trainable_ratio_on=True,
-                 period_init_min=1.0, period_init_max=1000.0, reuse=None):
+    def __init__(
+        self,
+        num_units,
+        use_peepholes=False,
+        leak=0.001,
+        ratio_on=0.1,
+        trainable_ratio_on=True,
+        period_init_min=1.0,
+        period_init_max=1000.0,
+        reuse=None,
+    ):
         super().__init__(num_units, reuse=reuse)
         self._use_peepholes = use_peepholes
         self._leak = leak
@@ -50,8 +61,10 @@ class PhasedLSTMCell(LSTMUnitsCell):
 
     def _input_depth(self, inputs):
         if not (isinstance(inputs, (tuple, list)) and len(inputs) == 2):
-            raise ValueError(f"PhasedLSTMCell takes inputs (time, x): time [batch, 1] and x [batch, depth]; got "
-                             f"{inputs!r}. Feed dynamic_rnn the tuple (times, features).")
+            raise ValueError(
+                f"PhasedLSTMCell takes inputs (time, x): time [batch, 1] and x [batch, depth]; got "
+                f"{inputs!r}. Feed dynamic_rnn the tuple (times, features)."
+            )
         time, features = inputs
         if time.shape.rank != 2 or time.shape[-1] not in (1, None):
             raise ValueError(f"PhasedLSTMCell needs the time of each step as [batch, 1]; got shape {time.shape}.")
@@ -63,19 +76,27 @@ class PhasedLSTMCell(LSTMUnitsCell):
         peephole = units if self._use_peepholes else 0
 
         def linear(scope, rows, columns):
-            return (self._add_variable(f"{scope}/kernel", [rows, columns], dtype),
-                    self._add_variable(f"{scope}/bias", [columns], dtype, zeros))
+            return (
+                self._add_variable(f"{scope}/kernel", [rows, columns], dtype),
+                self._add_variable(f"{scope}/bias", [columns], dtype, zeros),
+            )
 
         self._mask_gates = linear("mask_gates", input_depth + units + peephole, 2 * units)
         self._new_input = linear("new_input", input_depth + units, units)
         self._output_gate = linear("output_gate", input_depth + units + peephole, units)
         self._period = self._add_variable(
-            "period", [units], dtype, _log_uniform_initializer(self._period_init_min, self._period_init_max))
+            "period", [units], dtype, _log_uniform_initializer(self._period_init_min, self._period_init_max)
+        )
         self._phase = self._add_variable(
-            "phase", [units], dtype, tf.compat.v1.random_uniform_initializer(0.0, self._period.initial_value))
-        self._ratio = self._add_variable("ratio_on", [units], dtype,
-                                         tf.compat.v1.constant_initializer(self._ratio_on),
-                                         trainable=self._trainable_ratio_on)
+            "phase", [units], dtype, tf.compat.v1.random_uniform_initializer(0.0, self._period.initial_value)
+        )
+        self._ratio = self._add_variable(
+            "ratio_on",
+            [units],
+            dtype,
+            tf.compat.v1.constant_initializer(self._ratio_on),
+            trainable=self._trainable_ratio_on,
+        )
 
     def _openness(self, time, dtype):
         """k per unit: how far the unit's gate is open at `time` (see the module docstring)."""

@@ -1,4 +1,4 @@
-"""Cell wrappers with weights of their own: TF1 contrib's `EmbeddingWrapper`, `InputProjectionWrapper`, `OutputProjectionWrapper`.
+"""Cell wrappers with weights of their own: TF1 contrib's Embedding, InputProjection and OutputProjection wrappers.
 
 Each opens a scope of its own on its first call, holding its weights and the wrapped cell's, as in TF1:
 
@@ -48,8 +48,10 @@ class EmbeddingWrapper(_WrapperWithWeights):
     def __init__(self, cell, embedding_classes, embedding_size, initializer=None, reuse=None):
         super().__init__(cell, reuse)
         if embedding_classes <= 0 or embedding_size <= 0:
-            raise ValueError(f"EmbeddingWrapper needs embedding_classes > 0 and embedding_size > 0; got "
-                             f"embedding_classes={embedding_classes}, embedding_size={embedding_size}.")
+            raise ValueError(
+                f"EmbeddingWrapper needs embedding_classes > 0 and embedding_size > 0; got "
+                f"embedding_classes={embedding_classes}, embedding_size={embedding_size}."
+            )
         self._embedding_classes = embedding_classes
         self._embedding_size = embedding_size
         self._initializer = initializer
@@ -57,16 +59,25 @@ class EmbeddingWrapper(_WrapperWithWeights):
     def __call__(self, inputs, state, scope=None):
         inputs = tf.convert_to_tensor(inputs)
         if not inputs.dtype.is_integer:  # checked before the first call captures a scope
-            raise ValueError(f"EmbeddingWrapper embeds integer symbol ids; got inputs of dtype {inputs.dtype.name} "
-                             f"(shape {inputs.shape}). Feed the ids, not their embeddings or one-hot vectors.")
+            raise ValueError(
+                f"EmbeddingWrapper embeds integer symbol ids; got inputs of dtype {inputs.dtype.name} "
+                f"(shape {inputs.shape}). Feed the ids, not their embeddings or one-hot vectors."
+            )
         return super().__call__(inputs, state, scope)
 
     def call(self, inputs, state):
         sqrt3 = math.sqrt(3)
-        initializer = (self._initializer or tf.compat.v1.get_variable_scope().initializer
-                       or tf.compat.v1.random_uniform_initializer(-sqrt3, sqrt3))
-        embedding = tf.compat.v1.get_variable("embedding", [self._embedding_classes, self._embedding_size],
-                                              dtype=tf.nest.flatten(state)[0].dtype, initializer=initializer)
+        initializer = (
+            self._initializer
+            or tf.compat.v1.get_variable_scope().initializer
+            or tf.compat.v1.random_uniform_initializer(-sqrt3, sqrt3)
+        )
+        embedding = tf.compat.v1.get_variable(
+            "embedding",
+            [self._embedding_classes, self._embedding_size],
+            dtype=tf.nest.flatten(state)[0].dtype,
+            initializer=initializer,
+        )
         return self.cell(tf.nn.embedding_lookup(embedding, tf.reshape(inputs, [-1])), state)
 
 

@@ -22,24 +22,39 @@ from tfstate.rnn import bidirectional_dynamic_rnn
 def _check_layers(function, cells_fw, cells_bw, initial_states_fw, initial_states_bw):
     for name, cells in (("cells_fw", cells_fw), ("cells_bw", cells_bw)):
         if not isinstance(cells, list) or not cells:
-            raise ValueError(f"{function} needs '{name}' as a non-empty list of RNN cells (one per layer); "
-                             f"got {cells!r}.")
+            raise ValueError(
+                f"{function} needs '{name}' as a non-empty list of RNN cells (one per layer); got {cells!r}."
+            )
     if len(cells_fw) != len(cells_bw):
-        raise ValueError(f"{function} needs as many backward cells as forward cells (one pair per layer); got "
-                         f"{len(cells_fw)} in 'cells_fw' and {len(cells_bw)} in 'cells_bw'.")
+        raise ValueError(
+            f"{function} needs as many backward cells as forward cells (one pair per layer); got "
+            f"{len(cells_fw)} in 'cells_fw' and {len(cells_bw)} in 'cells_bw'."
+        )
     for name, states in (("initial_states_fw", initial_states_fw), ("initial_states_bw", initial_states_bw)):
         if states is not None and (not isinstance(states, list) or len(states) != len(cells_fw)):
-            raise ValueError(f"{function} needs '{name}' as a list of {len(cells_fw)} states (one per layer) "
-                             f"or None; got {states!r}.")
+            raise ValueError(
+                f"{function} needs '{name}' as a list of {len(cells_fw)} states (one per layer) "
+                f"or None; got {states!r}."
+            )
 
 
 def _layer_state(states, index):
     return states[index] if states else None
 
 
-def stack_bidirectional_dynamic_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None, initial_states_bw=None,
-                                    dtype=None, sequence_length=None, parallel_iterations=None, time_major=False,
-                                    scope=None, swap_memory=False):
+def stack_bidirectional_dynamic_rnn(
+    cells_fw,
+    cells_bw,
+    inputs,
+    initial_states_fw=None,
+    initial_states_bw=None,
+    dtype=None,
+    sequence_length=None,
+    parallel_iterations=None,
+    time_major=False,
+    scope=None,
+    swap_memory=False,
+):
     """TF1's `tf.contrib.rnn.stack_bidirectional_dynamic_rnn`, each layer run by `tfstate.bidirectional_dynamic_rnn`.
 
     Fused cells therefore run whole chunks in both directions.
@@ -72,18 +87,33 @@ def stack_bidirectional_dynamic_rnn(cells_fw, cells_bw, inputs, initial_states_f
         for index, (cell_fw, cell_bw) in enumerate(zip(cells_fw, cells_bw)):
             with tf.compat.v1.variable_scope(f"cell_{index}"):
                 outputs, (state_fw, state_bw) = bidirectional_dynamic_rnn(
-                    cell_fw, cell_bw, layer_input, sequence_length=sequence_length,
+                    cell_fw,
+                    cell_bw,
+                    layer_input,
+                    sequence_length=sequence_length,
                     initial_state_fw=_layer_state(initial_states_fw, index),
-                    initial_state_bw=_layer_state(initial_states_bw, index), dtype=dtype,
-                    parallel_iterations=parallel_iterations, swap_memory=swap_memory, time_major=time_major)
+                    initial_state_bw=_layer_state(initial_states_bw, index),
+                    dtype=dtype,
+                    parallel_iterations=parallel_iterations,
+                    swap_memory=swap_memory,
+                    time_major=time_major,
+                )
                 layer_input = tf.concat(outputs, 2)
             states_fw.append(state_fw)
             states_bw.append(state_bw)
     return layer_input, tuple(states_fw), tuple(states_bw)
 
 
-def stack_bidirectional_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None, initial_states_bw=None, dtype=None,
-                            sequence_length=None, scope=None):
+def stack_bidirectional_rnn(
+    cells_fw,
+    cells_bw,
+    inputs,
+    initial_states_fw=None,
+    initial_states_bw=None,
+    dtype=None,
+    sequence_length=None,
+    scope=None,
+):
     """TF1's `tf.contrib.rnn.stack_bidirectional_rnn`: the same stack over a list of per-step inputs.
 
     Each layer is `tf.compat.v1.nn.static_bidirectional_rnn` in scope `stack_bidirectional_rnn/cell_k`.
@@ -106,9 +136,15 @@ def stack_bidirectional_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None, 
         for index, (cell_fw, cell_bw) in enumerate(zip(cells_fw, cells_bw)):
             with tf.compat.v1.variable_scope(f"cell_{index}") as cell_scope:
                 layer_input, state_fw, state_bw = _tf1.static_bidirectional_rnn(
-                    cell_fw, cell_bw, layer_input, initial_state_fw=_layer_state(initial_states_fw, index),
-                    initial_state_bw=_layer_state(initial_states_bw, index), dtype=dtype,
-                    sequence_length=sequence_length, scope=cell_scope)
+                    cell_fw,
+                    cell_bw,
+                    layer_input,
+                    initial_state_fw=_layer_state(initial_states_fw, index),
+                    initial_state_bw=_layer_state(initial_states_bw, index),
+                    dtype=dtype,
+                    sequence_length=sequence_length,
+                    scope=cell_scope,
+                )
             states_fw.append(state_fw)
             states_bw.append(state_bw)
     return layer_input, tuple(states_fw), tuple(states_bw)

@@ -49,10 +49,14 @@ def _gru_block_cell_gradient(op, d_r, d_u, d_c, d_h):
     d_ru_bar = tf.concat([d_r_bar, d_u_bar], 1)
     d_x_h = tf.matmul(d_ru_bar, w_ru, transpose_b=True)
     d_x_gates, d_h_gates = tf.split(d_x_h, [depth, -1], axis=1)
-    return (d_x + d_x_gates, d_h * u + d_rh * r + d_h_gates,
-            tf.matmul(tf.concat([x, h], 1), d_ru_bar, transpose_a=True),
-            tf.matmul(tf.concat([x, r * h], 1), d_c_bar, transpose_a=True),
-            tf.reduce_sum(d_ru_bar, 0), tf.reduce_sum(d_c_bar, 0))
+    return (
+        d_x + d_x_gates,
+        d_h * u + d_rh * r + d_h_gates,
+        tf.matmul(tf.concat([x, h], 1), d_ru_bar, transpose_a=True),
+        tf.matmul(tf.concat([x, r * h], 1), d_c_bar, transpose_a=True),
+        tf.reduce_sum(d_ru_bar, 0),
+        tf.reduce_sum(d_c_bar, 0),
+    )
 
 
 try:
@@ -78,30 +82,41 @@ class GRUBlockCellV2(GRUCell):
 
     def __init__(self, num_units=None, cell_size=None, reuse=None, name="gru_cell", dtype=None, implementation="auto"):
         if (num_units is None) == (cell_size is None):
-            raise ValueError(f"{type(self).__name__} needs exactly one of num_units and cell_size (TF1's old name); "
-                             f"got num_units={num_units}, cell_size={cell_size}.")
+            raise ValueError(
+                f"{type(self).__name__} needs exactly one of num_units and cell_size (TF1's old name); "
+                f"got num_units={num_units}, cell_size={cell_size}."
+            )
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
-                f"{type(self).__name__}(implementation={implementation!r}) is not one of {IMPLEMENTATIONS}.")
+                f"{type(self).__name__}(implementation={implementation!r}) is not one of {IMPLEMENTATIONS}."
+            )
         super().__init__(num_units if num_units is not None else cell_size, reuse=reuse, name=name, dtype=dtype)
         self._implementation = implementation
 
     def _build(self, input_depth, dtype):
         if dtype != tf.float32:
-            raise ValueError(f"{type(self).__name__} runs TensorFlow's GRUBlockCell kernel, which is float32 only; "
-                             f"the inputs are {dtype.name}. Use tfstate.GRUCell for other dtypes.")
+            raise ValueError(
+                f"{type(self).__name__} runs TensorFlow's GRUBlockCell kernel, which is float32 only; "
+                f"the inputs are {dtype.name}. Use tfstate.GRUCell for other dtypes."
+            )
         super()._build(input_depth, dtype)
 
     def call(self, inputs, state):
-        _, _, _, new_h = tf.raw_ops.GRUBlockCell(x=inputs, h_prev=state, w_ru=self._gate_kernel,
-                                                 w_c=self._candidate_kernel, b_ru=self._gate_bias,
-                                                 b_c=self._candidate_bias)
+        _, _, _, new_h = tf.raw_ops.GRUBlockCell(
+            x=inputs,
+            h_prev=state,
+            w_ru=self._gate_kernel,
+            w_c=self._candidate_kernel,
+            b_ru=self._gate_bias,
+            b_c=self._candidate_bias,
+        )
         return new_h, new_h
 
     def unroll(self, inputs, initial_state, sequence_length=None, time_major=False, resets=None, reset_state=None):
         """Runs the cell over a whole chunk: `(outputs, final_state)`, like `dynamic_rnn` (see `unroll_gru`)."""
-        return unroll_gru(self, inputs, initial_state, sequence_length, time_major, resets, reset_state,
-                          self._implementation)
+        return unroll_gru(
+            self, inputs, initial_state, sequence_length, time_major, resets, reset_state, self._implementation
+        )
 
 
 class GRUBlockCell(GRUBlockCellV2):
@@ -119,8 +134,11 @@ def has_gru_maths(cell):
 
     A subclass with a `call` of its own (another maths, e.g. `CudnnCompatibleGRUCell`) does not.
     """
-    return (isinstance(cell, GRUCell) and type(cell).call in (GRUCell.call, GRUBlockCellV2.call)
-            and cell._activation in (tf.math.tanh, tf.nn.tanh))
+    return (
+        isinstance(cell, GRUCell)
+        and type(cell).call in (GRUCell.call, GRUBlockCellV2.call)
+        and cell._activation in (tf.math.tanh, tf.nn.tanh)
+    )
 
 
 def unroll_of(cell, dtype):
@@ -141,8 +159,10 @@ def _ensure_built(cell, inputs):
     if cell.built:
         return
     if inputs.shape[-1] is None:
-        raise ValueError(f"{type(cell).__name__} needs inputs with a known last dimension (the input depth); "
-                         f"got shape {inputs.shape}. Give the input placeholder a static last dimension.")
+        raise ValueError(
+            f"{type(cell).__name__} needs inputs with a known last dimension (the input depth); "
+            f"got shape {inputs.shape}. Give the input placeholder a static last dimension."
+        )
     with cell._first_use():
         cell._build(inputs.shape[-1], cell.dtype or inputs.dtype.base_dtype)
 
@@ -160,8 +180,16 @@ def implementation_for(implementation, inputs, time_major, dtype=None):
     return "xla" if steps is not None and steps <= sequence.MAX_STATIC_STEPS else "loop"
 
 
-def unroll_gru(cell, inputs, initial_state, sequence_length=None, time_major=False, resets=None, reset_state=None,
-               implementation="auto"):
+def unroll_gru(
+    cell,
+    inputs,
+    initial_state,
+    sequence_length=None,
+    time_major=False,
+    resets=None,
+    reset_state=None,
+    implementation="auto",
+):
     """Runs a GRU with GRUCell's maths and weights over a whole chunk: `(outputs, final_state)`, like `dynamic_rnn`.
 
     Args:
@@ -192,8 +220,10 @@ def unroll_gru(cell, inputs, initial_state, sequence_length=None, time_major=Fal
     implementation = implementation_for(implementation, inputs, time_major)
     _ensure_built(cell, inputs)
     with tf.name_scope(type(cell).__name__ + "Unroll"):
-        weights = [tf.convert_to_tensor(weight) for weight in (cell._gate_kernel, cell._gate_bias,
-                                                               cell._candidate_kernel, cell._candidate_bias)]
+        weights = [
+            tf.convert_to_tensor(weight)
+            for weight in (cell._gate_kernel, cell._gate_bias, cell._candidate_kernel, cell._candidate_bias)
+        ]
         if implementation == "loop":  # plain TF ops: TensorFlow's own autodiff
             return gru_sequence.sequence(inputs, initial_state, *weights, lengths, time_major, **with_resets)
         if implementation == "native":

@@ -38,8 +38,9 @@ def _projection(inputs, gate_kernel, gate_bias, candidate_kernel, candidate_bias
     return xw
 
 
-def sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major, resets=None,
-             reset_h=None):
+def sequence(
+    inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major, resets=None, reset_h=None
+):
     """The GRU over a chunk: returns `(outputs like the inputs, final h)`."""
     inputs = _time_major(inputs, time_major)
     depth, units = inputs.shape[-1], h0.shape[-1]
@@ -61,8 +62,20 @@ def sequence(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bia
     return _time_major(outputs, time_major), h
 
 
-def sequence_gradient(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, outputs,
-                      upstream, time_major, resets=None, reset_h=None):
+def sequence_gradient(
+    inputs,
+    h0,
+    gate_kernel,
+    gate_bias,
+    candidate_kernel,
+    candidate_bias,
+    lengths,
+    outputs,
+    upstream,
+    time_major,
+    resets=None,
+    reset_h=None,
+):
     """Backprop through a chunk from its outputs: gradients for (inputs, h0, the four weights[, reset_h]).
 
     Two large matmuls recompute every step's gates and candidate from `[x_t, h_{t-1}]`, and their
@@ -86,7 +99,7 @@ def sequence_gradient(inputs, h0, gate_kernel, gate_bias, candidate_kernel, cand
     r, u = tf.split(tf.sigmoid(tf.nn.bias_add(tf.matmul(xh, gate_kernel), gate_bias)), 2, axis=1)
     xrh = tf.concat([flat_inputs, r * flat_h], 1)
     c = tf.tanh(tf.nn.bias_add(tf.matmul(xrh, candidate_kernel), candidate_bias))
-    as_steps = lambda flat: tf.reshape(flat, tf.shape(h_prev))  # noqa: E731
+    as_steps = lambda flat: tf.reshape(flat, tf.shape(h_prev))
     # d h_t / d (candidate's pre-activation), d h_t / d (u's), d (r h) / d (r's) / d (r h), d h_t / d h_{t-1} direct
     d_candidate = as_steps((1 - u) * (1 - c * c))
     d_update = as_steps((flat_h - c) * u * (1 - u))
@@ -113,19 +126,37 @@ def sequence_gradient(inputs, h0, gate_kernel, gate_bias, candidate_kernel, cand
             dh_prev = tf.where(marked[t], 0.0, dh_prev)
         return (dh_prev, d_reset), (d_gates, d_c)
 
-    (d_gates, d_c), (d_h0, d_reset) = scan(step, _steps(inputs), (d_h, tf.zeros_like(d_h)),
-                                           [tf.tile(d_h, [1, 2]), d_h], reverse=True)
+    (d_gates, d_c), (d_h0, d_reset) = scan(
+        step, _steps(inputs), (d_h, tf.zeros_like(d_h)), [tf.tile(d_h, [1, 2]), d_h], reverse=True
+    )
     d_gates, d_c = tf.reshape(d_gates, [-1, 2 * units]), tf.reshape(d_c, [-1, units])
     input_kernel = tf.concat([gate_kernel[:depth], candidate_kernel[:depth]], 1)
     d_inputs = tf.matmul(tf.concat([d_gates, d_c], 1), input_kernel, transpose_b=True)
     d_inputs = _time_major(tf.reshape(d_inputs, tf.stack([shape[0], shape[1], depth])), time_major)
-    grads = [d_inputs, d_h0, tf.matmul(xh, d_gates, transpose_a=True), tf.reduce_sum(d_gates, 0),
-             tf.matmul(xrh, d_c, transpose_a=True), tf.reduce_sum(d_c, 0)]
+    grads = [
+        d_inputs,
+        d_h0,
+        tf.matmul(xh, d_gates, transpose_a=True),
+        tf.reduce_sum(d_gates, 0),
+        tf.matmul(xrh, d_c, transpose_a=True),
+        tf.reduce_sum(d_c, 0),
+    ]
     return grads + ([d_reset] if resets is not None else [])
 
 
-def with_gradient(forward, inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, lengths, time_major,
-                  resets=None, reset_h=None):
+def with_gradient(
+    forward,
+    inputs,
+    h0,
+    gate_kernel,
+    gate_bias,
+    candidate_kernel,
+    candidate_bias,
+    lengths,
+    time_major,
+    resets=None,
+    reset_h=None,
+):
     """`forward` (returning outputs, h) as a differentiable `(outputs, h)` with `sequence_gradient`.
 
     An explicit gradient, for the reason `tfstate.fused.sequence.with_gradient` gives (autodiff of
@@ -146,5 +177,6 @@ def with_gradient(forward, inputs, h0, gate_kernel, gate_bias, candidate_kernel,
 
         return (outputs, h), gradient
 
-    return differentiable(inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias,
-                          *((reset_h,) if resetting else ()))
+    return differentiable(
+        inputs, h0, gate_kernel, gate_bias, candidate_kernel, candidate_bias, *((reset_h,) if resetting else ())
+    )

@@ -54,12 +54,22 @@ class FusedLSTM(RNNCell):
     (build once, as the first call would) and `sequence_arguments()` (weights and settings).
     """
 
-    def __init__(self, num_units, forget_bias=1.0, cell_clip=None, use_peephole=False, reuse=None,
-                 name=None, dtype=None, implementation="auto"):
+    def __init__(
+        self,
+        num_units,
+        forget_bias=1.0,
+        cell_clip=None,
+        use_peephole=False,
+        reuse=None,
+        name=None,
+        dtype=None,
+        implementation="auto",
+    ):
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
-                f"{type(self).__name__}(implementation={implementation!r}) is not one of {IMPLEMENTATIONS}.")
+                f"{type(self).__name__}(implementation={implementation!r}) is not one of {IMPLEMENTATIONS}."
+            )
         self._num_units = num_units
         self._forget_bias = float(forget_bias)
         # as in TF1 contrib's kernels, only a positive cell_clip clips
@@ -91,8 +101,11 @@ class FusedLSTM(RNNCell):
     def _peepholes(self):
         if not self._use_peephole:
             return None
-        return (tf.convert_to_tensor(self._w_i_diag), tf.convert_to_tensor(self._w_f_diag),
-                tf.convert_to_tensor(self._w_o_diag))
+        return (
+            tf.convert_to_tensor(self._w_i_diag),
+            tf.convert_to_tensor(self._w_f_diag),
+            tf.convert_to_tensor(self._w_o_diag),
+        )
 
     def call(self, inputs, state):
         # One step is a oneDNN matmul plus fused-by-Grappler gate ops; measured faster than TF's
@@ -100,11 +113,22 @@ class FusedLSTM(RNNCell):
         # with implementation="block".
         c_prev, h_prev = state
         if self._implementation == "block" and inputs.dtype in (tf.float32, tf.float16):
-            wci, wcf, wco, cell_clip = native.kernel_arguments(self._peepholes(), self._cell_clip, self._num_units,
-                                                                 inputs.dtype)
+            wci, wcf, wco, cell_clip = native.kernel_arguments(
+                self._peepholes(), self._cell_clip, self._num_units, inputs.dtype
+            )
             _, c, _, _, _, _, h = tf.raw_ops.LSTMBlockCell(
-                x=inputs, cs_prev=c_prev, h_prev=h_prev, w=self._kernel, wci=wci, wcf=wcf, wco=wco, b=self._bias,
-                forget_bias=self._forget_bias, cell_clip=cell_clip, use_peephole=self._use_peephole)
+                x=inputs,
+                cs_prev=c_prev,
+                h_prev=h_prev,
+                w=self._kernel,
+                wci=wci,
+                wcf=wcf,
+                wco=wco,
+                b=self._bias,
+                forget_bias=self._forget_bias,
+                cell_clip=cell_clip,
+                use_peephole=self._use_peephole,
+            )
         else:
             gates = tf.nn.bias_add(tf.matmul(tf.concat([inputs, h_prev], 1), self._kernel), self._bias)
             c, h = sequence.gates(gates, c_prev, None, None, self._peepholes(), self._forget_bias, self._cell_clip)
@@ -116,8 +140,10 @@ class FusedLSTM(RNNCell):
             return
         depth = inputs.shape[-1] if depth is None else depth
         if depth is None:
-            raise ValueError(f"{type(self).__name__} needs inputs with a known last dimension (the input depth); "
-                             f"got shape {inputs.shape}. Give the input placeholder a static last dimension.")
+            raise ValueError(
+                f"{type(self).__name__} needs inputs with a known last dimension (the input depth); "
+                f"got shape {inputs.shape}. Give the input placeholder a static last dimension."
+            )
         with self._first_use(scope):
             self._build(depth, self._dtype or inputs.dtype.base_dtype)
 
@@ -159,9 +185,11 @@ class FusedLSTM(RNNCell):
         """The path `unroll` takes for these inputs (with `resets` or not): the one given, or the one "auto" picks."""
         if self._implementation != "auto":
             if resets and self._implementation == "block":
-                raise ValueError(f"{type(self).__name__}(implementation='block') cannot reset rows inside a chunk "
-                                 "(TensorFlow's BlockLSTM kernel has no reset mask); use implementation='native', "
-                                 "'xla', 'loop' or 'auto' with resets.")
+                raise ValueError(
+                    f"{type(self).__name__}(implementation='block') cannot reset rows inside a chunk "
+                    "(TensorFlow's BlockLSTM kernel has no reset mask); use implementation='native', "
+                    "'xla', 'loop' or 'auto' with resets."
+                )
             return self._implementation
         if not tf.config.list_physical_devices("GPU") and native.auto_reason(inputs.dtype) is None:
             return "native"
@@ -191,9 +219,19 @@ class FusedLSTM(RNNCell):
                 if implementation == "xla":
                     forward = tf.function(forward, jit_compile=True, autograph=False)
                 # explicit gradient; for "block" also because TF's BlockLSTMGrad ignores cell_clip
-                outputs, c, h = sequence.with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths,
-                                                       **settings, **with_resets,
-                                                       native_loop=implementation == "native")
+                outputs, c, h = sequence.with_gradient(
+                    forward,
+                    inputs,
+                    c0,
+                    h0,
+                    kernel,
+                    bias,
+                    peepholes,
+                    lengths,
+                    **settings,
+                    **with_resets,
+                    native_loop=implementation == "native",
+                )
         return outputs, LSTMStateTuple(c, h)
 
     def _block(self, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major):
@@ -207,8 +245,19 @@ class FusedLSTM(RNNCell):
         wci, wcf, wco, cell_clip = native.kernel_arguments(peepholes, self._cell_clip, self._num_units, inputs.dtype)
         max_len = tf.cast(steps if lengths is None else tf.reduce_max(lengths), tf.int64)
         _, cs, _, _, _, _, hs = tf.raw_ops.BlockLSTM(
-            seq_len_max=max_len, x=inputs, cs_prev=c0, h_prev=h0, w=kernel, wci=wci, wcf=wcf, wco=wco, b=bias,
-            forget_bias=self._forget_bias, cell_clip=cell_clip, use_peephole=self._use_peephole)
+            seq_len_max=max_len,
+            x=inputs,
+            cs_prev=c0,
+            h_prev=h0,
+            w=kernel,
+            wci=wci,
+            wcf=wcf,
+            wco=wco,
+            b=bias,
+            forget_bias=self._forget_bias,
+            cell_clip=cell_clip,
+            use_peephole=self._use_peephole,
+        )
         if lengths is None:  # the last step's state; the initial one for a chunk of no steps
             c, h = tf.concat([c0[None], cs], 0)[-1], tf.concat([h0[None], hs], 0)[-1]
         else:
@@ -232,10 +281,27 @@ class LSTMBlockCell(FusedLSTM):
 
     _default_name = "lstm_cell"
 
-    def __init__(self, num_units, forget_bias=1.0, cell_clip=None, use_peephole=False, dtype=None, reuse=None,
-                 name="lstm_cell", implementation="auto"):
-        super().__init__(num_units, forget_bias=forget_bias, cell_clip=cell_clip, use_peephole=use_peephole,
-                         reuse=reuse, name=name, dtype=dtype, implementation=implementation)
+    def __init__(
+        self,
+        num_units,
+        forget_bias=1.0,
+        cell_clip=None,
+        use_peephole=False,
+        dtype=None,
+        reuse=None,
+        name="lstm_cell",
+        implementation="auto",
+    ):
+        super().__init__(
+            num_units,
+            forget_bias=forget_bias,
+            cell_clip=cell_clip,
+            use_peephole=use_peephole,
+            reuse=reuse,
+            name=name,
+            dtype=dtype,
+            implementation=implementation,
+        )
 
 
 class LSTMBlockFusedCell(FusedLSTM):
@@ -249,18 +315,37 @@ class LSTMBlockFusedCell(FusedLSTM):
 
     _default_name = "lstm_fused_cell"
 
-    def __init__(self, num_units, forget_bias=1.0, cell_clip=None, use_peephole=False, reuse=None, dtype=None,
-                 name="lstm_fused_cell", implementation="auto"):
-        super().__init__(num_units, forget_bias=forget_bias, cell_clip=cell_clip, use_peephole=use_peephole,
-                         reuse=reuse, name=name, dtype=dtype, implementation=implementation)
+    def __init__(
+        self,
+        num_units,
+        forget_bias=1.0,
+        cell_clip=None,
+        use_peephole=False,
+        reuse=None,
+        dtype=None,
+        name="lstm_fused_cell",
+        implementation="auto",
+    ):
+        super().__init__(
+            num_units,
+            forget_bias=forget_bias,
+            cell_clip=cell_clip,
+            use_peephole=use_peephole,
+            reuse=reuse,
+            name=name,
+            dtype=dtype,
+            implementation=implementation,
+        )
 
     def __call__(self, inputs, initial_state=None, dtype=None, sequence_length=None, scope=None):
         inputs = tf.convert_to_tensor(inputs)
         if inputs.shape.rank != 3:
             if initial_state is None:
-                raise ValueError(f"LSTMBlockFusedCell called on one step (inputs of shape {inputs.shape}) needs "
-                                 "the state to step from: cell(x_t, state). Pass 3-D time-major inputs "
-                                 "[time, batch, depth] to run a whole sequence from initial_state or zeros.")
+                raise ValueError(
+                    f"LSTMBlockFusedCell called on one step (inputs of shape {inputs.shape}) needs "
+                    "the state to step from: cell(x_t, state). Pass 3-D time-major inputs "
+                    "[time, batch, depth] to run a whole sequence from initial_state or zeros."
+                )
             return super().__call__(inputs, initial_state, scope=scope)
         self.ensure_built(inputs, scope)
         if initial_state is None:

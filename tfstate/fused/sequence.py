@@ -1,4 +1,4 @@
-"""The LSTM over a whole chunk as plain TF ops (the "xla" and "loop" paths), and the explicit gradient all fast paths share.
+"""The LSTM over a chunk as plain TF ops (the "xla" and "loop" paths) and the explicit gradient all fast paths share.
 
     xw = inputs @ kernel[:depth] + bias                     # one large matmul for all steps
     for t in range(T):                                      # static when T is known
@@ -37,7 +37,7 @@ def gates(xw, c_prev, h_prev, recurrent_kernel, peepholes, forget_bias, cell_cli
 
 
 def scan(step, count, carry, emitted_like, reverse=False):
-    """`carry, emitted = step(t, carry)` for t in range(count) (or reversed); returns (emitted stacked in time order, carry).
+    """`carry, emitted = step(t, carry)` for t in range(count) (or reversed); returns (emitted in time order, carry).
 
     A Python loop, so XLA sees one straight-line program, when `count` is a known int up to
     MAX_STATIC_STEPS; otherwise a `tf.while_loop` writing `emitted` (tensors shaped like the
@@ -47,7 +47,7 @@ def scan(step, count, carry, emitted_like, reverse=False):
         return tuple(tf.zeros_like(like)[tf.newaxis][:0] for like in emitted_like), carry
     if isinstance(count, int) and count <= MAX_STATIC_STEPS:
         emitted = [None] * count
-        for t in (reversed(range(count)) if reverse else range(count)):
+        for t in reversed(range(count)) if reverse else range(count):
             carry, emitted[t] = step(t, carry)
         return tuple(tf.stack(column) for column in zip(*emitted)), carry
     total = tf.convert_to_tensor(count)
@@ -73,17 +73,26 @@ def sequence_lengths(sequence_length, inputs, time_major, who):
         return None
     lengths = tf.convert_to_tensor(sequence_length)
     if not lengths.dtype.is_integer or lengths.shape.rank not in (None, 1):
-        raise ValueError(f"{who}: sequence_length must be a vector of ints, one per batch row; "
-                         f"got {lengths.dtype.name} of shape {lengths.shape}.")
+        raise ValueError(
+            f"{who}: sequence_length must be a vector of ints, one per batch row; "
+            f"got {lengths.dtype.name} of shape {lengths.shape}."
+        )
     batch_axis, time_axis = (1, 0) if time_major else (0, 1)
     rows = inputs.shape[batch_axis]
     if rows is not None and lengths.shape.rank == 1 and lengths.shape[0] not in (None, rows):
-        raise ValueError(f"{who}: sequence_length must have one entry per batch row ({rows}); "
-                         f"got {lengths.shape[0]} entries.")
+        raise ValueError(
+            f"{who}: sequence_length must have one entry per batch row ({rows}); got {lengths.shape[0]} entries."
+        )
     shape = tf.shape(inputs)
-    check = tf.debugging.Assert(tf.equal(tf.size(lengths), shape[batch_axis]), [tf.strings.format(
-        f"{who}: sequence_length must have one entry per batch row ({{}}); got {{}} entries.",
-        (shape[batch_axis], tf.size(lengths)))])
+    check = tf.debugging.Assert(
+        tf.equal(tf.size(lengths), shape[batch_axis]),
+        [
+            tf.strings.format(
+                f"{who}: sequence_length must have one entry per batch row ({{}}); got {{}} entries.",
+                (shape[batch_axis], tf.size(lengths)),
+            )
+        ],
+    )
     with tf.control_dependencies([check]):
         return tf.clip_by_value(tf.cast(lengths, tf.int32), 0, shape[time_axis])
 
@@ -101,6 +110,7 @@ def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cel
     Rows past their length output zeros and carry their state (also into the cell states); a
     reset there does nothing.
     """
+
     def step(t, state):
         c, h = state
         c_read, h_read = c, h
@@ -119,8 +129,9 @@ def _recurrence(xw, c, h, recurrent_kernel, peepholes, lengths, forget_bias, cel
     return outputs, cell_states, c, h
 
 
-def sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None,
-             reset_state=None):
+def sequence(
+    inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip, resets=None, reset_state=None
+):
     """The hoisted-projection LSTM over a chunk: returns (outputs, cell states, both like the inputs, c, h)."""
     depth = inputs.shape[-1]
     units = h0.shape[-1]
@@ -130,8 +141,9 @@ def sequence(inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forge
     xw = tf.matmul(tf.reshape(inputs, [-1, depth]), kernel[:depth]) + bias
     xw = tf.reshape(xw, tf.stack([shape[0], shape[1], 4 * units]))
     xw.set_shape([inputs.shape[0], inputs.shape[1], 4 * units])
-    outputs, cell_states, c, h = _recurrence(xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip,
-                                             resets, reset_state)
+    outputs, cell_states, c, h = _recurrence(
+        xw, c0, h0, kernel[depth:], peepholes, lengths, forget_bias, cell_clip, resets, reset_state
+    )
     if not time_major:
         outputs, cell_states = tf.transpose(outputs, [1, 0, 2]), tf.transpose(cell_states, [1, 0, 2])
     return outputs, cell_states, c, h
@@ -144,13 +156,13 @@ class _StepFactors(typing.NamedTuple):
     """
 
     output_gate: tf.Tensor  # d h / d o        = t_c * s_o * (1 - s_o)
-    cell: tf.Tensor         # d h / d c        = s_o * (1 - t_c^2)
-    input_gate: tf.Tensor   # d c / d i        = t_j * s_i * (1 - s_i)
-    candidate: tf.Tensor    # d c / d j        = s_i * (1 - t_j^2)
+    cell: tf.Tensor  # d h / d c        = s_o * (1 - t_c^2)
+    input_gate: tf.Tensor  # d c / d i        = t_j * s_i * (1 - s_i)
+    candidate: tf.Tensor  # d c / d j        = s_i * (1 - t_j^2)
     forget_gate: tf.Tensor  # d c / d f        = c_prev * s_f * (1 - s_f)
-    carry: tf.Tensor        # d c / d c_prev   = s_f (peepholes add theirs in the loop)
-    unclipped: tf.Tensor    # 1 where |c| <= cell_clip (the clip passes the gradient), or None
-    valid: tf.Tensor        # [T, B, 1], 1 where the row runs the step, or None without lengths
+    carry: tf.Tensor  # d c / d c_prev   = s_f (peepholes add theirs in the loop)
+    unclipped: tf.Tensor  # 1 where |c| <= cell_clip (the clip passes the gradient), or None
+    valid: tf.Tensor  # [T, B, 1], 1 where the row runs the step, or None without lengths
 
     def at(self, t):
         return _StepFactors(*(None if factor is None else factor[t] for factor in self))
@@ -170,9 +182,15 @@ def _step_factors(gate_inputs, c_prev, peepholes, forget_bias, cell_clip, valid)
     s_o, t_c = tf.sigmoid(o), tf.tanh(c)
     unclipped = None if cell_clip is None else tf.cast(tf.abs(c_raw) <= cell_clip, c_raw.dtype)
     return _StepFactors(
-        output_gate=t_c * s_o * (1 - s_o), cell=s_o * (1 - t_c * t_c), input_gate=t_j * s_i * (1 - s_i),
-        candidate=s_i * (1 - t_j * t_j), forget_gate=c_prev * s_f * (1 - s_f), carry=s_f, unclipped=unclipped,
-        valid=valid), c
+        output_gate=t_c * s_o * (1 - s_o),
+        cell=s_o * (1 - t_c * t_c),
+        input_gate=t_j * s_i * (1 - s_i),
+        candidate=s_i * (1 - t_j * t_j),
+        forget_gate=c_prev * s_f * (1 - s_f),
+        carry=s_f,
+        unclipped=unclipped,
+        valid=valid,
+    ), c
 
 
 def _reverse_step(factors, d_output, carry, peepholes, recurrent_kernel_t):
@@ -206,8 +224,9 @@ def _read_by_each_step(first, sequence, time_axis):
     return whole[:-1] if time_axis == 0 else whole[:, :-1]
 
 
-def _reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, valid, marked, forget_bias,
-                  cell_clip):
+def _reverse_loop(
+    gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, peepholes, valid, marked, forget_bias, cell_clip
+):
     """The reverse loop as TF ops: `(d_gates [T, B, 4H], d_c0, d_h0, d_reset_c, d_reset_h, cell states c)`.
 
     The gate maths' derivatives are computed for all steps at once (`_StepFactors`); the loop
@@ -230,13 +249,30 @@ def _reverse_loop(gate_inputs, c_prev, d_outputs, d_c, d_h, recurrent_kernel, pe
     count = gate_inputs.shape[0] if gate_inputs.shape[0] is not None else tf.shape(gate_inputs)[0]
     zeros = tf.zeros_like(d_h)
     (d_gates,), ((d_h0, d_c0), (d_reset_h, d_reset_c)) = scan(
-        step, count, ((d_h, d_c), (zeros, zeros)), [tf.tile(d_h, [1, 4])], reverse=True)
+        step, count, ((d_h, d_c), (zeros, zeros)), [tf.tile(d_h, [1, 4])], reverse=True
+    )
     return d_gates, d_c0, d_h0, d_reset_c, d_reset_h, c
 
 
-def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                      time_major, forget_bias, cell_clip, resets=None, reset_state=None, native_loop=False,
-                      saved_gates=None):
+def sequence_gradient(
+    inputs,
+    c0,
+    h0,
+    kernel,
+    bias,
+    peepholes,
+    lengths,
+    outputs,
+    cell_states,
+    upstream,
+    time_major,
+    forget_bias,
+    cell_clip,
+    resets=None,
+    reset_state=None,
+    native_loop=False,
+    saved_gates=None,
+):
     """Backprop through a chunk from its outputs and cell states (what every fast forward returns).
 
     One large matmul recomputes every step's gate pre-activations from `[x_t, h_{t-1}]` (unless the
@@ -250,8 +286,9 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
     """
     d_outputs, d_c, d_h = upstream
     if not (time_major or native_loop):  # the kernel reads either layout; the TF loop works time-major
-        inputs, outputs, cell_states, d_outputs = (tf.transpose(t, [1, 0, 2])
-                                                   for t in (inputs, outputs, cell_states, d_outputs))
+        inputs, outputs, cell_states, d_outputs = (
+            tf.transpose(t, [1, 0, 2]) for t in (inputs, outputs, cell_states, d_outputs)
+        )
     layout_time_major = time_major or not native_loop
     depth, units = inputs.shape[-1], h0.shape[-1]
     shape = tf.shape(inputs)
@@ -269,6 +306,7 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
     # column sum of the gate gradients measured 1-3 ms)
     ones = tf.ones(tf.stack([shape[0], shape[1], 1]), inputs.dtype)
     xh = tf.reshape(tf.concat([inputs, h_prev, ones], 2), [-1, depth + units + 1])
+
     def recomputed():
         return tf.reshape(tf.matmul(xh, tf.concat([kernel, bias[None]], 0)), tf.stack([shape[0], shape[1], 4 * units]))
 
@@ -279,13 +317,24 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
         gate_inputs.set_shape(inputs.shape[:2].concatenate([4 * units]))
     if native_loop:
         d_gates, d_c0, d_h0, d_reset_c, d_reset_h = native.lstm_reverse_loop(
-            gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, lengths, layout_time_major,
-            forget_bias, cell_clip, resets)
+            gate_inputs,
+            c_prev,
+            d_outputs,
+            d_c,
+            d_h,
+            kernel[depth:],
+            peepholes,
+            lengths,
+            layout_time_major,
+            forget_bias,
+            cell_clip,
+            resets,
+        )
         c = cell_states  # the cell state after each step, where a step runs
     else:
         d_gates, d_c0, d_h0, d_reset_c, d_reset_h, c = _reverse_loop(
-            gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, valid, marked, forget_bias,
-            cell_clip)
+            gate_inputs, c_prev, d_outputs, d_c, d_h, kernel[depth:], peepholes, valid, marked, forget_bias, cell_clip
+        )
     flat = tf.reshape(d_gates, [-1, 4 * units])
     d_inputs = tf.reshape(tf.matmul(flat, kernel[:depth], transpose_b=True), tf.stack([shape[0], shape[1], depth]))
     if layout_time_major and not time_major:
@@ -296,8 +345,11 @@ def sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs,
         grads += [d_reset_c, d_reset_h]
     if peepholes is not None:
         d_i, _, d_f, d_o = tf.split(d_gates, 4, axis=2)
-        grads += [tf.reduce_sum(d_i * c_prev, [0, 1]), tf.reduce_sum(d_f * c_prev, [0, 1]),
-                  tf.reduce_sum(d_o * c, [0, 1])]
+        grads += [
+            tf.reduce_sum(d_i * c_prev, [0, 1]),
+            tf.reduce_sum(d_f * c_prev, [0, 1]),
+            tf.reduce_sum(d_o * c, [0, 1]),
+        ]
     return grads
 
 
@@ -306,8 +358,22 @@ def zeros_where_none(grads, like):
     return [tf.zeros_like(y) if d is None else d for y, d in zip(like, grads)]
 
 
-def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, time_major, forget_bias, cell_clip,
-                  resets=None, reset_state=None, native_loop=False):
+def with_gradient(
+    forward,
+    inputs,
+    c0,
+    h0,
+    kernel,
+    bias,
+    peepholes,
+    lengths,
+    time_major,
+    forget_bias,
+    cell_clip,
+    resets=None,
+    reset_state=None,
+    native_loop=False,
+):
     """`forward` (returning outputs, cell states, c, h) as a differentiable `(outputs, c, h)` with `sequence_gradient`.
 
     An explicit gradient, not autodiff: autodiff of the static unroll sums the recurrent kernel's
@@ -329,8 +395,21 @@ def with_gradient(forward, inputs, c0, h0, kernel, bias, peepholes, lengths, tim
         def gradient(d_outputs, d_c, d_h):
             upstream = zeros_where_none((d_outputs, d_c, d_h), (outputs, c, h))
             saved = native.saved_gates(outputs) if native_loop else None  # the compiled forward keeps its gates
-            return sequence_gradient(inputs, c0, h0, kernel, bias, peepholes, lengths, outputs, cell_states, upstream,
-                                     **settings, **with_resets, saved_gates=saved)
+            return sequence_gradient(
+                inputs,
+                c0,
+                h0,
+                kernel,
+                bias,
+                peepholes,
+                lengths,
+                outputs,
+                cell_states,
+                upstream,
+                **settings,
+                **with_resets,
+                saved_gates=saved,
+            )
 
         return (outputs, c, h), gradient
 

@@ -1,4 +1,4 @@
-"""FusedMultiRNNCell: a `MultiRNNCell` whose `unroll` runs every layer's fused path, or the whole stack as one XLA cluster.
+"""FusedMultiRNNCell: a `MultiRNNCell` whose `unroll` runs each layer's fused path or the stack as one XLA cluster.
 
 When every layer is a fused LSTM on the XLA path:
 
@@ -34,14 +34,26 @@ def _forward(inputs, layers, lengths, resets, settings):
     """
     results, layer_input = [], inputs
     for (c0, h0, kernel, bias, peepholes, reset_state), layer_settings in zip(layers, settings):
-        results.append(sequence.sequence(layer_input, c0, h0, kernel, bias, peepholes or None, lengths,
-                                         time_major=True, **layer_settings, **_resets_of(resets, reset_state)))
+        results.append(
+            sequence.sequence(
+                layer_input,
+                c0,
+                h0,
+                kernel,
+                bias,
+                peepholes or None,
+                lengths,
+                time_major=True,
+                **layer_settings,
+                **_resets_of(resets, reset_state),
+            )
+        )
         layer_input = results[-1][0]
     return results
 
 
 def _backward(inputs, layers, lengths, resets, results, d_outputs, d_finals, settings):
-    """`sequence_gradient` layer by layer from the top: `(d_inputs, every layer's gradients in `layers`' flat order)`."""
+    """`sequence_gradient` layer by layer from the top: `(d_inputs, each layer's gradients in `layers`' flat order)`."""
     layer_inputs = [inputs] + [outputs for outputs, _, _, _ in results[:-1]]
     grads = [None] * len(results)
     for k in reversed(range(len(results))):
@@ -49,8 +61,20 @@ def _backward(inputs, layers, lengths, resets, results, d_outputs, d_finals, set
         outputs, cell_states, _, _ = results[k]
         d_c, d_h = d_finals[k]
         d_inputs, d_c0, d_h0, d_kernel, d_bias, *rest = sequence.sequence_gradient(
-            layer_inputs[k], c0, h0, kernel, bias, peepholes or None, lengths, outputs, cell_states,
-            (d_outputs, d_c, d_h), time_major=True, **settings[k], **_resets_of(resets, reset_state))
+            layer_inputs[k],
+            c0,
+            h0,
+            kernel,
+            bias,
+            peepholes or None,
+            lengths,
+            outputs,
+            cell_states,
+            (d_outputs, d_c, d_h),
+            time_major=True,
+            **settings[k],
+            **_resets_of(resets, reset_state),
+        )
         d_reset, d_peepholes = (rest[:2], rest[2:]) if resets is not None else ([], rest)
         # in the order tf.nest.flatten gives a layer's (c0, h0, kernel, bias, peepholes, reset_state)
         d_outputs, grads[k] = d_inputs, [d_c0, d_h0, d_kernel, d_bias, *d_peepholes, *d_reset]
@@ -73,8 +97,16 @@ def _one_cluster(inputs, layers, lengths, resets, time_major, settings):
             d_outputs, *d_finals = sequence.zeros_where_none(upstream, [outputs] + tf.nest.flatten(finals))
             if not time_major:
                 d_outputs = tf.transpose(d_outputs, [1, 0, 2])
-            d_inputs, d_layers = _backward(inputs, unpacked, lengths, resets, results, d_outputs,
-                                           tf.nest.pack_sequence_as(finals, d_finals), settings)
+            d_inputs, d_layers = _backward(
+                inputs,
+                unpacked,
+                lengths,
+                resets,
+                results,
+                d_outputs,
+                tf.nest.pack_sequence_as(finals, d_finals),
+                settings,
+            )
             return [d_inputs if time_major else tf.transpose(d_inputs, [1, 0, 2])] + d_layers
 
         return (outputs, finals), gradient
@@ -98,9 +130,11 @@ class FusedMultiRNNCell(MultiRNNCell):
         (a state of the stack; zeros by default).
         """
         if not self._state_is_tuple:
-            raise ValueError("FusedMultiRNNCell.unroll runs each layer's state as a tuple, so it needs "
-                             "state_is_tuple=True (the default); got state_is_tuple=False. Build the stack with "
-                             "state_is_tuple=True, and use tfstate.state_to_concat where a concatenated state is needed.")
+            raise ValueError(
+                "FusedMultiRNNCell.unroll runs each layer's state as a tuple, so it needs "
+                "state_is_tuple=True (the default); got state_is_tuple=False. Build the stack with "
+                "state_is_tuple=True, and use tfstate.state_to_concat where a concatenated state is needed."
+            )
         require_graph_mode("FusedMultiRNNCell.unroll")
         inputs = tf.convert_to_tensor(inputs)
         check_state(self.state_size, initial_state, "The initial state given to FusedMultiRNNCell.unroll")
@@ -108,12 +142,14 @@ class FusedMultiRNNCell(MultiRNNCell):
         lengths = sequence.sequence_lengths(sequence_length, inputs, time_major, who)
         if resets is not None:
             if reset_state is None:
-                reset_state = self.zero_state(tf.shape(inputs)[1 if time_major else 0],
-                                              tf.nest.flatten(initial_state)[0].dtype)
+                reset_state = self.zero_state(
+                    tf.shape(inputs)[1 if time_major else 0], tf.nest.flatten(initial_state)[0].dtype
+                )
             check_state(self.state_size, reset_state, f"The reset_state given to {who}")
         one_cluster = inputs.shape.rank == 3 and all(
             isinstance(cell, FusedLSTM) and cell.implementation_for(inputs, time_major, resets is not None) == "xla"
-            for cell in self._cells)
+            for cell in self._cells
+        )
         with self._first_use():
             if one_cluster:
                 layer_resets = None if resets is None else time_major_resets(resets, inputs, time_major, who)
@@ -124,16 +160,29 @@ class FusedMultiRNNCell(MultiRNNCell):
                 with tf.compat.v1.variable_scope(f"cell_{index}"):
                     unroll = unroll_of(cell, layer_input.dtype)
                     if unroll is not None:
-                        layer_input, final = unroll(layer_input, state, sequence_length=lengths,
-                                                    time_major=time_major, **layer_resets)
+                        layer_input, final = unroll(
+                            layer_input, state, sequence_length=lengths, time_major=time_major, **layer_resets
+                        )
                     elif resets is not None:
                         layer_input, final = stepped_with_resets(
-                            cell, layer_input, resets, reset_state[index], state, lengths, time_major,
-                            scope=tf.compat.v1.get_variable_scope())
+                            cell,
+                            layer_input,
+                            resets,
+                            reset_state[index],
+                            state,
+                            lengths,
+                            time_major,
+                            scope=tf.compat.v1.get_variable_scope(),
+                        )
                     else:  # in this layer's scope itself, not dynamic_rnn's default "rnn" below it
                         layer_input, final = _tf1.dynamic_rnn(
-                            cell, layer_input, sequence_length=lengths, initial_state=state,
-                            time_major=time_major, scope=tf.compat.v1.get_variable_scope())
+                            cell,
+                            layer_input,
+                            sequence_length=lengths,
+                            initial_state=state,
+                            time_major=time_major,
+                            scope=tf.compat.v1.get_variable_scope(),
+                        )
                 final_states.append(final)
         return layer_input, tuple(final_states)
 

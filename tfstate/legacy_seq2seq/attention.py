@@ -19,13 +19,25 @@ from tfstate.legacy_seq2seq.decoders import _decoder_embedding
 def _input_size(inp, step):
     """The static depth of a decoder input `[batch, input_size]`, which the input merge's kernel needs."""
     if inp.shape.rank != 2 or inp.shape[1] is None:
-        raise ValueError(f"attention_decoder needs decoder inputs of shape [batch, input_size] with a known "
-                         f"input_size; input {step} has shape {inp.shape}.")
+        raise ValueError(
+            f"attention_decoder needs decoder inputs of shape [batch, input_size] with a known "
+            f"input_size; input {step} has shape {inp.shape}."
+        )
     return inp.shape[1]
 
 
-def attention_decoder(decoder_inputs, initial_state, attention_states, cell, output_size=None, num_heads=1,
-                      loop_function=None, dtype=None, scope=None, initial_state_attention=False):
+def attention_decoder(
+    decoder_inputs,
+    initial_state,
+    attention_states,
+    cell,
+    output_size=None,
+    num_heads=1,
+    loop_function=None,
+    dtype=None,
+    scope=None,
+    initial_state_attention=False,
+):
     """RNN decoder that reads `attention_states` through `num_heads` attention heads (TF1's `attention_decoder`).
 
     Variables under `scope` (default "attention_decoder"): `AttnW_a` `[1, 1, depth, depth]` and
@@ -60,8 +72,10 @@ def attention_decoder(decoder_inputs, initial_state, attention_states, cell, out
         raise ValueError(f"attention_decoder needs num_heads >= 1 (for none, use rnn_decoder); got {num_heads}.")
     attention_states = tf.convert_to_tensor(attention_states)
     if attention_states.shape.rank != 3 or attention_states.shape[2] is None:
-        raise ValueError("attention_decoder needs attention_states of shape [batch, length, depth] with a known "
-                         f"depth; got shape {attention_states.shape}.")
+        raise ValueError(
+            "attention_decoder needs attention_states of shape [batch, length, depth] with a known "
+            f"depth; got shape {attention_states.shape}."
+        )
     if output_size is None:
         output_size = cell.output_size
 
@@ -120,10 +134,22 @@ def attention_decoder(decoder_inputs, initial_state, attention_states, cell, out
     return outputs, state
 
 
-def embedding_attention_decoder(decoder_inputs, initial_state, attention_states, cell, num_symbols, embedding_size,
-                                num_heads=1, output_size=None, output_projection=None, feed_previous=False,
-                                update_embedding_for_previous=True, dtype=None, scope=None,
-                                initial_state_attention=False):
+def embedding_attention_decoder(
+    decoder_inputs,
+    initial_state,
+    attention_states,
+    cell,
+    num_symbols,
+    embedding_size,
+    num_heads=1,
+    output_size=None,
+    output_projection=None,
+    feed_previous=False,
+    update_embedding_for_previous=True,
+    dtype=None,
+    scope=None,
+    initial_state_attention=False,
+):
     """`attention_decoder` over embedded symbols, greedy when `feed_previous` (TF1's `embedding_attention_decoder`).
 
     Variables: `embedding_attention_decoder/embedding` `[num_symbols, embedding_size]` and
@@ -134,9 +160,22 @@ def embedding_attention_decoder(decoder_inputs, initial_state, attention_states,
     if output_size is None:
         output_size = cell.output_size
     with tf.compat.v1.variable_scope(scope or "embedding_attention_decoder", dtype=dtype):
-        embedding, loop_function = _decoder_embedding(num_symbols, embedding_size, output_projection, feed_previous,
-                                                      update_embedding_for_previous, "embedding_attention_decoder")
+        embedding, loop_function = _decoder_embedding(
+            num_symbols,
+            embedding_size,
+            output_projection,
+            feed_previous,
+            update_embedding_for_previous,
+            "embedding_attention_decoder",
+        )
         embedded = [tf.nn.embedding_lookup(embedding, symbols) for symbols in decoder_inputs]
-        return attention_decoder(embedded, initial_state, attention_states, cell, output_size=output_size,
-                                 num_heads=num_heads, loop_function=loop_function,
-                                 initial_state_attention=initial_state_attention)
+        return attention_decoder(
+            embedded,
+            initial_state,
+            attention_states,
+            cell,
+            output_size=output_size,
+            num_heads=num_heads,
+            loop_function=loop_function,
+            initial_state_attention=initial_state_attention,
+        )

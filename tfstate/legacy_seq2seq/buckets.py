@@ -1,8 +1,8 @@
 """TF1's `model_with_buckets`: one seq2seq model per (encoder length, decoder length) bucket, all sharing weights.
 
-    for j, (encoder_length, decoder_length) in enumerate(buckets):         # reuse for j > 0
-        outputs[j], _ = seq2seq(encoder_inputs[:encoder_length], decoder_inputs[:decoder_length])
-        losses[j] = sequence_loss(outputs[j], targets[:decoder_length], weights[:decoder_length])
+for j, (encoder_length, decoder_length) in enumerate(buckets):         # reuse for j > 0
+    outputs[j], _ = seq2seq(encoder_inputs[:encoder_length], decoder_inputs[:decoder_length])
+    losses[j] = sequence_loss(outputs[j], targets[:decoder_length], weights[:decoder_length])
 """
 
 import tensorflow as tf
@@ -15,22 +15,37 @@ def _check_buckets(buckets, encoder_inputs, decoder_inputs, targets, weights):
     try:
         lengths = [(int(encoder_length), int(decoder_length)) for encoder_length, decoder_length in buckets]
     except (TypeError, ValueError):
-        raise ValueError("model_with_buckets needs buckets as a list of (encoder length, decoder length) pairs; "
-                         f"got {buckets!r}.") from None
+        raise ValueError(
+            f"model_with_buckets needs buckets as a list of (encoder length, decoder length) pairs; got {buckets!r}."
+        ) from None
     if not lengths:
         raise ValueError("model_with_buckets needs at least one bucket; got an empty list.")
     longest_encoder = max(encoder_length for encoder_length, _ in lengths)
     longest_decoder = max(decoder_length for _, decoder_length in lengths)
-    for what, inputs, needed in (("encoder_inputs", encoder_inputs, longest_encoder),
-                                 ("decoder_inputs", decoder_inputs, longest_decoder),
-                                 ("targets", targets, longest_decoder), ("weights", weights, longest_decoder)):
+    for what, inputs, needed in (
+        ("encoder_inputs", encoder_inputs, longest_encoder),
+        ("decoder_inputs", decoder_inputs, longest_decoder),
+        ("targets", targets, longest_decoder),
+        ("weights", weights, longest_decoder),
+    ):
         if len(inputs) < needed:
-            raise ValueError(f"model_with_buckets needs at least {needed} {what} (the longest bucket's length), "
-                             f"got {len(inputs)}. Make the input lists as long as the largest bucket.")
+            raise ValueError(
+                f"model_with_buckets needs at least {needed} {what} (the longest bucket's length), "
+                f"got {len(inputs)}. Make the input lists as long as the largest bucket."
+            )
 
 
-def model_with_buckets(encoder_inputs, decoder_inputs, targets, weights, buckets, seq2seq, softmax_loss_function=None,
-                       per_example_loss=False, name=None):
+def model_with_buckets(
+    encoder_inputs,
+    decoder_inputs,
+    targets,
+    weights,
+    buckets,
+    seq2seq,
+    softmax_loss_function=None,
+    per_example_loss=False,
+    name=None,
+):
     """Builds `seq2seq` once per bucket over the first inputs of each list, with one set of weights (TF1's).
 
     The first bucket makes the variables; later ones are built under reuse and make none (a
@@ -67,6 +82,12 @@ def model_with_buckets(encoder_inputs, decoder_inputs, targets, weights, buckets
             with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(), reuse=True if j > 0 else None):
                 bucket_outputs, _ = seq2seq(encoder_inputs[:encoder_length], decoder_inputs[:decoder_length])
                 outputs.append(bucket_outputs)
-                losses.append(loss(bucket_outputs, targets[:decoder_length], weights[:decoder_length],
-                                   softmax_loss_function=softmax_loss_function))
+                losses.append(
+                    loss(
+                        bucket_outputs,
+                        targets[:decoder_length],
+                        weights[:decoder_length],
+                        softmax_loss_function=softmax_loss_function,
+                    )
+                )
     return outputs, losses

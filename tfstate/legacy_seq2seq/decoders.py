@@ -1,9 +1,9 @@
 """TF1's plain RNN decoders: `rnn_decoder` (with a `loop_function` to feed outputs back) and `embedding_rnn_decoder`.
 
-    state = initial_state
-    for i, input in enumerate(decoder_inputs):
-        if loop_function and i > 0: input = loop_function(outputs[i - 1], i)     # e.g. greedy decoding
-        outputs[i], state = cell(input, state)
+state = initial_state
+for i, input in enumerate(decoder_inputs):
+    if loop_function and i > 0: input = loop_function(outputs[i - 1], i)     # e.g. greedy decoding
+    outputs[i], state = cell(input, state)
 """
 
 import tensorflow as tf
@@ -37,17 +37,20 @@ def _check_output_projection(output_projection, num_symbols, dtype, what):
     weights = tf.convert_to_tensor(weights, dtype=dtype)
     biases = tf.convert_to_tensor(biases, dtype=dtype)
     if not (weights.shape.is_compatible_with([None, num_symbols]) and biases.shape.is_compatible_with([num_symbols])):
-        raise ValueError(f"{what} needs output_projection (W, B) with W of shape [output_size, {num_symbols}] and B "
-                         f"of shape [{num_symbols}] (num_symbols={num_symbols}); got W {weights.shape} and "
-                         f"B {biases.shape}.")
+        raise ValueError(
+            f"{what} needs output_projection (W, B) with W of shape [output_size, {num_symbols}] and B "
+            f"of shape [{num_symbols}] (num_symbols={num_symbols}); got W {weights.shape} and "
+            f"B {biases.shape}."
+        )
     return weights, biases
 
 
 def _decoder_embedding(num_symbols, embedding_size, output_projection, feed_previous, update_embedding, what):
     """The variable `embedding` in the current scope and, when `feed_previous`, the greedy loop function over it."""
     if output_projection is not None:
-        output_projection = _check_output_projection(output_projection, num_symbols,
-                                                     tf.compat.v1.get_variable_scope().dtype, what)
+        output_projection = _check_output_projection(
+            output_projection, num_symbols, tf.compat.v1.get_variable_scope().dtype, what
+        )
     embedding = tf.compat.v1.get_variable("embedding", [num_symbols, embedding_size])
     loop_function = _greedy_loop_function(embedding, output_projection, update_embedding) if feed_previous else None
     return embedding, loop_function
@@ -88,8 +91,17 @@ def rnn_decoder(decoder_inputs, initial_state, cell, loop_function=None, scope=N
     return outputs, state
 
 
-def embedding_rnn_decoder(decoder_inputs, initial_state, cell, num_symbols, embedding_size, output_projection=None,
-                          feed_previous=False, update_embedding_for_previous=True, scope=None):
+def embedding_rnn_decoder(
+    decoder_inputs,
+    initial_state,
+    cell,
+    num_symbols,
+    embedding_size,
+    output_projection=None,
+    feed_previous=False,
+    update_embedding_for_previous=True,
+    scope=None,
+):
     """`rnn_decoder` over embedded symbols, greedy when `feed_previous` (TF1's `embedding_rnn_decoder`).
 
     Variables: `embedding_rnn_decoder/embedding` `[num_symbols, embedding_size]` and the cell's
@@ -113,7 +125,13 @@ def embedding_rnn_decoder(decoder_inputs, initial_state, cell, num_symbols, embe
     """
     require_graph_mode("tfstate.legacy_seq2seq.embedding_rnn_decoder")
     with tf.compat.v1.variable_scope(scope or "embedding_rnn_decoder"):
-        embedding, loop_function = _decoder_embedding(num_symbols, embedding_size, output_projection, feed_previous,
-                                                      update_embedding_for_previous, "embedding_rnn_decoder")
+        embedding, loop_function = _decoder_embedding(
+            num_symbols,
+            embedding_size,
+            output_projection,
+            feed_previous,
+            update_embedding_for_previous,
+            "embedding_rnn_decoder",
+        )
         embedded = (tf.nn.embedding_lookup(embedding, symbols) for symbols in decoder_inputs)
         return rnn_decoder(embedded, initial_state, cell, loop_function=loop_function)

@@ -5,12 +5,15 @@ import tensorflow as tf
 
 def _check_lengths(logits, targets, weights, what):
     if not len(logits) == len(targets) == len(weights):
-        raise ValueError(f"{what} needs one target and one weight per step of logits: got {len(logits)} logits, "
-                         f"{len(targets)} targets and {len(weights)} weights.")
+        raise ValueError(
+            f"{what} needs one target and one weight per step of logits: got {len(logits)} logits, "
+            f"{len(targets)} targets and {len(weights)} weights."
+        )
 
 
-def sequence_loss_by_example(logits, targets, weights, average_across_timesteps=True, softmax_loss_function=None,
-                             name=None):
+def sequence_loss_by_example(
+    logits, targets, weights, average_across_timesteps=True, softmax_loss_function=None, name=None
+):
     """The weighted log-perplexity of each sequence in the batch (TF1's `sequence_loss_by_example`):
 
         loss[b] = sum_t weights[t][b] * crossent(logits[t][b], targets[t][b])
@@ -38,8 +41,7 @@ def sequence_loss_by_example(logits, targets, weights, average_across_timesteps=
         for logit, target, weight in zip(logits, targets, weights):
             if softmax_loss_function is None:
                 # targets may come as [batch, 1] (or scalars), as TF1 allowed
-                crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.reshape(target, [-1]),
-                                                                          logits=logit)
+                crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.reshape(target, [-1]), logits=logit)
             else:
                 crossent = softmax_loss_function(labels=target, logits=logit)
             per_step.append(crossent * weight)
@@ -49,8 +51,15 @@ def sequence_loss_by_example(logits, targets, weights, average_across_timesteps=
     return log_perplexities
 
 
-def sequence_loss(logits, targets, weights, average_across_timesteps=True, average_across_batch=True,
-                  softmax_loss_function=None, name=None):
+def sequence_loss(
+    logits,
+    targets,
+    weights,
+    average_across_timesteps=True,
+    average_across_batch=True,
+    softmax_loss_function=None,
+    name=None,
+):
     """The batch's weighted log-perplexity (TF1's `sequence_loss`): the sum over the batch of
     `sequence_loss_by_example(...)`, divided by the batch size if `average_across_batch`.
 
@@ -59,9 +68,15 @@ def sequence_loss(logits, targets, weights, average_across_timesteps=True, avera
     logits, targets, weights = list(logits), list(targets), list(weights)
     _check_lengths(logits, targets, weights, "sequence_loss")
     with tf.compat.v1.name_scope(name, "sequence_loss", logits + targets + weights):
-        cost = tf.reduce_sum(sequence_loss_by_example(logits, targets, weights,
-                                                      average_across_timesteps=average_across_timesteps,
-                                                      softmax_loss_function=softmax_loss_function))
+        cost = tf.reduce_sum(
+            sequence_loss_by_example(
+                logits,
+                targets,
+                weights,
+                average_across_timesteps=average_across_timesteps,
+                softmax_loss_function=softmax_loss_function,
+            )
+        )
         if not average_across_batch:
             return cost
         return cost / tf.cast(tf.shape(targets[0])[0], cost.dtype)

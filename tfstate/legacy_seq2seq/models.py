@@ -16,10 +16,14 @@ import copy
 import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
-from tfstate.legacy_seq2seq.attention import embedding_attention_decoder
-from tfstate.legacy_seq2seq.decoders import (_check_output_projection, _greedy_loop_function,
-                                              embedding_rnn_decoder, rnn_decoder)
 from tfstate.contrib.projection_wrappers import EmbeddingWrapper, OutputProjectionWrapper
+from tfstate.legacy_seq2seq.attention import embedding_attention_decoder
+from tfstate.legacy_seq2seq.decoders import (
+    _check_output_projection,
+    _greedy_loop_function,
+    embedding_rnn_decoder,
+    rnn_decoder,
+)
 
 
 def _encode(cell, inputs, dtype, scope=None):
@@ -60,8 +64,9 @@ def _decode_either_way(feed_previous, decode):
     built = []
 
     def branch(flag):
-        with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(), reuse=None if flag else True,
-                                         custom_getter=_create_outside_functions):
+        with tf.compat.v1.variable_scope(
+            tf.compat.v1.get_variable_scope(), reuse=None if flag else True, custom_getter=_create_outside_functions
+        ):
             outputs, state = decode(flag)
         built.append((len(outputs), state))
         return list(outputs) + tf.nest.flatten(state)
@@ -98,8 +103,18 @@ def tied_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, loop_function=None, d
         return rnn_decoder(decoder_inputs, encoder_state, cell, loop_function=loop_function, scope=scope)
 
 
-def embedding_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_encoder_symbols, num_decoder_symbols,
-                          embedding_size, output_projection=None, feed_previous=False, dtype=None, scope=None):
+def embedding_rnn_seq2seq(
+    encoder_inputs,
+    decoder_inputs,
+    cell,
+    num_encoder_symbols,
+    num_decoder_symbols,
+    embedding_size,
+    output_projection=None,
+    feed_previous=False,
+    dtype=None,
+    scope=None,
+):
     """Symbols in, logits out: an embedding encoder and `embedding_rnn_decoder` (TF1's `embedding_rnn_seq2seq`).
 
     The encoder is `EmbeddingWrapper(deep copy of cell)` (variables `embedding_rnn_seq2seq/rnn/
@@ -125,25 +140,42 @@ def embedding_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_encoder_symb
     require_graph_mode("tfstate.legacy_seq2seq.embedding_rnn_seq2seq")
     with tf.compat.v1.variable_scope(scope or "embedding_rnn_seq2seq", dtype=dtype) as variable_scope:
         dtype = variable_scope.dtype
-        encoder_cell = EmbeddingWrapper(copy.deepcopy(cell), embedding_classes=num_encoder_symbols,
-                                        embedding_size=embedding_size)
+        encoder_cell = EmbeddingWrapper(
+            copy.deepcopy(cell), embedding_classes=num_encoder_symbols, embedding_size=embedding_size
+        )
         _, encoder_state = _encode(encoder_cell, encoder_inputs, dtype)
         if output_projection is None:
             cell = OutputProjectionWrapper(cell, num_decoder_symbols)
 
         def decode(greedy, update_embedding_for_previous=True):
-            return embedding_rnn_decoder(decoder_inputs, encoder_state, cell, num_decoder_symbols, embedding_size,
-                                         output_projection=output_projection, feed_previous=greedy,
-                                         update_embedding_for_previous=update_embedding_for_previous)
+            return embedding_rnn_decoder(
+                decoder_inputs,
+                encoder_state,
+                cell,
+                num_decoder_symbols,
+                embedding_size,
+                output_projection=output_projection,
+                feed_previous=greedy,
+                update_embedding_for_previous=update_embedding_for_previous,
+            )
 
         if isinstance(feed_previous, bool):
             return decode(feed_previous)
         return _decode_either_way(feed_previous, lambda greedy: decode(greedy, update_embedding_for_previous=False))
 
 
-def embedding_tied_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_symbols, embedding_size,
-                               num_decoder_symbols=None, output_projection=None, feed_previous=False, dtype=None,
-                               scope=None):
+def embedding_tied_rnn_seq2seq(
+    encoder_inputs,
+    decoder_inputs,
+    cell,
+    num_symbols,
+    embedding_size,
+    num_decoder_symbols=None,
+    output_projection=None,
+    feed_previous=False,
+    dtype=None,
+    scope=None,
+):
     """One embedding and one cell for both sides: `tied_rnn_seq2seq` over embedded symbols (TF1's).
 
     Variables: `embedding_tied_rnn_seq2seq/embedding` `[num_symbols, embedding_size]` and the cell's
@@ -156,8 +188,9 @@ def embedding_tied_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_symbols
     with tf.compat.v1.variable_scope(scope or "embedding_tied_rnn_seq2seq", dtype=dtype) as variable_scope:
         dtype = variable_scope.dtype
         if output_projection is not None:
-            output_projection = _check_output_projection(output_projection, num_symbols, dtype,
-                                                         "embedding_tied_rnn_seq2seq")
+            output_projection = _check_output_projection(
+                output_projection, num_symbols, dtype, "embedding_tied_rnn_seq2seq"
+            )
         embedding = tf.compat.v1.get_variable("embedding", [num_symbols, embedding_size], dtype=dtype)
         embedded_encoder_inputs = [tf.nn.embedding_lookup(embedding, symbols) for symbols in encoder_inputs]
         embedded_decoder_inputs = [tf.nn.embedding_lookup(embedding, symbols) for symbols in decoder_inputs]
@@ -168,17 +201,30 @@ def embedding_tied_rnn_seq2seq(encoder_inputs, decoder_inputs, cell, num_symbols
             loop_function = None
             if greedy:
                 loop_function = _greedy_loop_function(embedding, output_projection, update_embedding_for_previous)
-            return tied_rnn_seq2seq(embedded_encoder_inputs, embedded_decoder_inputs, cell,
-                                    loop_function=loop_function, dtype=dtype)
+            return tied_rnn_seq2seq(
+                embedded_encoder_inputs, embedded_decoder_inputs, cell, loop_function=loop_function, dtype=dtype
+            )
 
         if isinstance(feed_previous, bool):
             return decode(feed_previous)
         return _decode_either_way(feed_previous, lambda greedy: decode(greedy, update_embedding_for_previous=False))
 
 
-def embedding_attention_seq2seq(encoder_inputs, decoder_inputs, cell, num_encoder_symbols, num_decoder_symbols,
-                                embedding_size, encoder_cell=None, num_heads=1, output_projection=None,
-                                feed_previous=False, dtype=None, scope=None, initial_state_attention=False):
+def embedding_attention_seq2seq(
+    encoder_inputs,
+    decoder_inputs,
+    cell,
+    num_encoder_symbols,
+    num_decoder_symbols,
+    embedding_size,
+    encoder_cell=None,
+    num_heads=1,
+    output_projection=None,
+    feed_previous=False,
+    dtype=None,
+    scope=None,
+    initial_state_attention=False,
+):
     """Symbols in, logits out, the decoder attending over the encoder's outputs (TF1's `embedding_attention_seq2seq`).
 
     The encoder is `EmbeddingWrapper(encoder_cell or a deep copy of cell)` (variables
@@ -202,8 +248,9 @@ def embedding_attention_seq2seq(encoder_inputs, decoder_inputs, cell, num_encode
         dtype = variable_scope.dtype
         if encoder_cell is None:
             encoder_cell = copy.deepcopy(cell)
-        encoder_cell = EmbeddingWrapper(encoder_cell, embedding_classes=num_encoder_symbols,
-                                        embedding_size=embedding_size)
+        encoder_cell = EmbeddingWrapper(
+            encoder_cell, embedding_classes=num_encoder_symbols, embedding_size=embedding_size
+        )
         encoder_outputs, encoder_state = _encode(encoder_cell, encoder_inputs, dtype)
         attention_states = tf.concat([tf.reshape(e, [-1, 1, cell.output_size]) for e in encoder_outputs], 1)
         output_size = None
@@ -213,10 +260,19 @@ def embedding_attention_seq2seq(encoder_inputs, decoder_inputs, cell, num_encode
 
         def decode(greedy, update_embedding_for_previous=True):
             return embedding_attention_decoder(
-                decoder_inputs, encoder_state, attention_states, cell, num_decoder_symbols, embedding_size,
-                num_heads=num_heads, output_size=output_size, output_projection=output_projection,
-                feed_previous=greedy, update_embedding_for_previous=update_embedding_for_previous,
-                initial_state_attention=initial_state_attention)
+                decoder_inputs,
+                encoder_state,
+                attention_states,
+                cell,
+                num_decoder_symbols,
+                embedding_size,
+                num_heads=num_heads,
+                output_size=output_size,
+                output_projection=output_projection,
+                feed_previous=greedy,
+                update_embedding_for_previous=update_embedding_for_previous,
+                initial_state_attention=initial_state_attention,
+            )
 
         if isinstance(feed_previous, bool):
             return decode(feed_previous)
@@ -227,8 +283,18 @@ def _like_rnn_cell(cell):
     return all(hasattr(cell, name) for name in ("state_size", "output_size", "zero_state")) and callable(cell)
 
 
-def one2many_rnn_seq2seq(encoder_inputs, decoder_inputs_dict, enc_cell, dec_cells_dict, num_encoder_symbols,
-                         num_decoder_symbols_dict, embedding_size, feed_previous=False, dtype=None, scope=None):
+def one2many_rnn_seq2seq(
+    encoder_inputs,
+    decoder_inputs_dict,
+    enc_cell,
+    dec_cells_dict,
+    num_encoder_symbols,
+    num_decoder_symbols_dict,
+    embedding_size,
+    feed_previous=False,
+    dtype=None,
+    scope=None,
+):
     """One embedding encoder, one `embedding_rnn_decoder` per named task (TF1's `one2many_rnn_seq2seq`).
 
     Variables: `one2many_rnn_seq2seq/rnn/embedding_wrapper/...` (the encoder, `enc_cell` itself)
@@ -247,16 +313,21 @@ def one2many_rnn_seq2seq(encoder_inputs, decoder_inputs_dict, enc_cell, dec_cell
     if not _like_rnn_cell(enc_cell):
         raise TypeError(f"one2many_rnn_seq2seq needs an RNN cell as enc_cell; got {type(enc_cell).__name__}.")
     if set(dec_cells_dict) != set(decoder_inputs_dict):
-        raise ValueError(f"one2many_rnn_seq2seq needs one decoder cell per decoder input list: dec_cells_dict has "
-                         f"{sorted(dec_cells_dict)}, decoder_inputs_dict has {sorted(decoder_inputs_dict)}.")
+        raise ValueError(
+            f"one2many_rnn_seq2seq needs one decoder cell per decoder input list: dec_cells_dict has "
+            f"{sorted(dec_cells_dict)}, decoder_inputs_dict has {sorted(decoder_inputs_dict)}."
+        )
     missing = sorted(set(decoder_inputs_dict) - set(num_decoder_symbols_dict))
     if missing:
-        raise ValueError(f"one2many_rnn_seq2seq needs num_decoder_symbols_dict to give every decoder's vocabulary "
-                         f"size; missing {missing}.")
+        raise ValueError(
+            f"one2many_rnn_seq2seq needs num_decoder_symbols_dict to give every decoder's vocabulary "
+            f"size; missing {missing}."
+        )
     for name, dec_cell in dec_cells_dict.items():
         if not _like_rnn_cell(dec_cell):
-            raise TypeError(f"one2many_rnn_seq2seq needs RNN cells in dec_cells_dict; '{name}' is a "
-                            f"{type(dec_cell).__name__}.")
+            raise TypeError(
+                f"one2many_rnn_seq2seq needs RNN cells in dec_cells_dict; '{name}' is a {type(dec_cell).__name__}."
+            )
     outputs_dict, state_dict = {}, {}
     with tf.compat.v1.variable_scope(scope or "one2many_rnn_seq2seq", dtype=dtype) as variable_scope:
         dtype = variable_scope.dtype
@@ -267,10 +338,17 @@ def one2many_rnn_seq2seq(encoder_inputs, decoder_inputs_dict, enc_cell, dec_cell
             with tf.compat.v1.variable_scope(f"one2many_decoder_{name}"):
                 dec_cell = OutputProjectionWrapper(dec_cells_dict[name], num_decoder_symbols)
 
-                def decode(greedy, decoder_inputs=decoder_inputs, dec_cell=dec_cell,
-                           num_decoder_symbols=num_decoder_symbols):
-                    return embedding_rnn_decoder(decoder_inputs, encoder_state, dec_cell, num_decoder_symbols,
-                                                 embedding_size, feed_previous=greedy)
+                def decode(
+                    greedy, decoder_inputs=decoder_inputs, dec_cell=dec_cell, num_decoder_symbols=num_decoder_symbols
+                ):
+                    return embedding_rnn_decoder(
+                        decoder_inputs,
+                        encoder_state,
+                        dec_cell,
+                        num_decoder_symbols,
+                        embedding_size,
+                        feed_previous=greedy,
+                    )
 
                 if isinstance(feed_previous, bool):
                     outputs_dict[name], state_dict[name] = decode(feed_previous)

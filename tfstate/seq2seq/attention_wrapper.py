@@ -40,8 +40,13 @@ def _check_same_batch(given, expected, what, fix):
         if given_static != expected_static:
             raise ValueError(f"{what} has {given_static} rows but the memory has {expected_static}. {fix}")
         return []
-    return [tf.debugging.assert_equal(given, expected, message=f"{what} and the memory must have the same number "
-                                                               f"of rows (given, memory's below). {fix}")]
+    return [
+        tf.debugging.assert_equal(
+            given,
+            expected,
+            message=f"{what} and the memory must have the same number of rows (given, memory's below). {fix}",
+        )
+    ]
 
 
 def _prepare_memory(memory, memory_sequence_length, check_inner_dims_defined):
@@ -51,16 +56,20 @@ def _prepare_memory(memory, memory_sequence_length, check_inner_dims_defined):
     if check_inner_dims_defined:
         for part in tf.nest.flatten(memory):
             if part.shape.rank is None or not part.shape[2:].is_fully_defined():
-                raise ValueError("An attention mechanism needs memory of shape [batch, max_time, depth] with the "
-                                 f"depth known; got shape {part.shape}.")
+                raise ValueError(
+                    "An attention mechanism needs memory of shape [batch, max_time, depth] with the "
+                    f"depth known; got shape {part.shape}."
+                )
     if memory_sequence_length is None:
         return memory
     lengths = tf.convert_to_tensor(memory_sequence_length, name="memory_sequence_length")
     if lengths.shape.rank != 1:
         raise ValueError(f"memory_sequence_length must have shape [batch]; got shape {lengths.shape}.")
     if lengths.shape[0] is not None and first.shape[0] is not None and lengths.shape[0] != first.shape[0]:
-        raise ValueError(f"memory_sequence_length has {lengths.shape[0]} rows, the memory {first.shape[0]} "
-                         f"(shape {first.shape}); give one length per memory row.")
+        raise ValueError(
+            f"memory_sequence_length has {lengths.shape[0]} rows, the memory {first.shape[0]} "
+            f"(shape {first.shape}); give one length per memory row."
+        )
     mask = tf.sequence_mask(lengths, maxlen=tf.shape(first)[1], dtype=first.dtype)
 
     def apply(part):
@@ -74,8 +83,13 @@ def _mask_score(score, memory_sequence_length, score_mask_value):
     """`score_mask_value` (-inf by default) past each row's memory length."""
     if memory_sequence_length is None:
         return score
-    with tf.control_dependencies([tf.debugging.assert_positive(
-            memory_sequence_length, message="Every memory_sequence_length must be greater than zero.")]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_positive(
+                memory_sequence_length, message="Every memory_sequence_length must be greater than zero."
+            )
+        ]
+    ):
         mask = tf.sequence_mask(memory_sequence_length, maxlen=tf.shape(score)[1])
     return tf.where(mask, score, score_mask_value * tf.ones_like(score))
 
@@ -98,12 +112,24 @@ class _BaseAttentionMechanism(AttentionMechanism):
     `probability_fn(score, previous_alignments)` turns a masked score into alignments.
     """
 
-    def __init__(self, query_layer, memory, probability_fn, memory_sequence_length=None, memory_layer=None,
-                 check_inner_dims_defined=True, score_mask_value=None, custom_key_value_fn=None, name=None):
+    def __init__(
+        self,
+        query_layer,
+        memory,
+        probability_fn,
+        memory_sequence_length=None,
+        memory_layer=None,
+        check_inner_dims_defined=True,
+        score_mask_value=None,
+        custom_key_value_fn=None,
+        name=None,
+    ):
         for role, layer in (("query_layer", query_layer), ("memory_layer", memory_layer)):
             if layer is not None and not callable(layer):
-                raise TypeError(f"{type(self).__name__} needs a layer such as tfstate.layers.Dense as '{role}'; "
-                                f"got {type(layer).__name__}.")
+                raise TypeError(
+                    f"{type(self).__name__} needs a layer such as tfstate.layers.Dense as '{role}'; "
+                    f"got {type(layer).__name__}."
+                )
         if not callable(probability_fn):
             raise TypeError(f"probability_fn must be callable; got {type(probability_fn).__name__}.")
         self._query_layer = query_layer
@@ -114,7 +140,8 @@ class _BaseAttentionMechanism(AttentionMechanism):
             if score_mask_value is None:
                 score_mask_value = tf.as_dtype(self.dtype).as_numpy_dtype(-np.inf)
             self._probability_fn = lambda score, previous: probability_fn(
-                _mask_score(score, memory_sequence_length, score_mask_value), previous)
+                _mask_score(score, memory_sequence_length, score_mask_value), previous
+            )
             self._keys = self._memory_layer(self._values) if self._memory_layer is not None else self._values
             if custom_key_value_fn is not None:
                 self._keys, self._values = custom_key_value_fn(self._keys, self._values)
@@ -168,9 +195,11 @@ def _luong_score(query, keys, scale):
     """`query . keys` along the depth (times the scalar `scale` when given): `[batch, max_time]`."""
     depth, key_depth = query.shape[-1], keys.shape[-1]
     if depth != key_depth:
-        raise ValueError(f"LuongAttention compares the query with the keys, so their depths must match; the query "
-                         f"has depth {depth}, the keys {key_depth}. Set num_units to the query's depth ({depth}), "
-                         "which is the output size of the wrapped cell.")
+        raise ValueError(
+            f"LuongAttention compares the query with the keys, so their depths must match; the query "
+            f"has depth {depth}, the keys {key_depth}. Set num_units to the query's depth ({depth}), "
+            "which is the output size of the wrapped cell."
+        )
     score = tf.squeeze(tf.matmul(tf.expand_dims(query, 1), keys, transpose_b=True), [1])
     return score if scale is None else scale * score
 
@@ -179,8 +208,9 @@ def _luong_scale(query, scale):
     """The scalar `attention_g` (initialised to 1) of a scaled Luong score, or None."""
     if not scale:
         return None
-    return tf.compat.v1.get_variable("attention_g", shape=(), dtype=query.dtype,
-                                     initializer=tf.compat.v1.ones_initializer())
+    return tf.compat.v1.get_variable(
+        "attention_g", shape=(), dtype=query.dtype, initializer=tf.compat.v1.ones_initializer()
+    )
 
 
 def _bahdanau_score(processed_query, keys, num_units, normalize):
@@ -191,9 +221,11 @@ def _bahdanau_score(processed_query, keys, num_units, normalize):
     if not normalize:
         return tf.reduce_sum(attention_v * tf.tanh(keys + processed_query), [2])
     attention_g = tf.compat.v1.get_variable(
-        "attention_g", shape=(), dtype=dtype, initializer=tf.compat.v1.constant_initializer(math.sqrt(1. / num_units)))
-    attention_b = tf.compat.v1.get_variable("attention_b", [num_units], dtype=dtype,
-                                            initializer=tf.compat.v1.zeros_initializer())
+        "attention_g", shape=(), dtype=dtype, initializer=tf.compat.v1.constant_initializer(math.sqrt(1.0 / num_units))
+    )
+    attention_b = tf.compat.v1.get_variable(
+        "attention_b", [num_units], dtype=dtype, initializer=tf.compat.v1.zeros_initializer()
+    )
     normed_v = attention_g * attention_v * tf.math.rsqrt(tf.reduce_sum(tf.square(attention_v)))
     return tf.reduce_sum(normed_v * tf.tanh(keys + processed_query + attention_b), [2])
 
@@ -206,14 +238,29 @@ class LuongAttention(_BaseAttentionMechanism):
     maps the masked score to alignments.
     """
 
-    def __init__(self, num_units, memory, memory_sequence_length=None, scale=False, probability_fn=None,
-                 score_mask_value=None, dtype=None, custom_key_value_fn=None, name="LuongAttention"):
+    def __init__(
+        self,
+        num_units,
+        memory,
+        memory_sequence_length=None,
+        scale=False,
+        probability_fn=None,
+        score_mask_value=None,
+        dtype=None,
+        custom_key_value_fn=None,
+        name="LuongAttention",
+    ):
         dtype = dtype or tf.float32
         super().__init__(
-            query_layer=None, memory_layer=Dense(num_units, name="memory_layer", use_bias=False, dtype=dtype),
-            memory=memory, probability_fn=_softmax_by_default(probability_fn),
-            memory_sequence_length=memory_sequence_length, score_mask_value=score_mask_value,
-            custom_key_value_fn=custom_key_value_fn, name=name)
+            query_layer=None,
+            memory_layer=Dense(num_units, name="memory_layer", use_bias=False, dtype=dtype),
+            memory=memory,
+            probability_fn=_softmax_by_default(probability_fn),
+            memory_sequence_length=memory_sequence_length,
+            score_mask_value=score_mask_value,
+            custom_key_value_fn=custom_key_value_fn,
+            name=name,
+        )
         self._num_units = num_units
         self._scale = scale
         self._name = name
@@ -233,15 +280,29 @@ class BahdanauAttention(_BaseAttentionMechanism):
     `probability_fn` (softmax by default) maps the masked score to alignments.
     """
 
-    def __init__(self, num_units, memory, memory_sequence_length=None, normalize=False, probability_fn=None,
-                 score_mask_value=None, dtype=None, custom_key_value_fn=None, name="BahdanauAttention"):
+    def __init__(
+        self,
+        num_units,
+        memory,
+        memory_sequence_length=None,
+        normalize=False,
+        probability_fn=None,
+        score_mask_value=None,
+        dtype=None,
+        custom_key_value_fn=None,
+        name="BahdanauAttention",
+    ):
         dtype = dtype or tf.float32
         super().__init__(
             query_layer=Dense(num_units, name="query_layer", use_bias=False, dtype=dtype),
             memory_layer=Dense(num_units, name="memory_layer", use_bias=False, dtype=dtype),
-            memory=memory, probability_fn=_softmax_by_default(probability_fn),
-            memory_sequence_length=memory_sequence_length, score_mask_value=score_mask_value,
-            custom_key_value_fn=custom_key_value_fn, name=name)
+            memory=memory,
+            probability_fn=_softmax_by_default(probability_fn),
+            memory_sequence_length=memory_sequence_length,
+            score_mask_value=score_mask_value,
+            custom_key_value_fn=custom_key_value_fn,
+            name=name,
+        )
         self._num_units = num_units
         self._normalize = normalize
         self._name = name
@@ -254,16 +315,19 @@ class BahdanauAttention(_BaseAttentionMechanism):
         return alignments, alignments
 
 
-class AttentionWrapperState(collections.namedtuple(
+class AttentionWrapperState(
+    collections.namedtuple(
         "AttentionWrapperState",
-        ("cell_state", "attention", "time", "alignments", "alignment_history", "attention_state"))):
+        ("cell_state", "attention", "time", "alignments", "alignment_history", "attention_state"),
+    )
+):
     """An `AttentionWrapper`'s state: the wrapped cell's state, the last attention, the step counter,
     the last alignments, the alignment history (TensorArrays, or `()` when not kept) and the mechanisms' states."""
 
     def clone(self, **kwargs):
         """A copy with the given fields replaced; each replacement must have the shape of what it replaces.
 
-            state = wrapper.zero_state(batch_size, tf.float32).clone(cell_state=encoder_final_state)
+        state = wrapper.zero_state(batch_size, tf.float32).clone(cell_state=encoder_final_state)
         """
         replaced = self._replace(**kwargs)
         for field in kwargs:
@@ -272,13 +336,23 @@ class AttentionWrapperState(collections.namedtuple(
             check_structure(old, new, what)
             for old_part, new_part in zip(tf.nest.flatten(old), tf.nest.flatten(new)):
                 if isinstance(old_part, tf.Tensor) and not old_part.shape.is_compatible_with(
-                        getattr(new_part, "shape", None)):
-                    raise ValueError(f"{what} must have the shapes of the state it replaces, {describe(old)}; got "
-                                     f"{describe(new)}. With a BeamSearchDecoder, tile it with "
-                                     "tile_batch(state, multiplier=beam_width).")
-        return replaced._replace(**{field: tf.nest.map_structure(
-            lambda old, new: tf.ensure_shape(new, old.shape) if isinstance(old, tf.Tensor) else new,
-            getattr(self, field), getattr(replaced, field)) for field in kwargs})
+                    getattr(new_part, "shape", None)
+                ):
+                    raise ValueError(
+                        f"{what} must have the shapes of the state it replaces, {describe(old)}; got "
+                        f"{describe(new)}. With a BeamSearchDecoder, tile it with "
+                        "tile_batch(state, multiplier=beam_width)."
+                    )
+        return replaced._replace(
+            **{
+                field: tf.nest.map_structure(
+                    lambda old, new: tf.ensure_shape(new, old.shape) if isinstance(old, tf.Tensor) else new,
+                    getattr(self, field),
+                    getattr(replaced, field),
+                )
+                for field in kwargs
+            }
+        )
 
 
 def hardmax(logits, name=None):
@@ -323,9 +397,19 @@ class AttentionWrapper(RNNCell):
       attention_fn: replaces TF1's `_compute_attention(mechanism, cell_output, attention_state, attention_layer)`.
     """
 
-    def __init__(self, cell, attention_mechanism, attention_layer_size=None, alignment_history=False,
-                 cell_input_fn=None, output_attention=True, initial_cell_state=None, name=None, attention_layer=None,
-                 attention_fn=None):
+    def __init__(
+        self,
+        cell,
+        attention_mechanism,
+        attention_layer_size=None,
+        alignment_history=False,
+        cell_input_fn=None,
+        output_attention=True,
+        initial_cell_state=None,
+        name=None,
+        attention_layer=None,
+        attention_fn=None,
+    ):
         super().__init__(name=name)
         if not (callable(cell) and hasattr(cell, "state_size") and hasattr(cell, "output_size")):
             raise TypeError(f"AttentionWrapper wraps an RNN cell; got {type(cell).__name__}.")
@@ -333,8 +417,10 @@ class AttentionWrapper(RNNCell):
         mechanisms = _as_tuple(attention_mechanism)
         for mechanism in mechanisms:
             if not isinstance(mechanism, AttentionMechanism):
-                raise TypeError("AttentionWrapper needs attention mechanisms (BahdanauAttention, LuongAttention, ...) "
-                                f"as 'attention_mechanism'; got {type(mechanism).__name__}.")
+                raise TypeError(
+                    "AttentionWrapper needs attention mechanisms (BahdanauAttention, LuongAttention, ...) "
+                    f"as 'attention_mechanism'; got {type(mechanism).__name__}."
+                )
         if cell_input_fn is not None and not callable(cell_input_fn):
             raise TypeError(f"cell_input_fn must be callable; got {type(cell_input_fn).__name__}.")
         if attention_layer_size is not None and attention_layer is not None:
@@ -344,15 +430,18 @@ class AttentionWrapper(RNNCell):
             self._check_one_per_mechanism(sizes, mechanisms, "attention_layer_size")
             self._attention_layers = tuple(
                 Dense(size, name="attention_layer", use_bias=False, dtype=mechanism.dtype)
-                for size, mechanism in zip(sizes, mechanisms))
+                for size, mechanism in zip(sizes, mechanisms)
+            )
             self._attention_layer_size = sum(sizes)
         elif attention_layer is not None:
             self._attention_layers = _as_tuple(attention_layer)
             self._check_one_per_mechanism(self._attention_layers, mechanisms, "attention_layer")
             self._attention_layer_size = sum(
-                tf.compat.dimension_value(layer.compute_output_shape(
-                    [None, cell.output_size + mechanism.values.shape[-1]])[-1])
-                for layer, mechanism in zip(self._attention_layers, mechanisms))
+                tf.compat.dimension_value(
+                    layer.compute_output_shape([None, cell.output_size + mechanism.values.shape[-1]])[-1]
+                )
+                for layer, mechanism in zip(self._attention_layers, mechanisms)
+            )
         else:
             self._attention_layers = None
             self._attention_layer_size = sum(tf.compat.dimension_value(m.values.shape[-1]) for m in mechanisms)
@@ -371,15 +460,22 @@ class AttentionWrapper(RNNCell):
     @staticmethod
     def _check_one_per_mechanism(items, mechanisms, what):
         if len(items) != len(mechanisms):
-            raise ValueError(f"AttentionWrapper needs one {what} per attention mechanism: {len(mechanisms)} "
-                             f"mechanism(s), {len(items)} {what}(s).")
+            raise ValueError(
+                f"AttentionWrapper needs one {what} per attention mechanism: {len(mechanisms)} "
+                f"mechanism(s), {len(items)} {what}(s)."
+            )
 
     def _batch_checks(self, batch_size, what):
         """Static errors, or runtime asserts, unless `batch_size` equals every mechanism's memory batch."""
-        fix = ("With a BeamSearchDecoder, tile the memory and the encoder state with tile_batch(x, "
-               "multiplier=beam_width) and call zero_state(batch_size * beam_width, dtype).")
-        return [check for mechanism in self._attention_mechanisms
-                for check in _check_same_batch(batch_size, mechanism.batch_size, f"AttentionWrapper: {what}", fix)]
+        fix = (
+            "With a BeamSearchDecoder, tile the memory and the encoder state with tile_batch(x, "
+            "multiplier=beam_width) and call zero_state(batch_size * beam_width, dtype)."
+        )
+        return [
+            check
+            for mechanism in self._attention_mechanisms
+            for check in _check_same_batch(batch_size, mechanism.batch_size, f"AttentionWrapper: {what}", fix)
+        ]
 
     def _item_or_tuple(self, items):
         items = tuple(items)
@@ -394,11 +490,15 @@ class AttentionWrapper(RNNCell):
         """An `AttentionWrapperState` of sizes (`alignment_history` is `()` when not kept)."""
         mechanisms = self._attention_mechanisms
         return AttentionWrapperState(
-            cell_state=self._cell.state_size, attention=self._attention_layer_size, time=tf.TensorShape([]),
+            cell_state=self._cell.state_size,
+            attention=self._attention_layer_size,
+            time=tf.TensorShape([]),
             alignments=self._item_or_tuple(m.alignments_size for m in mechanisms),
-            alignment_history=self._item_or_tuple(m.alignments_size if self._alignment_history else ()
-                                                  for m in mechanisms),
-            attention_state=self._item_or_tuple(m.state_size for m in mechanisms))
+            alignment_history=self._item_or_tuple(
+                m.alignments_size if self._alignment_history else () for m in mechanisms
+            ),
+            attention_state=self._item_or_tuple(m.state_size for m in mechanisms),
+        )
 
     def zero_state(self, batch_size, dtype):
         """The state before the first step: the cell's zero (or `initial_cell_state`), zero attention and alignments.
@@ -413,18 +513,27 @@ class AttentionWrapper(RNNCell):
                 cell_state = tf.nest.map_structure(tf.identity, cell_state)
             alignments = [m.initial_alignments(batch_size, dtype) for m in self._attention_mechanisms]
             return AttentionWrapperState(
-                cell_state=cell_state, attention=tf.zeros([batch_size, self._attention_layer_size], dtype),
-                time=tf.zeros([], tf.int32), alignments=self._item_or_tuple(alignments),
+                cell_state=cell_state,
+                attention=tf.zeros([batch_size, self._attention_layer_size], dtype),
+                time=tf.zeros([], tf.int32),
+                alignments=self._item_or_tuple(alignments),
                 alignment_history=self._item_or_tuple(
                     tf.TensorArray(dtype, size=0, dynamic_size=True, element_shape=a.shape)
-                    if self._alignment_history else () for a in alignments),
-                attention_state=self._item_or_tuple(m.initial_state(batch_size, dtype)
-                                                    for m in self._attention_mechanisms))
+                    if self._alignment_history
+                    else ()
+                    for a in alignments
+                ),
+                attention_state=self._item_or_tuple(
+                    m.initial_state(batch_size, dtype) for m in self._attention_mechanisms
+                ),
+            )
 
     def _check_state(self, state):
         if not isinstance(state, AttentionWrapperState):
-            raise TypeError("AttentionWrapper needs an AttentionWrapperState as its state (from zero_state, then "
-                            f".clone(cell_state=...)); got {type(state).__name__}.")
+            raise TypeError(
+                "AttentionWrapper needs an AttentionWrapperState as its state (from zero_state, then "
+                f".clone(cell_state=...)); got {type(state).__name__}."
+            )
         check_state(self._cell.state_size, state.cell_state, "The cell_state given to AttentionWrapper")
 
     def call(self, inputs, state):
@@ -438,14 +547,19 @@ class AttentionWrapper(RNNCell):
         for index, mechanism in enumerate(self._attention_mechanisms):
             layer = self._attention_layers[index] if self._attention_layers else None
             attention, alignments, next_attention_state = self._attention_fn(
-                mechanism, cell_output, attention_states[index], layer)
+                mechanism, cell_output, attention_states[index], layer
+            )
             attentions.append(attention)
             all_alignments.append(alignments)
             next_attention_states.append(next_attention_state)
             next_histories.append(histories[index].write(state.time, alignments) if self._alignment_history else ())
         attention = tf.concat(attentions, 1)
         next_state = AttentionWrapperState(
-            cell_state=next_cell_state, attention=attention, time=state.time + 1,
-            alignments=self._item_or_tuple(all_alignments), alignment_history=self._item_or_tuple(next_histories),
-            attention_state=self._item_or_tuple(next_attention_states))
+            cell_state=next_cell_state,
+            attention=attention,
+            time=state.time + 1,
+            alignments=self._item_or_tuple(all_alignments),
+            alignment_history=self._item_or_tuple(next_histories),
+            attention_state=self._item_or_tuple(next_attention_states),
+        )
         return (attention if self._output_attention else cell_output), next_state

@@ -1,10 +1,10 @@
 """TF1 contrib's `BasicDecoder`: a cell, an optional output layer and a helper, one step at a time.
 
-    output, state = cell(inputs, state)
-    output = output_layer(output)                       # e.g. Dense(vocab_size): logits
-    sample_id = helper.sample(output)
-    finished, inputs, state = helper.next_inputs(output, state, sample_id)
-    emits BasicDecoderOutput(rnn_output=output, sample_id=sample_id)
+output, state = cell(inputs, state)
+output = output_layer(output)                       # e.g. Dense(vocab_size): logits
+sample_id = helper.sample(output)
+finished, inputs, state = helper.next_inputs(output, state, sample_id)
+emits BasicDecoderOutput(rnn_output=output, sample_id=sample_id)
 """
 
 import collections
@@ -21,14 +21,17 @@ class BasicDecoderOutput(collections.namedtuple("BasicDecoderOutput", ("rnn_outp
 
 def _check_cell(cell, owner):
     if not (callable(cell) and all(hasattr(cell, name) for name in ("state_size", "output_size", "zero_state"))):
-        raise TypeError(f"{owner} needs an RNN cell (such as tfstate.rnn_cell.LSTMCell) as 'cell'; "
-                        f"got {type(cell).__name__}.")
+        raise TypeError(
+            f"{owner} needs an RNN cell (such as tfstate.rnn_cell.LSTMCell) as 'cell'; got {type(cell).__name__}."
+        )
 
 
 def _check_output_layer(layer, owner):
     if layer is not None and not (callable(layer) and hasattr(layer, "compute_output_shape")):
-        raise TypeError(f"{owner} needs a layer such as tfstate.layers.Dense(vocab_size) as 'output_layer'; "
-                        f"got {type(layer).__name__}.")
+        raise TypeError(
+            f"{owner} needs a layer such as tfstate.layers.Dense(vocab_size) as 'output_layer'; "
+            f"got {type(layer).__name__}."
+        )
 
 
 def _rnn_output_size(cell, output_layer):
@@ -54,8 +57,10 @@ class BasicDecoder(Decoder):
     def __init__(self, cell, helper, initial_state, output_layer=None):
         _check_cell(cell, "BasicDecoder")
         if not isinstance(helper, Helper):
-            raise TypeError("BasicDecoder needs a tfstate.seq2seq Helper (TrainingHelper, GreedyEmbeddingHelper, "
-                            f"...) as 'helper'; got {type(helper).__name__}.")
+            raise TypeError(
+                "BasicDecoder needs a tfstate.seq2seq Helper (TrainingHelper, GreedyEmbeddingHelper, "
+                f"...) as 'helper'; got {type(helper).__name__}."
+            )
         _check_output_layer(output_layer, "BasicDecoder")
         self._cell = cell
         self._helper = helper
@@ -68,8 +73,9 @@ class BasicDecoder(Decoder):
 
     @property
     def output_size(self):
-        return BasicDecoderOutput(rnn_output=_rnn_output_size(self._cell, self._output_layer),
-                                  sample_id=self._helper.sample_ids_shape)
+        return BasicDecoderOutput(
+            rnn_output=_rnn_output_size(self._cell, self._output_layer), sample_id=self._helper.sample_ids_shape
+        )
 
     @property
     def output_dtype(self):
@@ -89,5 +95,6 @@ class BasicDecoder(Decoder):
                 cell_outputs = self._output_layer(cell_outputs)
             sample_ids = self._helper.sample(time=time, outputs=cell_outputs, state=cell_state)
             finished, next_inputs, next_state = self._helper.next_inputs(
-                time=time, outputs=cell_outputs, state=cell_state, sample_ids=sample_ids)
+                time=time, outputs=cell_outputs, state=cell_state, sample_ids=sample_ids
+            )
         return BasicDecoderOutput(cell_outputs, sample_ids), next_state, next_inputs, finished

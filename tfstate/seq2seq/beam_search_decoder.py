@@ -25,19 +25,24 @@ from tfstate.seq2seq.decoder import Decoder
 from tfstate.seq2seq.helper import _embedding_function, _start_and_end_tokens
 
 
-class BeamSearchDecoderState(collections.namedtuple(
-        "BeamSearchDecoderState", ("cell_state", "log_probs", "finished", "lengths", "accumulated_attention_probs"))):
+class BeamSearchDecoderState(
+    collections.namedtuple(
+        "BeamSearchDecoderState", ("cell_state", "log_probs", "finished", "lengths", "accumulated_attention_probs")
+    )
+):
     """The beam search's state: the cell's state per beam, each beam's log-probability, finished flag and length
     (int64), and the summed attention (for the coverage penalty; `()` without one)."""
 
 
-class BeamSearchDecoderOutput(collections.namedtuple("BeamSearchDecoderOutput",
-                                                     ("scores", "predicted_ids", "parent_ids"))):
+class BeamSearchDecoderOutput(
+    collections.namedtuple("BeamSearchDecoderOutput", ("scores", "predicted_ids", "parent_ids"))
+):
     """One step's `[batch, beam_width]` scores, chosen ids and the beams they extend (stacked over time by the loop)."""
 
 
-class FinalBeamSearchDecoderOutput(collections.namedtuple("FinalBeamDecoderOutput",
-                                                          ["predicted_ids", "beam_search_decoder_output"])):
+class FinalBeamSearchDecoderOutput(
+    collections.namedtuple("FinalBeamDecoderOutput", ["predicted_ids", "beam_search_decoder_output"])
+):
     """What `dynamic_decode` returns for a beam search: `predicted_ids` `[batch, time, beam_width]` (best beam
     first, end_token-padded) and the per-step `BeamSearchDecoderOutput`."""
 
@@ -73,19 +78,29 @@ def _length_penalty(lengths, weight):
     weight.set_shape(())
     if tf.get_static_value(weight) == 0:
         return 1.0
-    return (5. + tf.cast(lengths, tf.float32)) ** weight / (5. + 1.) ** weight
+    return (5.0 + tf.cast(lengths, tf.float32)) ** weight / (5.0 + 1.0) ** weight
 
 
 def _attention_probs(cell_state):
     """The alignments of every `AttentionWrapperState` in the cell state, averaged over mechanisms and wrappers."""
-    states = [cell_state] if isinstance(cell_state, AttentionWrapperState) else [
-        part for part in (cell_state if isinstance(cell_state, tuple) else ())
-        if isinstance(part, AttentionWrapperState)]
+    states = (
+        [cell_state]
+        if isinstance(cell_state, AttentionWrapperState)
+        else [
+            part
+            for part in (cell_state if isinstance(cell_state, tuple) else ())
+            if isinstance(part, AttentionWrapperState)
+        ]
+    )
     if not states:
-        raise ValueError("BeamSearchDecoder(coverage_penalty_weight != 0) needs an attentional cell (an "
-                         "AttentionWrapper, alone or in a tuple state); set coverage_penalty_weight=0.0.")
-    probs = [tf.reduce_mean(tf.stack(state.alignments, -1), -1) if isinstance(state.alignments, tuple)
-             else state.alignments for state in states]
+        raise ValueError(
+            "BeamSearchDecoder(coverage_penalty_weight != 0) needs an attentional cell (an "
+            "AttentionWrapper, alone or in a tuple state); set coverage_penalty_weight=0.0."
+        )
+    probs = [
+        tf.reduce_mean(tf.stack(state.alignments, -1), -1) if isinstance(state.alignments, tuple) else state.alignments
+        for state in states
+    ]
     return probs[0] if len(probs) == 1 else tf.reduce_mean(tf.stack(probs, -1), -1)
 
 
@@ -93,7 +108,7 @@ def _mask_finished(log_probs, end_token, finished):
     """Finished beams put all their probability on `end_token` (log 0), every other token the dtype's minimum."""
     vocab_size = tf.shape(log_probs)[2]
     dtype = log_probs.dtype
-    finished_row = tf.one_hot(end_token, vocab_size, on_value=tf.constant(0., dtype), off_value=dtype.min, dtype=dtype)
+    finished_row = tf.one_hot(end_token, vocab_size, on_value=tf.constant(0.0, dtype), off_value=dtype.min, dtype=dtype)
     return tf.where(finished[:, :, tf.newaxis], finished_row, log_probs)
 
 
@@ -121,8 +136,19 @@ class BeamSearchDecoder(Decoder):
       reorder_tensor_arrays: reorder TensorArrays in the final cell state (an `alignment_history`) by beam.
     """
 
-    def __init__(self, cell, embedding, start_tokens, end_token, initial_state, beam_width, output_layer=None,
-                 length_penalty_weight=0.0, coverage_penalty_weight=0.0, reorder_tensor_arrays=True):
+    def __init__(
+        self,
+        cell,
+        embedding,
+        start_tokens,
+        end_token,
+        initial_state,
+        beam_width,
+        output_layer=None,
+        length_penalty_weight=0.0,
+        coverage_penalty_weight=0.0,
+        reorder_tensor_arrays=True,
+    ):
         _check_cell(cell, "BeamSearchDecoder")
         _check_output_layer(output_layer, "BeamSearchDecoder")
         self._cell = cell
@@ -159,7 +185,9 @@ class BeamSearchDecoder(Decoder):
         dtype = tf.nest.flatten(self._initial_cell_state)[0].dtype
         return BeamSearchDecoderOutput(
             scores=tf.nest.map_structure(lambda _: dtype, _rnn_output_size(self._cell, self._output_layer)),
-            predicted_ids=tf.int32, parent_ids=tf.int32)
+            predicted_ids=tf.int32,
+            parent_ids=tf.int32,
+        )
 
     def _static_batch(self):
         return tf.get_static_value(self._batch_size)
@@ -173,7 +201,8 @@ class BeamSearchDecoder(Decoder):
                 f"BeamSearchDecoder runs the cell on batch * beam_width = {static_batch} * {self._beam_width} = "
                 f"{static_batch * self._beam_width} rows, but a state or output has {rows} (shape {tensor.shape}). "
                 "Tile the initial state (and an attention memory) with tile_batch(x, multiplier=beam_width) and "
-                "call zero_state(batch_size * beam_width, dtype).")
+                "call zero_state(batch_size * beam_width, dtype)."
+            )
         shape = tf.shape(tensor)
         split = tf.reshape(tensor, tf.concat([[self._batch_size, self._beam_width], shape[1:]], 0))
         split.set_shape(tf.TensorShape([static_batch, self._beam_width]).concatenate(tensor.shape[1:]))
@@ -202,12 +231,21 @@ class BeamSearchDecoder(Decoder):
     def initialize(self, name=None):
         """Returns `(finished, start_inputs, BeamSearchDecoderState)`; only beam 0 of each row is alive."""
         dtype = tf.nest.flatten(self._initial_cell_state)[0].dtype
-        log_probs = tf.one_hot(tf.zeros([self._batch_size], tf.int32), self._beam_width,
-                               on_value=tf.constant(0., dtype), off_value=tf.constant(-np.inf, dtype), dtype=dtype)
-        coverage = (_attention_probs(self._initial_cell_state) if self._coverage_penalty_weight != 0.0 else ())
+        log_probs = tf.one_hot(
+            tf.zeros([self._batch_size], tf.int32),
+            self._beam_width,
+            on_value=tf.constant(0.0, dtype),
+            off_value=tf.constant(-np.inf, dtype),
+            dtype=dtype,
+        )
+        coverage = _attention_probs(self._initial_cell_state) if self._coverage_penalty_weight != 0.0 else ()
         state = BeamSearchDecoderState(
-            cell_state=self._initial_cell_state, log_probs=log_probs, finished=self._finished,
-            lengths=tf.zeros([self._batch_size, self._beam_width], tf.int64), accumulated_attention_probs=coverage)
+            cell_state=self._initial_cell_state,
+            log_probs=log_probs,
+            finished=self._finished,
+            lengths=tf.zeros([self._batch_size, self._beam_width], tf.int64),
+            accumulated_attention_probs=coverage,
+        )
         return self._finished, self._start_inputs, state
 
     def finalize(self, outputs, final_state, sequence_lengths):
@@ -215,9 +253,12 @@ class BeamSearchDecoder(Decoder):
         max_lengths = tf.cast(tf.reduce_max(final_state.lengths, axis=1), tf.int32)
         predicted_ids = gather_tree(outputs.predicted_ids, outputs.parent_ids, max_lengths, self._end_token)
         if self._reorder_tensor_arrays:
-            final_state = final_state._replace(cell_state=tf.nest.map_structure(
-                lambda part: self._sort_array_beams(part, outputs.parent_ids, final_state.lengths),
-                final_state.cell_state))
+            final_state = final_state._replace(
+                cell_state=tf.nest.map_structure(
+                    lambda part: self._sort_array_beams(part, outputs.parent_ids, final_state.lengths),
+                    final_state.cell_state,
+                )
+            )
         outputs = FinalBeamSearchDecoderOutput(beam_search_decoder_output=outputs, predicted_ids=predicted_ids)
         return outputs, final_state
 
@@ -251,8 +292,9 @@ class BeamSearchDecoder(Decoder):
                 cell_outputs = self._output_layer(cell_outputs)
             output, next_state = self._beam_search_step(cell_outputs, next_cell_state, state)
             finished = next_state.finished
-            next_inputs = tf.cond(tf.reduce_all(finished), lambda: self._start_inputs,
-                                  lambda: self._embedding_fn(output.predicted_ids))
+            next_inputs = tf.cond(
+                tf.reduce_all(finished), lambda: self._start_inputs, lambda: self._embedding_fn(output.predicted_ids)
+            )
         return output, next_state, next_inputs, finished
 
     def _beam_search_step(self, logits, next_cell_state, beam_state):
@@ -263,8 +305,13 @@ class BeamSearchDecoder(Decoder):
         step_log_probs = _mask_finished(tf.nn.log_softmax(logits), end_token, previously_finished)
         total_probs = beam_state.log_probs[:, :, tf.newaxis] + step_log_probs
         vocab_size = tf.compat.dimension_value(logits.shape[-1]) or tf.shape(logits)[-1]
-        adds_length = tf.one_hot(tf.fill([batch_size, beam_width], end_token), vocab_size,
-                                 on_value=np.int64(0), off_value=np.int64(1), dtype=tf.int64)
+        adds_length = tf.one_hot(
+            tf.fill([batch_size, beam_width], end_token),
+            vocab_size,
+            on_value=np.int64(0),
+            off_value=np.int64(1),
+            dtype=tf.int64,
+        )
         new_lengths = beam_state.lengths[:, :, tf.newaxis] + adds_length * tf.cast(not_finished, tf.int64)[:, :, None]
         accumulated = None
         if self._coverage_penalty_weight != 0.0:
@@ -272,7 +319,7 @@ class BeamSearchDecoder(Decoder):
             accumulated = beam_state.accumulated_attention_probs + attention
         scores = total_probs / _length_penalty(new_lengths, self._length_penalty_weight)
         if accumulated is not None:
-            clipped = tf.minimum(tf.where(tf.equal(accumulated, 0.), tf.ones_like(accumulated), accumulated), 1.0)
+            clipped = tf.minimum(tf.where(tf.equal(accumulated, 0.0), tf.ones_like(accumulated), accumulated), 1.0)
             coverage = tf.reduce_sum(tf.math.log(clipped), 2) * tf.cast(previously_finished, tf.float32)
             scores += (coverage * self._coverage_penalty_weight)[:, :, tf.newaxis]
         next_scores, word_indices = tf.nn.top_k(tf.reshape(scores, [batch_size, -1]), k=beam_width)
@@ -284,17 +331,26 @@ class BeamSearchDecoder(Decoder):
         next_word_ids = tf.cast(tf.math.floormod(word_indices, vocab_size), tf.int32, name="next_beam_word_ids")
         next_beam_ids = tf.cast(word_indices // vocab_size, tf.int32, name="next_beam_parent_ids")
         previously_finished = _gather_beams(next_beam_ids, previously_finished)
-        next_finished = tf.logical_or(previously_finished, tf.equal(next_word_ids, end_token),
-                                      name="next_beam_finished")
-        next_lengths = (_gather_beams(next_beam_ids, beam_state.lengths)
-                        + tf.cast(tf.logical_not(previously_finished), tf.int64))
+        next_finished = tf.logical_or(
+            previously_finished, tf.equal(next_word_ids, end_token), name="next_beam_finished"
+        )
+        next_lengths = _gather_beams(next_beam_ids, beam_state.lengths) + tf.cast(
+            tf.logical_not(previously_finished), tf.int64
+        )
         next_accumulated = _gather_beams(next_beam_ids, accumulated) if accumulated is not None else ()
         next_cell_state = tf.nest.map_structure(
-            lambda part: part if isinstance(part, tf.TensorArray) or part.shape.rank < 2
-            else _gather_beams(next_beam_ids, part), next_cell_state)
-        next_state = BeamSearchDecoderState(cell_state=next_cell_state, log_probs=next_log_probs,
-                                            finished=next_finished, lengths=next_lengths,
-                                            accumulated_attention_probs=next_accumulated)
+            lambda part: (
+                part if isinstance(part, tf.TensorArray) or part.shape.rank < 2 else _gather_beams(next_beam_ids, part)
+            ),
+            next_cell_state,
+        )
+        next_state = BeamSearchDecoderState(
+            cell_state=next_cell_state,
+            log_probs=next_log_probs,
+            finished=next_finished,
+            lengths=next_lengths,
+            accumulated_attention_probs=next_accumulated,
+        )
         return BeamSearchDecoderOutput(next_scores, next_word_ids, next_beam_ids), next_state
 
 

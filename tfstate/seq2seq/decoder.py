@@ -1,13 +1,13 @@
 """TF1 contrib's `Decoder` protocol and `dynamic_decode`, the in-graph loop that runs a decoder to the end.
 
-    finished, inputs, state = decoder.initialize()
-    t = 0
-    while not all(finished) and t < maximum_iterations:             # one tf.while_loop
-        outputs[t], state, inputs, step_finished = decoder.step(t, inputs, state)
-        lengths[rows not finished before this step] = t + 1
-        finished |= step_finished                                   # (a beam search tracks its own)
-        t += 1
-    outputs, state = decoder.finalize(outputs, state, lengths)      # if the decoder defines it
+finished, inputs, state = decoder.initialize()
+t = 0
+while not all(finished) and t < maximum_iterations:             # one tf.while_loop
+    outputs[t], state, inputs, step_finished = decoder.step(t, inputs, state)
+    lengths[rows not finished before this step] = t + 1
+    finished |= step_finished                                   # (a beam search tracks its own)
+    t += 1
+outputs, state = decoder.finalize(outputs, state, lengths)      # if the decoder defines it
 """
 
 import abc
@@ -76,8 +76,15 @@ def _zero_outputs(size, dtype, batch_size):
     return tf.nest.map_structure(lambda s, d: tf.zeros([batch_size] + tf.TensorShape(s).as_list(), d), size, dtype)
 
 
-def dynamic_decode(decoder, output_time_major=False, impute_finished=False, maximum_iterations=None,
-                   parallel_iterations=32, swap_memory=False, scope=None):
+def dynamic_decode(
+    decoder,
+    output_time_major=False,
+    impute_finished=False,
+    maximum_iterations=None,
+    parallel_iterations=32,
+    swap_memory=False,
+    scope=None,
+):
     """Runs `decoder` in one `tf.while_loop` until every row is finished (TF 1.15's `dynamic_decode`).
 
     Args:
@@ -94,14 +101,17 @@ def dynamic_decode(decoder, output_time_major=False, impute_finished=False, maxi
     """
     require_graph_mode("tfstate.seq2seq.dynamic_decode")
     if not isinstance(decoder, Decoder):
-        raise TypeError("dynamic_decode needs a tfstate.seq2seq.Decoder (BasicDecoder, BeamSearchDecoder or a "
-                        f"subclass of Decoder); got {type(decoder).__name__}.")
+        raise TypeError(
+            "dynamic_decode needs a tfstate.seq2seq.Decoder (BasicDecoder, BeamSearchDecoder or a "
+            f"subclass of Decoder); got {type(decoder).__name__}."
+        )
     with tf.compat.v1.variable_scope(scope, "decoder"):
         if maximum_iterations is not None:
             maximum_iterations = tf.convert_to_tensor(maximum_iterations, tf.int32, name="maximum_iterations")
             if maximum_iterations.shape.rank != 0:
-                raise ValueError("dynamic_decode needs a scalar maximum_iterations; "
-                                 f"got shape {maximum_iterations.shape}.")
+                raise ValueError(
+                    f"dynamic_decode needs a scalar maximum_iterations; got shape {maximum_iterations.shape}."
+                )
         initial_finished, initial_inputs, initial_state = decoder.initialize()
         if impute_finished:
             zero_outputs = _zero_outputs(decoder.output_size, decoder.output_dtype, decoder.batch_size)
@@ -125,20 +135,31 @@ def dynamic_decode(decoder, output_time_major=False, impute_finished=False, maxi
             tf.nest.assert_same_structure(outputs_ta, outputs)
             tf.nest.assert_same_structure(inputs, next_inputs)
             if impute_finished:
-                outputs = tf.nest.map_structure(lambda out, zero: _select_rows(finished, zero, out),
-                                                outputs, zero_outputs)
-                next_state = tf.nest.map_structure(lambda new, old: _carry_through(finished, new, old),
-                                                   next_state, state)
+                outputs = tf.nest.map_structure(
+                    lambda out, zero: _select_rows(finished, zero, out), outputs, zero_outputs
+                )
+                next_state = tf.nest.map_structure(
+                    lambda new, old: _carry_through(finished, new, old), next_state, state
+                )
             outputs_ta = tf.nest.map_structure(lambda ta, out: ta.write(time, out), outputs_ta, outputs)
             return time + 1, outputs_ta, next_state, next_inputs, next_finished, next_lengths
 
-        loop_vars = (tf.constant(0, tf.int32),
-                     tf.nest.map_structure(make_array, decoder.output_size, decoder.output_dtype),
-                     initial_state, initial_inputs, initial_finished,
-                     tf.zeros_like(initial_finished, dtype=tf.int32))
+        loop_vars = (
+            tf.constant(0, tf.int32),
+            tf.nest.map_structure(make_array, decoder.output_size, decoder.output_dtype),
+            initial_state,
+            initial_inputs,
+            initial_finished,
+            tf.zeros_like(initial_finished, dtype=tf.int32),
+        )
         _, final_outputs_ta, final_state, _, _, final_lengths = tf.compat.v1.while_loop(
-            not_all_finished, body, loop_vars, parallel_iterations=parallel_iterations,
-            maximum_iterations=maximum_iterations, swap_memory=swap_memory)
+            not_all_finished,
+            body,
+            loop_vars,
+            parallel_iterations=parallel_iterations,
+            maximum_iterations=maximum_iterations,
+            swap_memory=swap_memory,
+        )
         final_outputs = tf.nest.map_structure(lambda ta: ta.stack(), final_outputs_ta)
         try:
             final_outputs, final_state = decoder.finalize(final_outputs, final_state, final_lengths)

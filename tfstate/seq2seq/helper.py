@@ -44,8 +44,10 @@ def _start_and_end_tokens(start_tokens, end_token, owner):
 
 def _check_logits(outputs, helper):
     if not isinstance(outputs, tf.Tensor):
-        raise TypeError(f"{helper} samples from the decoder's outputs as logits, so they must be one Tensor; "
-                        f"got {type(outputs).__name__}.")
+        raise TypeError(
+            f"{helper} samples from the decoder's outputs as logits, so they must be one Tensor; "
+            f"got {type(outputs).__name__}."
+        )
 
 
 class Helper(abc.ABC):
@@ -148,16 +150,20 @@ class TrainingHelper(_ScalarIdHelper):
             self._input_tas = tf.nest.map_structure(_unstack_time, inputs)
             self._sequence_length = tf.convert_to_tensor(sequence_length, name="sequence_length")
             if self._sequence_length.shape.rank != 1:
-                raise ValueError("TrainingHelper needs sequence_length of shape [batch]; "
-                                 f"got shape {self._sequence_length.shape}.")
+                raise ValueError(
+                    f"TrainingHelper needs sequence_length of shape [batch]; got shape {self._sequence_length.shape}."
+                )
             self._sequence_length = tf.cast(self._sequence_length, tf.int32)
             self._zero_inputs = tf.nest.map_structure(lambda step: tf.zeros_like(step[0]), inputs)
             self._batch_size = tf.size(self._sequence_length)
 
     def _read(self, time, finished):
         """Inputs at `time`, or zeros once every row is finished (the arrays may be shorter then)."""
-        return tf.cond(tf.reduce_all(finished), lambda: self._zero_inputs,
-                       lambda: tf.nest.map_structure(lambda ta: ta.read(time), self._input_tas))
+        return tf.cond(
+            tf.reduce_all(finished),
+            lambda: self._zero_inputs,
+            lambda: tf.nest.map_structure(lambda ta: ta.read(time), self._input_tas),
+        )
 
     def initialize(self, name=None):
         finished = tf.equal(0, self._sequence_length)
@@ -177,22 +183,35 @@ class ScheduledEmbeddingTrainingHelper(TrainingHelper):
     an id sampled from its outputs (as logits) instead of the given input. Sample id -1 marks a row not sampled.
     """
 
-    def __init__(self, inputs, sequence_length, embedding, sampling_probability, time_major=False, seed=None,
-                 scheduling_seed=None, name=None):
+    def __init__(
+        self,
+        inputs,
+        sequence_length,
+        embedding,
+        sampling_probability,
+        time_major=False,
+        seed=None,
+        scheduling_seed=None,
+        name=None,
+    ):
         self._embedding_fn = _embedding_function(embedding)
         self._sampling_probability = tf.convert_to_tensor(sampling_probability, name="sampling_probability")
         if self._sampling_probability.shape.rank not in (0, 1):
-            raise ValueError("ScheduledEmbeddingTrainingHelper needs a scalar or [batch] sampling_probability; "
-                             f"got shape {self._sampling_probability.shape}.")
+            raise ValueError(
+                "ScheduledEmbeddingTrainingHelper needs a scalar or [batch] sampling_probability; "
+                f"got shape {self._sampling_probability.shape}."
+            )
         self._seed = seed
         self._scheduling_seed = scheduling_seed
-        super().__init__(inputs, sequence_length, time_major=time_major,
-                         name=name or "ScheduledEmbeddingSamplingWrapper")
+        super().__init__(
+            inputs, sequence_length, time_major=time_major, name=name or "ScheduledEmbeddingSamplingWrapper"
+        )
 
     def sample(self, time, outputs, state, name=None):
         _check_logits(outputs, "ScheduledEmbeddingTrainingHelper")
-        uniform = tf.random.uniform([self.batch_size], seed=self._scheduling_seed,
-                                    dtype=self._sampling_probability.dtype)
+        uniform = tf.random.uniform(
+            [self.batch_size], seed=self._scheduling_seed, dtype=self._sampling_probability.dtype
+        )
         sampled = tf.random.categorical(outputs, 1, dtype=tf.int32, seed=self._seed)[:, 0]
         return tf.where(uniform < self._sampling_probability, sampled, tf.fill([self.batch_size], -1))
 
@@ -204,8 +223,9 @@ class ScheduledEmbeddingTrainingHelper(TrainingHelper):
             given_rows = tf.cast(tf.where(sample_ids <= -1), tf.int32)
             shape = tf.shape(given_inputs)
             sampled = self._embedding_fn(tf.gather_nd(sample_ids, sampled_rows))
-            return (tf.scatter_nd(sampled_rows, sampled, shape)
-                    + tf.scatter_nd(given_rows, tf.gather_nd(given_inputs, given_rows), shape))
+            return tf.scatter_nd(sampled_rows, sampled, shape) + tf.scatter_nd(
+                given_rows, tf.gather_nd(given_inputs, given_rows), shape
+            )
 
         return finished, tf.cond(tf.reduce_all(finished), lambda: given_inputs, mix), state
 
@@ -216,12 +236,23 @@ class ScheduledOutputTrainingHelper(TrainingHelper):
     the given input. Sample id 1 marks a row that was fed its output.
     """
 
-    def __init__(self, inputs, sequence_length, sampling_probability, time_major=False, seed=None,
-                 next_inputs_fn=None, auxiliary_inputs=None, name=None):
+    def __init__(
+        self,
+        inputs,
+        sequence_length,
+        sampling_probability,
+        time_major=False,
+        seed=None,
+        next_inputs_fn=None,
+        auxiliary_inputs=None,
+        name=None,
+    ):
         self._sampling_probability = tf.convert_to_tensor(sampling_probability, name="sampling_probability")
         if self._sampling_probability.shape.rank not in (0, 1):
-            raise ValueError("ScheduledOutputTrainingHelper needs a scalar or [batch] sampling_probability; "
-                             f"got shape {self._sampling_probability.shape}.")
+            raise ValueError(
+                "ScheduledOutputTrainingHelper needs a scalar or [batch] sampling_probability; "
+                f"got shape {self._sampling_probability.shape}."
+            )
         self._auxiliary_input_tas = None
         if auxiliary_inputs is not None:
             auxiliary_inputs = tf.nest.map_structure(tf.convert_to_tensor, auxiliary_inputs)
@@ -256,10 +287,12 @@ class ScheduledOutputTrainingHelper(TrainingHelper):
             sampled_rows = tf.cast(tf.where(sampled), tf.int32)
             given_rows = tf.cast(tf.where(tf.logical_not(sampled)), tf.int32)
             fed_back = self._with_auxiliary_inputs(
-                time, self._next_inputs_fn(tf.gather_nd(outputs, sampled_rows)), sampled_rows)
+                time, self._next_inputs_fn(tf.gather_nd(outputs, sampled_rows)), sampled_rows
+            )
             shape = tf.shape(given_inputs)
-            return (tf.scatter_nd(sampled_rows, fed_back, shape)
-                    + tf.scatter_nd(given_rows, tf.gather_nd(given_inputs, given_rows), shape))
+            return tf.scatter_nd(sampled_rows, fed_back, shape) + tf.scatter_nd(
+                given_rows, tf.gather_nd(given_inputs, given_rows), shape
+            )
 
         keep_given = tf.logical_or(tf.reduce_all(finished), tf.logical_not(tf.reduce_any(sampled)))
         return finished, tf.cond(keep_given, lambda: given_inputs, mix), state
@@ -289,8 +322,9 @@ class GreedyEmbeddingHelper(_ScalarIdHelper):
 
     def next_inputs(self, time, outputs, state, sample_ids, name=None):
         finished = tf.equal(sample_ids, self._end_token)
-        next_inputs = tf.cond(tf.reduce_all(finished), lambda: self._start_inputs,
-                              lambda: self._embedding_fn(sample_ids))
+        next_inputs = tf.cond(
+            tf.reduce_all(finished), lambda: self._start_inputs, lambda: self._embedding_fn(sample_ids)
+        )
         return finished, next_inputs, state
 
 

@@ -1,11 +1,11 @@
 """TF1 contrib's `sequence_loss`: weighted cross-entropy of `[batch, time, classes]` logits, reduced as asked.
 
-    crossent[b, t] = weights[b, t] * -log softmax(logits[b, t])[targets[b, t]]
-    average_across_timesteps and average_across_batch:  sum(crossent) / sum(weights)          (the default)
-    sum_over_timesteps and sum_over_batch:              sum(crossent) / count_nonzero(weights)
-    otherwise one axis at most is reduced, the same two ways, to a [batch] or [time] result
-    (as in TF1, asking for an average over one axis and a sum over the other reduces the averaged axis only),
-    or nothing, leaving [batch, time]. Divisions by zero give zero.
+crossent[b, t] = weights[b, t] * -log softmax(logits[b, t])[targets[b, t]]
+average_across_timesteps and average_across_batch:  sum(crossent) / sum(weights)          (the default)
+sum_over_timesteps and sum_over_batch:              sum(crossent) / count_nonzero(weights)
+otherwise one axis at most is reduced, the same two ways, to a [batch] or [time] result
+(as in TF1, asking for an average over one axis and a sum over the other reduces the averaged axis only),
+or nothing, leaving [batch, time]. Divisions by zero give zero.
 """
 
 import tensorflow as tf
@@ -18,8 +18,17 @@ def _check_rank(tensor, rank, what, shape_name):
         raise ValueError(f"sequence_loss needs {what} of shape {shape_name}; got shape {tensor.shape}.")
 
 
-def sequence_loss(logits, targets, weights, average_across_timesteps=True, average_across_batch=True,
-                  sum_over_timesteps=False, sum_over_batch=False, softmax_loss_function=None, name=None):
+def sequence_loss(
+    logits,
+    targets,
+    weights,
+    average_across_timesteps=True,
+    average_across_batch=True,
+    sum_over_timesteps=False,
+    sum_over_batch=False,
+    softmax_loss_function=None,
+    name=None,
+):
     """Weighted cross-entropy loss for a sequence of logits (TF 1.15's `tf.contrib.seq2seq.sequence_loss`).
 
     Args:

@@ -39,5 +39,18 @@ from tfstate.upgrade.files import MAX_INPUT_BYTES, upgrade_file
 from tfstate.upgrade.report import CHANGED, CHECK, KINDS, NOT_CONVERTED, Entry, Report
 from tfstate.upgrade.source import MAX_INPUT_CHARS, upgrade_source
 
-__all__ = ["upgrade_source", "upgrade_file", "UpgradeError", "configure", "run", "Report", "Entry",
-           "CHANGED", "CHECK", "NOT_CONVERTED", "KINDS", "MAX_INPUT_BYTES", "MAX_INPUT_CHARS"]
+__all__ = [
+    "upgrade_source",
+    "upgrade_file",
+    "UpgradeError",
+    "configure",
+    "run",
+    "Report",
+    "Entry",
+    "CHANGED",
+    "CHECK",
+    "NOT_CONVERTED",
+    "KINDS",
+    "MAX_INPUT_BYTES",
+    "MAX_INPUT_CHARS",
+]

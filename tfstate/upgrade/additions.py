@@ -17,9 +17,11 @@ import io
 from tfstate.upgrade.report import CHANGED, NOT_CONVERTED, Entry
 from tfstate.upgrade.tables import ALREADY_GRAPH_MODE, GRAPH_MODE_NAMES
 
-_WHY = {"tensorflow": "the upgraded program writes names under `tf`, which nothing binds",
-        "tfstate": "the program now uses tfstate names",
-        "graph": "sessions and placeholders need graph mode"}
+_WHY = {
+    "tensorflow": "the upgraded program writes names under `tf`, which nothing binds",
+    "tfstate": "the program now uses tfstate names",
+    "graph": "sessions and placeholders need graph mode",
+}
 
 
 def add_needed_lines(text, tree, lines, names, pieces, used_after, line_map):
@@ -40,9 +42,16 @@ def add_needed_lines(text, tree, lines, names, pieces, used_after, line_map):
         anchor, body = anchor
         point = _after_statement(tree, lines, anchor, body)
         if point is None:
-            return text, [Entry(anchor.lineno, anchor.col_offset + 1, NOT_CONVERTED,
-                                f"add `{line}` by hand after this TensorFlow import ({_WHY[key]}): it shares its "
-                                "line with other code inside a function") for key, line in wanted]
+            return text, [
+                Entry(
+                    anchor.lineno,
+                    anchor.col_offset + 1,
+                    NOT_CONVERTED,
+                    f"add `{line}` by hand after this TensorFlow import ({_WHY[key]}): it shares its "
+                    "line with other code inside a function",
+                )
+                for key, line in wanted
+            ]
         after, indent = point
     out = io.StringIO(text, newline="").readlines()
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
@@ -51,20 +60,24 @@ def add_needed_lines(text, tree, lines, names, pieces, used_after, line_map):
         out[at - 1] += newline
     out[at:at] = [indent + line + newline for _, line in wanted]
     where = f"after line {after}" if after else "at the top"
-    return "".join(out), [Entry(max(after, 1), 1, CHANGED, f"added `{line}` {where}: {_WHY[key]}")
-                          for key, line in wanted]
+    return "".join(out), [
+        Entry(max(after, 1), 1, CHANGED, f"added `{line}` {where}: {_WHY[key]}") for key, line in wanted
+    ]
 
 
 def _wanted(names, pieces, used_after):
     """[(reason key, line)] the upgraded program needs."""
     used = [names.canonical(name) for piece in pieces for _, _, name in piece.dotted]
-    graph = (any(name.split(".")[0] in ("tf", "tfstate") and name.split(".")[-1] in GRAPH_MODE_NAMES for name in used)
-             and not any(name.split(".")[-1] in ALREADY_GRAPH_MODE for name in used))
+    graph = any(
+        name.split(".")[0] in ("tf", "tfstate") and name.split(".")[-1] in GRAPH_MODE_NAMES for name in used
+    ) and not any(name.split(".")[-1] in ALREADY_GRAPH_MODE for name in used)
     graph_line = names.spell("tf.compat.v1.disable_eager_execution") + "()"
     needs_tf = "tf" not in names.bound and ("tf" in used_after or graph and graph_line.startswith("tf."))
-    return ([("tensorflow", "import tensorflow as tf")] * needs_tf
-            + [("tfstate", "import tfstate")] * ("tfstate" in used_after and not names.imports_tfstate)
-            + [("graph", graph_line)] * graph)
+    return (
+        [("tensorflow", "import tensorflow as tf")] * needs_tf
+        + [("tfstate", "import tfstate")] * ("tfstate" in used_after and not names.imports_tfstate)
+        + [("graph", graph_line)] * graph
+    )
 
 
 def _root_import(tree, names):
@@ -84,10 +97,11 @@ def _root_import(tree, names):
 def _after_statement(tree, lines, node, body):
     """(input line after which to insert, indentation) for lines that must follow `node`; None if nowhere safe."""
     text = lines[node.lineno - 1]
-    shares_line = (text[:node.col_offset].strip() != ""
-                   or any(other.lineno == node.end_lineno for other in body[body.index(node) + 1:]))
+    shares_line = text[: node.col_offset].strip() != "" or any(
+        other.lineno == node.end_lineno for other in body[body.index(node) + 1 :]
+    )
     if not shares_line:
-        return node.end_lineno, text[:len(text) - len(text.lstrip())]
+        return node.end_lineno, text[: len(text) - len(text.lstrip())]
     starts = [statement.lineno for statement in tree.body]
     top = tree.body[bisect.bisect_right(starts, node.lineno) - 1]
     if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and top is not node:
@@ -98,8 +112,14 @@ def _after_statement(tree, lines, node, body):
 def _module_top(tree):
     """The input line after which module-level setup goes: after the docstring and `__future__` imports."""
     body = tree.body
-    index = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-        and isinstance(body[0].value.value, str) else 0
+    index = (
+        1
+        if body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+        else 0
+    )
     while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
         index += 1
     if index:

@@ -23,7 +23,8 @@ def configure(parser):
         "logging and app kept on tf.compat.v1, and `import tfstate` and graph mode added where needed. The input "
         "is never executed. Without -o or --in-place the upgraded source goes to stdout and the report to stderr; "
         "with them the report goes to stdout, one `file:line:col: kind: message` line per edit. Exit status 1 if "
-        "a file cannot be read, parsed or written (nothing is written for it), 2 for a usage error.")
+        "a file cannot be read, parsed or written (nothing is written for it), 2 for a usage error."
+    )
     parser.add_argument("files", nargs="+", metavar="IN.py", help="TF1 program(s) to upgrade")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="OUT.py", help="write the upgraded program here (one input only)")
@@ -38,8 +39,10 @@ def _usage_error(args):
     if args.report:
         for path, what in [(path, "the input") for path in args.files] + [(args.output, "the output (-o)")]:
             if path and same_file(args.report, path):
-                return (f"--report {args.report} is the same file as {what} {path}; nothing was written. "
-                        "Give the report a file of its own.")
+                return (
+                    f"--report {args.report} is the same file as {what} {path}; nothing was written. "
+                    "Give the report a file of its own."
+                )
     return None
 
 
@@ -64,8 +67,10 @@ def run(args):
             status = 1
             continue
         except OSError as error:
-            print(f"tfstate upgrade: error: cannot write {out_path} ({error.strerror or error}); "
-                  "nothing was written.", file=sys.stderr)
+            print(
+                f"tfstate upgrade: error: cannot write {out_path} ({error.strerror or error}); nothing was written.",
+                file=sys.stderr,
+            )
             status = 1
             continue
         reports.append(str(report))

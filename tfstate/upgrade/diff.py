@@ -23,8 +23,9 @@ class LineMap:
     def add(self, first_line, before, after):
         """Adds one piece: `before` (input lines from `first_line`) became `after`; pieces come in order."""
         if len(before) == len(after):  # the usual case: edits within lines; compare line by line
-            opcodes = [("equal" if b == a else "replace", i, i + 1, i, i + 1)
-                       for i, (b, a) in enumerate(zip(before, after))]
+            opcodes = [
+                ("equal" if b == a else "replace", i, i + 1, i, i + 1) for i, (b, a) in enumerate(zip(before, after))
+            ]
         else:
             opcodes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
         for tag, i1, i2, j1, j2 in opcodes:

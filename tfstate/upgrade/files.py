@@ -27,13 +27,16 @@ def read_program(path):
     mode = os.fstat(handle).st_mode
     if not stat.S_ISREG(mode):
         os.close(handle)
-        raise UpgradeError(f"{path}: not a regular file ({_kind(mode)}); tfstate upgrade reads Python source "
-                           "files only.")
+        raise UpgradeError(
+            f"{path}: not a regular file ({_kind(mode)}); tfstate upgrade reads Python source files only."
+        )
     with os.fdopen(handle, "rb") as file:
         data = file.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
-        raise UpgradeError(f"{path}: larger than {MAX_INPUT_BYTES} bytes (4 MiB), the most tfstate upgrade reads; "
-                           "split the program into modules of up to 4 MiB and upgrade each.")
+        raise UpgradeError(
+            f"{path}: larger than {MAX_INPUT_BYTES} bytes (4 MiB), the most tfstate upgrade reads; "
+            "split the program into modules of up to 4 MiB and upgrade each."
+        )
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         return data.decode(encoding), encoding
@@ -42,8 +45,13 @@ def read_program(path):
 
 
 def _kind(mode):
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"))
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISSOCK, "a socket"),
+    )
     return next((name for test, name in kinds if test(mode)), "not a plain file")
 
 

@@ -35,9 +35,12 @@ def tidy(pieces, names, used_after):
     found = {}  # (input line, col) -> (import node, parent) in the pieces' trees
     for piece in pieces:
         if piece.tree is not None:
-            found.update(((node.lineno + piece.offset, node.col_offset), (node, parent))
-                         for parent in ast.walk(piece.tree) for node in ast.iter_child_nodes(parent)
-                         if isinstance(node, (ast.Import, ast.ImportFrom)))
+            found.update(
+                ((node.lineno + piece.offset, node.col_offset), (node, parent))
+                for parent in ast.walk(piece.tree)
+                for node in ast.iter_child_nodes(parent)
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+            )
     entries = []
     for where, aliases in statements.items():
         node, parent = found[where]
@@ -57,29 +60,44 @@ def _tidy_statement(node, parent, aliases, names, used_after):
         if alias.local in used_after:
             if alias.local == "tensorflow" and not alias.is_from and fails:
                 node.names[alias.index].name = "tensorflow"
-                entries.append(Entry(*where, CHANGED, f"Changed `import {alias.python_path}` to `import tensorflow`: "
-                                                      f"{fails}, and the name 'tensorflow' is still used"))
+                entries.append(
+                    Entry(
+                        *where,
+                        CHANGED,
+                        f"Changed `import {alias.python_path}` to `import tensorflow`: "
+                        f"{fails}, and the name 'tensorflow' is still used",
+                    )
+                )
             elif fails:
                 lines = ", ".join(str(line) for line in sorted(set(used_after[alias.local])))
-                entries.append(Entry(*where, NOT_CONVERTED, f"import of {alias.python_path}: {fails}; "
-                                                            f"'{alias.local}' is still used (line {lines})"))
-        elif alias.local not in (names.root, names.compat_root) and alias.local not in names.conflicts and (
-                fails or (alias.path and alias.local in names.used)):
+                entries.append(
+                    Entry(
+                        *where,
+                        NOT_CONVERTED,
+                        f"import of {alias.python_path}: {fails}; '{alias.local}' is still used (line {lines})",
+                    )
+                )
+        elif (
+            alias.local not in (names.root, names.compat_root)
+            and alias.local not in names.conflicts
+            and (fails or (alias.path and alias.local in names.used))
+        ):
             dead.add(alias.index)
     if not dead:
         return entries
     node.names = [alias for index, alias in enumerate(node.names) if index not in dead]
     removed = ", ".join(f"'{alias.local}'" for alias in aliases if alias.index in dead)
     if node.names:
-        return entries + [Entry(*where, CHANGED, f"Removed {removed} from `{statement}`: nothing uses {removed} "
-                                                 "after the upgrade")]
+        return entries + [
+            Entry(*where, CHANGED, f"Removed {removed} from `{statement}`: nothing uses {removed} after the upgrade")
+        ]
     left = _drop_statement(parent, node)
     return entries + [Entry(*where, CHANGED, f"Removed `{statement}`{left}: nothing uses {removed} after the upgrade")]
 
 
 def _import_path(name):
     """The import path of the TF API name `name`: tf.compat.v1.flags -> tensorflow.compat.v1.flags."""
-    return "tensorflow" + name[len("tf"):]
+    return "tensorflow" + name[len("tf") :]
 
 
 def _repoint(node, moved, statement, where):
@@ -88,16 +106,28 @@ def _repoint(node, moved, statement, where):
     if not isinstance(node, ast.ImportFrom):
         for alias, new_path in zip(moved, new_paths):
             node.names[alias.index].name = new_path
-        return Entry(*where, CHANGED, f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
-                                      f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1")
+        return Entry(
+            *where,
+            CHANGED,
+            f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
+            f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1",
+        )
     homes = {new_path.rpartition(".")[0] for new_path in new_paths}
     if len(moved) != len(node.names) or len(homes) != 1:
         lines = "; ".join(f"`from {path.rpartition('.')[0]} import {path.rpartition('.')[2]}`" for path in new_paths)
-        return Entry(*where, NOT_CONVERTED, f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1; "
-                                            f"import it on a line of its own: {lines}")
+        return Entry(
+            *where,
+            NOT_CONVERTED,
+            f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1; "
+            f"import it on a line of its own: {lines}",
+        )
     node.module = homes.pop()
-    return Entry(*where, CHANGED, f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
-                                  f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1")
+    return Entry(
+        *where,
+        CHANGED,
+        f"Changed `{statement}` to `{pasta.dump(node).strip()}`: "
+        f"{', '.join(alias.path for alias in moved)} moved to tf.compat.v1",
+    )
 
 
 def _drop_statement(parent, node):
@@ -108,7 +138,7 @@ def _drop_statement(parent, node):
         return " (leaving `pass`, the only statement of its block)"
     index = body.index(node)
     prefix = formatting.get(node, "prefix") or ""
-    comments = prefix[:prefix.rfind("\n") + 1]
+    comments = prefix[: prefix.rfind("\n") + 1]
     del body[index]
     if comments and index < len(body):
         formatting.set(body[index], "prefix", comments + (formatting.get(body[index], "prefix") or ""))

@@ -45,7 +45,7 @@ def _known_modules():
 
 
 def dotted_name(node):
-    """"a.b.c" for the Name/Attribute chain `a.b.c`, else None."""
+    """ "a.b.c" for the Name/Attribute chain `a.b.c`, else None."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -120,9 +120,11 @@ class Names:
         self.whole_modules = {local: path for local, path in aliases.items() if module_rename(path)}
         self.aliases = {local: path for local, path in aliases.items() if local not in self.whole_modules}
         self.tensorflow_rules = self.root is not None or not any(
-            in_module(a.path or "", "tf.compat") for a in self.imports)
+            in_module(a.path or "", "tf.compat") for a in self.imports
+        )
         self.meta_graph = "import_meta_graph" in self.used or any(
-            isinstance(node, ast.Attribute) and node.attr == "import_meta_graph" for node in nodes)
+            isinstance(node, ast.Attribute) and node.attr == "import_meta_graph" for node in nodes
+        )
 
     def _bind_imports(self, node, bindings):
         if isinstance(node, ast.Import):
@@ -152,8 +154,11 @@ class Names:
 
     @staticmethod
     def _agreeing(bindings):
-        return {local: paths.pop() for local, bound in bindings.items()
-                if len(paths := {path for _, path in bound}) == 1 and None not in paths}
+        return {
+            local: paths.pop()
+            for local, bound in bindings.items()
+            if len(paths := {path for _, path in bound}) == 1 and None not in paths
+        }
 
     def _module_assignment(self, node):
         """The TF1 module that `name = <module>` binds, e.g. `rnn_cell = tf.nn.rnn_cell`; else None."""
@@ -167,7 +172,7 @@ class Names:
         """The TF1 API name that the dotted name `dotted`, as written in this program, stands for."""
         first, dot, rest = dotted.partition(".")
         name = self.aliases[first] + dot + rest if first in self.aliases else dotted
-        return "tf.contrib" + name[len("tf.compat.v1.contrib"):] if in_module(name, "tf.compat.v1.contrib") else name
+        return "tf.contrib" + name[len("tf.compat.v1.contrib") :] if in_module(name, "tf.compat.v1.contrib") else name
 
     def spell(self, name):
         """`name` (`tf.compat.v1.Session`, `tfstate.dynamic_rnn`) as this program writes it (`tf1.compat.v1.Session`).
@@ -178,9 +183,9 @@ class Names:
         if not name.startswith("tf."):
             return name
         if self.root:
-            return self.root + name[len("tf"):]
+            return self.root + name[len("tf") :]
         if self.compat_root and in_module(name, "tf.compat.v1"):
-            return self.compat_root + name[len("tf.compat.v1"):]
+            return self.compat_root + name[len("tf.compat.v1") :]
         return name
 
 

@@ -57,8 +57,10 @@ class Piece:
             visitor.visit(tree)
         self.log = visitor.log
         nodes = list(ast.walk(tree))
-        self.dotted = [(self.offset + node.lineno if hasattr(node, "lineno") else None,
-                        getattr(node, "col_offset", 0), name) for node, name in maximal_dotted_names(nodes)]
+        self.dotted = [
+            (self.offset + node.lineno if hasattr(node, "lineno") else None, getattr(node, "col_offset", 0), name)
+            for node, name in maximal_dotted_names(nodes)
+        ]
         self.loaded = loaded_names(nodes, self.offset)
         if keep_tree:
             self.tree = tree
@@ -74,6 +76,7 @@ class Piece:
 
     def deepest_statement(self):
         """The line of the piece's most deeply nested top-level statement (where recursion gives out)."""
+
         def depth(root):
             deepest, stack = 0, [(root, 1)]
             while stack:
@@ -81,6 +84,7 @@ class Piece:
                 deepest = max(deepest, level)
                 stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
             return deepest
+
         return max(self.statements, key=depth).lineno if self.statements else self.first_line
 
 
@@ -141,10 +145,13 @@ def _failures_named(filename, piece):
         raise UpgradeError(
             f"{filename}:{piece.deepest_statement()}: the statement starting here nests expressions more deeply "
             f"than TensorFlow's upgrader can follow (Python's recursion limit is {sys.getrecursionlimit()}); "
-            "split its long expressions into smaller ones and upgrade again.") from None
+            "split its long expressions into smaller ones and upgrade again."
+        ) from None
     except Exception as error:  # pasta's own errors have no common base; name the place and the error
-        raise UpgradeError(f"{filename}:{piece.first_line}: TensorFlow's upgrader failed on the statements "
-                           f"starting here ({type(error).__name__}: {error}).") from None
+        raise UpgradeError(
+            f"{filename}:{piece.first_line}: TensorFlow's upgrader failed on the statements "
+            f"starting here ({type(error).__name__}: {error})."
+        ) from None
 
 
 def cut(tree, lines):
@@ -158,11 +165,12 @@ def cut(tree, lines):
             groups.append([])
             size = 0
         groups[-1].append(statement)
-        size += sum(len(line) for line in lines[previous_end:statement.end_lineno])
+        size += sum(len(line) for line in lines[previous_end : statement.end_lineno])
         previous_end = statement.end_lineno
     ends = [start - 1 for start in starts[1:]] + [len(lines)]
-    return [Piece(start, lines[start - 1:end], group)
-            for start, end, group in zip(starts, ends, groups) if start <= end]
+    return [
+        Piece(start, lines[start - 1 : end], group) for start, end, group in zip(starts, ends, groups) if start <= end
+    ]
 
 
 def statement_spans(tree):

@@ -1,7 +1,7 @@
 """Why a TF1 name left in an upgraded program cannot run on current TensorFlow, and what to use instead.
 
-    why_not_converted("tf.contrib.layers.flatten")  -> "tf.contrib was removed in TensorFlow 2 ...; use tf.reshape(...)"
-    why_not_converted("tf.nn.softmax")              -> None   (it runs)
+why_not_converted("tf.contrib.layers.flatten")  -> "tf.contrib was removed in TensorFlow 2 ...; use tf.reshape(...)"
+why_not_converted("tf.nn.softmax")              -> None   (it runs)
 """
 
 import functools
@@ -25,15 +25,19 @@ REPLACEMENTS = {
     "batch_normalization": _NORM,
     "batch_norm": _NORM,
     "layer_norm": _NORM + " (moments over the last axis)",
-    "optimize_loss": ("an optimizer from tf.compat.v1.train (e.g. AdamOptimizer(rate).minimize(loss)), clipping "
-                      "with tf.clip_by_global_norm where clip_gradients was given"),
+    "optimize_loss": (
+        "an optimizer from tf.compat.v1.train (e.g. AdamOptimizer(rate).minimize(loss)), clipping "
+        "with tf.clip_by_global_norm where clip_gradients was given"
+    ),
     "HParams": "a plain object (types.SimpleNamespace, a dict, or argparse) for the hyperparameters",
     "is_sequence": "tf.nest.is_nested",
 }
 _REMOVED_MODULES = {
-    "tensorflow.examples": ("the tutorial readers (tensorflow.examples.tutorials.mnist.input_data) were removed in "
-                            "TensorFlow 2; load the data with tf.keras.datasets.mnist.load_data() (NumPy arrays) "
-                            "and batch it yourself"),
+    "tensorflow.examples": (
+        "the tutorial readers (tensorflow.examples.tutorials.mnist.input_data) were removed in "
+        "TensorFlow 2; load the data with tf.keras.datasets.mnist.load_data() (NumPy arrays) "
+        "and batch it yourself"
+    ),
     "tensorflow.contrib": "tf.contrib was removed in TensorFlow 2",
 }
 
@@ -79,9 +83,11 @@ def why_not_converted(name):
     if not name.startswith("tf.") or exists_in_tensorflow(name):
         return None
     if in_module(name, "tf.contrib"):
-        hints = [message.replace("<function name>", name)
-                 for prefix, (_, message) in module_deprecations_v2.MODULE_DEPRECATIONS.items()
-                 if prefix not in ("tf.contrib", "tf.contrib.rnn", "tf.contrib.seq2seq") and in_module(name, prefix)]
+        hints = [
+            message.replace("<function name>", name)
+            for prefix, (_, message) in module_deprecations_v2.MODULE_DEPRECATIONS.items()
+            if prefix not in ("tf.contrib", "tf.contrib.rnn", "tf.contrib.seq2seq") and in_module(name, prefix)
+        ]
         replacement = _replacement(name) or " and tfstate has no replacement"
         return " ".join([f"tf.contrib was removed in TensorFlow 2{replacement}"] + hints)
     return f"it does not exist in TensorFlow {tf.__version__}{_replacement(name)}"

@@ -78,8 +78,10 @@ def truthful(entries, lines_changed, statement_span):
     kept = set()
     for entry in entries:
         if entry.kind == CHANGED and entry.line not in lines_changed:
-            line = next((line for line in range(entry.line + 1, statement_span(entry.line)[1] + 1)
-                         if line in lines_changed), None)
+            line = next(
+                (line for line in range(entry.line + 1, statement_span(entry.line)[1] + 1) if line in lines_changed),
+                None,
+            )
             if line is None:
                 continue
             entry = dataclasses.replace(entry, line=line, col=lines_changed[line])

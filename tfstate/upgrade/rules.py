@@ -33,18 +33,34 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
     def __init__(self, tensorflow_rules=True):
         super().__init__()
         if not tensorflow_rules:
-            for table in ("function_handle", "function_reorders", "function_keyword_renames", "symbol_renames",
-                          "function_warnings", "function_arg_warnings", "function_transformers"):
+            for table in (
+                "function_handle",
+                "function_reorders",
+                "function_keyword_renames",
+                "symbol_renames",
+                "function_warnings",
+                "function_arg_warnings",
+                "function_transformers",
+            ):
                 setattr(self, table, {})
         self.symbol_renames = {**self.symbol_renames, **_SUMMARY_RENAMES}  # never edit TF's shared table
-        for table in ("function_transformers", "function_reorders", "function_keyword_renames",
-                      "function_arg_warnings"):
+        for table in (
+            "function_transformers",
+            "function_reorders",
+            "function_keyword_renames",
+            "function_arg_warnings",
+        ):
             setattr(self, table, {name: rule for name, rule in getattr(self, table).items() if not self.is_ours(name)})
-        self.function_warnings = {name: warning for name, warning in self.function_warnings.items()
-                                  if not (self.is_ours(name) or name.rpartition(".")[0] in MODULES
-                                          or in_module(name, "tf.summary"))}
-        self.module_deprecations = {name: warning for name, warning in self.module_deprecations.items()
-                                    if not (in_module(name, "tf.contrib") or module_rename(name))}
+        self.function_warnings = {
+            name: warning
+            for name, warning in self.function_warnings.items()
+            if not (self.is_ours(name) or name.rpartition(".")[0] in MODULES or in_module(name, "tf.summary"))
+        }
+        self.module_deprecations = {
+            name: warning
+            for name, warning in self.module_deprecations.items()
+            if not (in_module(name, "tf.contrib") or module_rename(name))
+        }
 
     @staticmethod
     def is_ours(name):

@@ -1,11 +1,11 @@
 """`upgrade_source`: one TF1 program's text in, the upgraded text and its report out. Never runs the text.
 
-    tree   = parse(text)                       Python's parser; errors name file, line and column
-    names  = Names(tree)                       the program's TensorFlow aliases, read once for the whole file
-    pieces = cut(tree)                         runs of top-level statements, each upgraded on its own:
-        piece.upgrade(spec, names)             TensorFlow's upgrade visitor with tfstate's rules (pasta)
-    tidy imports, report what still fails, dump the pieces, add the lines the program needs
-    parse(new text)                            an output that does not parse is an error, never written
+tree   = parse(text)                       Python's parser; errors name file, line and column
+names  = Names(tree)                       the program's TensorFlow aliases, read once for the whole file
+pieces = cut(tree)                         runs of top-level statements, each upgraded on its own:
+    piece.upgrade(spec, names)             TensorFlow's upgrade visitor with tfstate's rules (pasta)
+tidy imports, report what still fails, dump the pieces, add the lines the program needs
+parse(new text)                            an output that does not parse is an error, never written
 """
 
 import ast
@@ -33,11 +33,13 @@ def parse(text, filename):
         raise UpgradeError(
             f"{filename}:{error.lineno}:{error.offset}: cannot parse as Python 3 ({error.msg}).{source}\n"
             "tfstate upgrade reads Python 3 source and never runs it; port Python 2 code first "
-            "(e.g. `print x` -> `print(x)`).") from None
+            "(e.g. `print x` -> `print(x)`)."
+        ) from None
     except (RecursionError, MemoryError):
         raise UpgradeError(
             f"{filename}: cannot parse as Python 3: an expression is nested too deeply for Python's parser "
-            "(so Python cannot run this file either); split it into smaller expressions.") from None
+            "(so Python cannot run this file either); split it into smaller expressions."
+        ) from None
     except ValueError as error:  # e.g. null bytes
         raise UpgradeError(f"{filename}: cannot parse as Python 3 ({error}).") from None
 
@@ -50,8 +52,10 @@ def upgrade_source(text, filename="<string>"):
             can follow, or its upgrade would not parse (the message names `filename` and the line).
     """
     if len(text) > MAX_INPUT_CHARS:
-        raise UpgradeError(f"{filename}: {len(text)} characters; tfstate upgrade takes programs of up to "
-                           f"{MAX_INPUT_CHARS} characters (4 MiB). Split the file into modules.")
+        raise UpgradeError(
+            f"{filename}: {len(text)} characters; tfstate upgrade takes programs of up to "
+            f"{MAX_INPUT_CHARS} characters (4 MiB). Split the file into modules."
+        )
     tree = parse(text, filename)
     lines = io.StringIO(text, newline="").readlines()  # the line breaks ast counts, unlike str.splitlines
     names = Names(tree)
@@ -77,7 +81,8 @@ def upgrade_source(text, filename="<string>"):
         ast.parse(new_text, filename)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         where = f" (line {error.lineno}: {error.msg})" if isinstance(error, SyntaxError) else f" ({error!r})"
-        raise UpgradeError(f"{filename}: the upgraded program would not parse{where}, so nothing was written; "
-                           "this is a defect of tfstate upgrade: please report it with this file.") from None
+        raise UpgradeError(
+            f"{filename}: the upgraded program would not parse{where}, so nothing was written; "
+            "this is a defect of tfstate upgrade: please report it with this file."
+        ) from None
     return new_text, Report(filename, sorted(entries + added))
-

@@ -1,9 +1,9 @@
 """Where each TF1 name goes: the tables behind tfstate's upgrade rules, and how a name's new home is found.
 
-    tfstate_name("tf.contrib.rnn.LSTMCell")   -> "tfstate.rnn_cell.LSTMCell"   (LSTMCell in tfstate.rnn_cell.__all__)
-    tfstate_name("tf.nn.dynamic_rnn")         -> "tfstate.dynamic_rnn"
-    module_rename("tf.logging.info")          -> "tf.compat.v1.logging.info"   (every name of the module moves)
-    api_path("tensorflow.python.ops.rnn")     -> "tf.nn"                       (the TF1 API name of a module path)
+tfstate_name("tf.contrib.rnn.LSTMCell")   -> "tfstate.rnn_cell.LSTMCell"   (LSTMCell in tfstate.rnn_cell.__all__)
+tfstate_name("tf.nn.dynamic_rnn")         -> "tfstate.dynamic_rnn"
+module_rename("tf.logging.info")          -> "tf.compat.v1.logging.info"   (every name of the module moves)
+api_path("tensorflow.python.ops.rnn")     -> "tf.nn"                       (the TF1 API name of a module path)
 """
 
 import importlib
@@ -41,9 +41,24 @@ VALUE_MODULES = {**MODULES, "tf.contrib.framework.nest": "tf.nest"}
 
 # TF1 summary names that TensorFlow's upgrader leaves as TF2 calls (which need a default writer and fail
 # in a graph-mode program); their TF1 forms are in tf.compat.v1.summary.
-SUMMARY_NAMES = ("scalar", "histogram", "image", "audio", "text", "tensor_summary", "merge", "merge_all",
-                 "FileWriter", "FileWriterCache", "Summary", "SummaryDescription", "Event", "SessionLog",
-                 "TaggedRunMetadata", "get_summary_description")
+SUMMARY_NAMES = (
+    "scalar",
+    "histogram",
+    "image",
+    "audio",
+    "text",
+    "tensor_summary",
+    "merge",
+    "merge_all",
+    "FileWriter",
+    "FileWriterCache",
+    "Summary",
+    "SummaryDescription",
+    "Event",
+    "SessionLog",
+    "TaggedRunMetadata",
+    "get_summary_description",
+)
 
 # TF1 implementation modules that programs import directly, and the TF1 API module that holds their names.
 PYTHON_MODULES = {
@@ -69,9 +84,17 @@ _NOT_API = ("python", "examples", "core", "tools", "compiler", "lite")  # tensor
 REMOVED_PYTHON_MODULES = ("tensorflow.contrib", "tensorflow.examples")  # import paths gone from TensorFlow 2
 
 # Calls whose presence means the script builds a graph and runs it in a session.
-GRAPH_MODE_NAMES = {"Session", "InteractiveSession", "MonitoredSession", "MonitoredTrainingSession",
-                    "SingularMonitoredSession", "placeholder", "placeholder_with_default", "sparse_placeholder",
-                    "StatefulSession"}
+GRAPH_MODE_NAMES = {
+    "Session",
+    "InteractiveSession",
+    "MonitoredSession",
+    "MonitoredTrainingSession",
+    "SingularMonitoredSession",
+    "placeholder",
+    "placeholder_with_default",
+    "sparse_placeholder",
+    "StatefulSession",
+}
 ALREADY_GRAPH_MODE = {"disable_eager_execution", "disable_v2_behavior"}
 
 
@@ -96,7 +119,7 @@ def module_rename(name):
     """`name` under its module's tf.compat.v1 home when its whole module moved there (tf.logging, ...), else None."""
     for old, new in WHOLE_MODULES.items():
         if in_module(name, old):
-            return new + name[len(old):]
+            return new + name[len(old) :]
     return None
 
 
@@ -108,7 +131,7 @@ def api_path(python_path):
     """
     for module in sorted(PYTHON_MODULES, key=len, reverse=True):
         if in_module(python_path, module):
-            return PYTHON_MODULES[module] + python_path[len(module):]
+            return PYTHON_MODULES[module] + python_path[len(module) :]
     parts = python_path.split(".")
     if parts[0] != "tensorflow" or (len(parts) > 1 and parts[1] in _NOT_API):
         return None

@@ -27,16 +27,30 @@ def unconverted(pieces, names, used_after):
         if local in used_after:
             line, path = next((line, path) for line, path in bound if path)
             others = ", ".join(str(line) for line, other in bound if other != path)
-            entries.append(Entry(line, 1, NOT_CONVERTED, (
-                f"'{local}' is bound to {path} here and to something else on line {others}; tfstate upgrade reads "
-                "a name as a TensorFlow module only when all its bindings agree, so its uses were left as they "
-                "were: bind it once")))
+            entries.append(
+                Entry(
+                    line,
+                    1,
+                    NOT_CONVERTED,
+                    (
+                        f"'{local}' is bound to {path} here and to something else on line {others}; "
+                        "tfstate upgrade reads a name as a TensorFlow module only when all its bindings agree, "
+                        "so its uses were left as they were: bind it once"
+                    ),
+                )
+            )
     return entries
 
 
 def _star_imports(names):
     for node in names.star_imports:
         fails = why_import_fails(node.module)
-        yield Entry(node.lineno, node.col_offset + 1, NOT_CONVERTED, (
-            f"`from {node.module} import *`: {fails + '; ' if fails else ''}tfstate upgrade cannot tell which "
-            f"names it brings; import the names you use by name (`from {node.module} import X`) and upgrade again"))
+        yield Entry(
+            node.lineno,
+            node.col_offset + 1,
+            NOT_CONVERTED,
+            (
+                f"`from {node.module} import *`: {fails + '; ' if fails else ''}tfstate upgrade cannot tell which "
+                f"names it brings; import the names you use by name (`from {node.module} import X`) and upgrade again"
+            ),
+        )

@@ -81,16 +81,24 @@ class RuleVisitor(ast_edits._PastaEditVisitor):
     def _maybe_dimension_value(self, node):
         """`x.shape[i].value` -> `tf.compat.v1.dimension_value(x.shape[i])`: TF2 shapes hold ints, not Dimensions."""
         subscript = node.value
-        if not (node.attr == "value" and isinstance(node.ctx, ast.Load) and isinstance(subscript, ast.Subscript)
-                and _is_static_shape(subscript.value)):
+        if not (
+            node.attr == "value"
+            and isinstance(node.ctx, ast.Load)
+            and isinstance(subscript, ast.Subscript)
+            and _is_static_shape(subscript.value)
+        ):
             return False
         function = self._names.spell("tf.compat.v1.dimension_value")
         call = ast.Call(func=ast_edits.full_name_node(function), args=[subscript], keywords=[])
         ast.copy_location(call, node)
         pasta.ast_utils.replace_child(self._stack[-2], node, call)
-        self.add_log(ast_edits.INFO, node.lineno, node.col_offset,
-                     f"Changed '{pasta.dump(subscript)}.value' to '{function}({pasta.dump(subscript)})': TF2 "
-                     "shapes hold ints (or None), which have no .value")
+        self.add_log(
+            ast_edits.INFO,
+            node.lineno,
+            node.col_offset,
+            f"Changed '{pasta.dump(subscript)}.value' to '{function}({pasta.dump(subscript)})': TF2 "
+            "shapes hold ints (or None), which have no .value",
+        )
         self._stack[-1] = call
         self.generic_visit(call)
         return True
@@ -112,12 +120,16 @@ class RuleVisitor(ast_edits._PastaEditVisitor):
         node.func = ast_edits.full_name_node(function)
         if self._names.meta_graph and "use_resource" not in v1_args:
             node.keywords.append(ast.keyword(arg="use_resource", value=ast.Constant(False)))
-            message = (f"Changed {written!r} to '{function}(..., use_resource=False)': the program re-imports its "
-                       "graph with import_meta_graph, where a TF1 variable's 'name:0' is its value (a resource "
-                       "variable's is a handle)")
+            message = (
+                f"Changed {written!r} to '{function}(..., use_resource=False)': the program re-imports its "
+                "graph with import_meta_graph, where a TF1 variable's 'name:0' is its value (a resource "
+                "variable's is a handle)"
+            )
         else:
-            message = (f"Changed {written!r} to {function!r}: TensorFlow 2's tf.Variable ignores TF1's "
-                       f"{', '.join(sorted(set(v1_args)))} argument")
+            message = (
+                f"Changed {written!r} to {function!r}: TensorFlow 2's tf.Variable ignores TF1's "
+                f"{', '.join(sorted(set(v1_args)))} argument"
+            )
         self.add_log(ast_edits.INFO, node.lineno, node.col_offset, message)
 
 
