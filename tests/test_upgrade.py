@@ -13,7 +13,7 @@ import tensorflow as tf
 import tfstate
 from tfstate.upgrade import CHANGED, CHECK, NOT_CONVERTED, upgrade_source
 from tfstate.upgrade.reasons import exists_in_tensorflow
-from tfstate.upgrade.tables import MODULES, public_names
+from tfstate.upgrade.tables import FUNCTIONS, MODULES, public_names
 
 
 def _source(text):
@@ -35,6 +35,15 @@ def test_every_name_in_a_tfstate_modules_all_converts_from_each_tf1_module_mappe
         f"x{i} = {home}.{name}\n" for i, name in enumerate(names)
     )
     assert not report.not_converted
+
+
+@pytest.mark.parametrize("target", sorted(set(MODULES.values()) | set(FUNCTIONS.values())))
+def test_every_tfstate_name_the_upgrader_writes_is_reachable_after_a_plain_import_tfstate(target):
+    # an upgraded program only adds `import tfstate`; the lazy package must serve `tfstate.<first name>` itself
+    first = target.split(".")[1]
+    assert first in tfstate.__all__, (
+        f"{target} is written by tfstate upgrade but tfstate.{first} is not in tfstate.__all__"
+    )
 
 
 def test_a_name_added_to_a_tfstate_modules_all_converts_with_no_change_to_the_upgrader(monkeypatch):

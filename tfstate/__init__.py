@@ -38,6 +38,7 @@ _SUBMODULES = [
     "native",
     "seq2seq",
     "legacy_seq2seq",
+    "cudnn_rnn",
     "checkpoint",
     "cluster",
     "keyed",
