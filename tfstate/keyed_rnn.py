@@ -73,7 +73,9 @@ def keyed_dynamic_rnn(
       sequence_length: optional `[batch]` int lengths; a row shorter than the chunk keeps the
         state of its last valid step.
       dtype: dtype of the state; defaults to the inputs' dtype.
-      reset_value, max_idle: see `KeyedState` (only when the table is built here).
+      time_major: whether `inputs` is `[time, batch, depth]`.
+      reset_value: see `KeyedState` (only when the table is built here).
+      max_idle: see `KeyedState` (only when the table is built here).
       state: an existing `KeyedState` to use (e.g. shared with another graph path).
       scope: variable scope of the unroll (default "rnn", as in TF1).
       name: name scope of a table built here.
