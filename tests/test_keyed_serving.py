@@ -138,3 +138,17 @@ def test_serving_signatures_refuse_inputs_named_like_theirs():
             tfstate.serving.serving_signatures(krnn, {"keys": x}, {"outputs": krnn.outputs})
         with pytest.raises(ValueError, match="needs at least one output"):
             tfstate.serving.serving_signatures(krnn, {"inputs": x}, {})
+
+
+def test_export_leaves_the_ops_a_session_has_run_unchanged(tmp_path):
+    # TensorFlow warns (and will refuse) when a run op gains a use as a control input of a new op
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        krnn = tfstate.keyed_dynamic_rnn(tfstate.GRUCell(2), x, tf.compat.v1.placeholder(tf.int64, [None]), capacity=4)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        krnn.state.initialize_if_needed(sess)
+        before = krnn.state.initializer.node_def.SerializeToString()
+        tfstate.serving.export_saved_model(
+            sess, str(tmp_path / "model"), krnn, {"inputs": x}, {"outputs": krnn.outputs}
+        )
+        assert krnn.state.initializer.node_def.SerializeToString() == before

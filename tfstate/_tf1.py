@@ -1,4 +1,4 @@
-"""TF1's deprecated RNN functions, called by tfstate without printing their deprecation notices.
+"""TF1's deprecated functions, called by tfstate without printing their deprecation notices.
 
 `tf.compat.v1.nn.dynamic_rnn` and its kin log "... is deprecated ... use keras.layers.RNN" the first
 time they run, naming the caller's file and line. Called from inside tfstate that notice points at
@@ -42,3 +42,4 @@ dynamic_rnn = _quiet(tf.compat.v1.nn.dynamic_rnn)
 bidirectional_dynamic_rnn = _quiet(tf.compat.v1.nn.bidirectional_dynamic_rnn)
 static_rnn = _quiet(tf.compat.v1.nn.static_rnn)
 static_bidirectional_rnn = _quiet(tf.compat.v1.nn.static_bidirectional_rnn)
+build_tensor_info = _quiet(tf.compat.v1.saved_model.utils.build_tensor_info)

@@ -149,7 +149,7 @@ class KeyedState:
                 self._state_size, reset_value, self._dtype, f"KeyedState '{self.name}'"
             )
             self.size = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept, name="size")
-            self.initializer = self._build_initializer()
+            self.initializer = self.build_initializer()
             self._is_initialized = tf.reduce_all(
                 tf.stack([v.is_initialized() for v in [self._clock] + self._locks.variables]), name="is_initialized"
             )
@@ -329,16 +329,19 @@ class KeyedState:
     def _export_kept(self):
         return tf.raw_ops.LookupTableExportV2(table_handle=self._kept, Tkeys=self.key_dtype, Tvalues=tf.int64)
 
-    def _build_initializer(self):
+    def build_initializer(self, name="initializer"):
+        """Builds an op that empties the table; `.initializer` is the one built with the table.
+
+        An export's init op builds its own: an op a session has run must not become a control
+        input of a new op (TensorFlow warns that it mutates a run op, and will refuse it).
+        """
         empty_keys = tf.zeros([0], self.key_dtype)
         rows = tf.raw_ops.LookupTableImportV2(
             table_handle=self._rows, keys=empty_keys, values=tf.zeros([0, sum(self._sizes)], self._dtype)
         )
         kept = tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=empty_keys, values=tf.zeros([0], tf.int64))
         with tf.control_dependencies([rows, kept]):
-            return tf.group(
-                tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name="initializer"
-            )
+            return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name=name)
 
     def initialize_if_needed(self, sess):
         """Initializes (empties) the table unless its variables already are initialized."""

@@ -14,13 +14,14 @@ session's variables at export time.
 
 import tensorflow as tf
 
+from tfstate import _tf1
 from tfstate._checks import require_graph_mode
 
 STEP, PEEK, END = "step", "peek", "end"
 
 
 def _signature(inputs, outputs, method=tf.compat.v1.saved_model.signature_constants.PREDICT_METHOD_NAME):
-    build = tf.compat.v1.saved_model.utils.build_tensor_info
+    build = _tf1.build_tensor_info
     return tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
         inputs={name: build(tensor) for name, tensor in inputs.items()},
         outputs={name: build(tensor) for name, tensor in outputs.items()},
@@ -69,7 +70,8 @@ def export_saved_model(sess, export_dir, krnn, inputs, outputs, tags=(tf.compat.
     require_graph_mode("tfstate.serving.export_saved_model")
     signatures = serving_signatures(krnn, inputs, outputs)
     with tf.compat.v1.name_scope("serving/"):
-        init = tf.group(tf.compat.v1.local_variables_initializer(), krnn.state.initializer, name="init")
+        empty_table = krnn.state.build_initializer(name="empty_table")
+        init = tf.group(tf.compat.v1.local_variables_initializer(), empty_table, name="init")
     builder = tf.compat.v1.saved_model.Builder(export_dir)
     builder.add_meta_graph_and_variables(
         sess, list(tags), signature_def_map=signatures, main_op=init, strip_default_attrs=True
