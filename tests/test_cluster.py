@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfstate
 from tfstate import cluster
 
 pytestmark = pytest.mark.cluster
@@ -186,3 +188,31 @@ def test_loopback_cluster_gives_distinct_ports_nobody_listens_on():
     for address in addresses:
         with socket.socket() as probe:
             probe.bind(("", int(address.rsplit(":", 1)[1])))  # free on every interface
+
+
+def test_a_keyed_table_runs_on_the_worker_and_its_streams_continue_across_runs():
+    # in-process ps and worker servers (they live until the test process ends); the table stays off the ps
+    spec = cluster.loopback_cluster(num_ps=1, num_workers=1)
+    cluster.start_server(spec, "ps", 0)
+    worker = cluster.start_server(spec, "worker", 0)
+    chunk = np.random.RandomState(3).uniform(-1, 1, (2, 3, 2)).astype(np.float32)
+    with tf.Graph().as_default():
+        setter = tf.compat.v1.train.replica_device_setter(cluster=spec, worker_device="/job:worker/task:0")
+        with tf.compat.v1.device(setter):
+            x = tf.compat.v1.placeholder(tf.float32, [None, None, 2])
+            keys = tf.compat.v1.placeholder(tf.int64, [None])
+            cell = tfstate.LSTMCell(3)
+            krnn = tfstate.keyed_dynamic_rnn(cell, x, keys, capacity=4)
+            whole, _ = tf.compat.v1.nn.dynamic_rnn(cell, tf.concat([x, x], 1), dtype=tf.float32, scope="rnn")
+        with tf.compat.v1.Session(worker.target) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            krnn.state.initialize_if_needed(sess)
+            trace = tf.compat.v1.RunMetadata()
+            options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+            feed = {x: chunk, keys: [5, 9]}
+            sess.run([krnn.outputs, krnn.keep], feed, options=options, run_metadata=trace)
+            second, expected = sess.run([krnn.outputs, whole], feed)
+    devices = {node.node_name: stats.device for stats in trace.step_stats.dev_stats for node in stats.node_stats}
+    table_devices = {device for name, device in devices.items() if name.startswith(f"{krnn.state.name}/")}
+    assert table_devices == {"/job:worker/replica:0/task:0/device:CPU:0"}
+    np.testing.assert_allclose(second, expected[:, 3:], atol=1e-5)  # the second chunk continued the first

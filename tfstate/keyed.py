@@ -20,6 +20,7 @@ a `MutableHashTableV2` maps it to the table's keep count when it was last kept; 
 TensorFlow ops, so a SavedModel holding the table loads in TF Serving.
 """
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -29,7 +30,7 @@ from tensorflow.python.training.saving import saveable_object
 from tfstate import _npz
 from tfstate._checks import check_structure, require_graph_mode
 from tfstate._key_locks import KeyLocks, run_if
-from tfstate.state import check_reset_value, state_paths
+from tfstate.state import check_reset_value, only_on, state_paths
 
 _FORMAT = "tfstate-keyed-v1"
 _KEY_DTYPES = (tf.int64, tf.string)
@@ -77,8 +78,13 @@ class KeyedState:
       max_idle: None, or an int: a stream not kept in the last `max_idle` keeps of this table
         starts again from the reset value (and is among the first dropped).
       max_parallel_runs: runs that may be in flight at once; more wait for one to finish.
+      device: the device of the table and of every op that reads or writes it. By default the
+        device the ops built here get, so under `replica_device_setter` (which would put the
+        tables, as stateful ops, on a parameter server) the table stays on the worker that runs
+        its streams. A parameter server's device makes one table that every worker shares.
 
     Attributes:
+      device: the device of the table and its ops ("" where the placer chooses).
       size: int64 scalar, the streams the table holds.
       end_keys: a `[None]` placeholder of keys for `end_op`.
       ended: `[batch]` bool, True where an `end_keys` key held a state; running it drops those
@@ -102,6 +108,7 @@ class KeyedState:
         reset_value=None,
         max_idle=None,
         max_parallel_runs=8,
+        device=None,
     ):
         require_graph_mode("tfstate.KeyedState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
@@ -122,8 +129,11 @@ class KeyedState:
         self._paths = state_paths(self._state_size)
         self._widths = [tf.TensorShape(size).as_list() for size in tf.nest.flatten(self._state_size)]
         self._sizes = [int(np.prod(width, dtype=np.int64)) for width in self._widths]
-        with tf.compat.v1.name_scope(None, default_name=name) as scope:
+        with tf.compat.v1.name_scope(None, default_name=name) as scope, contextlib.ExitStack() as placement:
             self.name = scope.rstrip("/")
+            with contextlib.nullcontext() if device is None else tf.device(device):
+                self.device = tf.no_op(name="placement").device  # where an op built here goes
+            placement.enter_context(self._on_device())
             self._rows = tf.raw_ops.MutableHashTableOfTensorsV2(
                 key_dtype=self.key_dtype,
                 value_dtype=self._dtype,
@@ -166,6 +176,9 @@ class KeyedState:
             )
             self.saveable = _TableSaveable(self)
         _TABLES.setdefault(tf.compat.v1.get_default_graph(), []).append(self)
+
+    def _on_device(self):
+        return only_on(self.device)
 
     @property
     def dtype(self):
@@ -318,7 +331,7 @@ class KeyedState:
         call it once per keys tensor (the table's own `end_keys` / `ended` are built already).
         """
         require_graph_mode("KeyedState.end")
-        with tf.compat.v1.name_scope(f"{self.name}/end/"):
+        with tf.compat.v1.name_scope(f"{self.name}/end/"), self._on_device():
             keys, check = self._key_checks(keys, "end")
             run = self._locks.acquire(keys, [check])
             with tf.control_dependencies([run.claimed]):
@@ -335,13 +348,16 @@ class KeyedState:
         An export's init op builds its own: an op a session has run must not become a control
         input of a new op (TensorFlow warns that it mutates a run op, and will refuse it).
         """
-        empty_keys = tf.zeros([0], self.key_dtype)
-        rows = tf.raw_ops.LookupTableImportV2(
-            table_handle=self._rows, keys=empty_keys, values=tf.zeros([0, sum(self._sizes)], self._dtype)
-        )
-        kept = tf.raw_ops.LookupTableImportV2(table_handle=self._kept, keys=empty_keys, values=tf.zeros([0], tf.int64))
-        with tf.control_dependencies([rows, kept]):
-            return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name=name)
+        with self._on_device():
+            empty_keys = tf.zeros([0], self.key_dtype)
+            rows = tf.raw_ops.LookupTableImportV2(
+                table_handle=self._rows, keys=empty_keys, values=tf.zeros([0, sum(self._sizes)], self._dtype)
+            )
+            kept = tf.raw_ops.LookupTableImportV2(
+                table_handle=self._kept, keys=empty_keys, values=tf.zeros([0], tf.int64)
+            )
+            with tf.control_dependencies([rows, kept]):
+                return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name=name)
 
     def initialize_if_needed(self, sess):
         """Initializes (empties) the table unless its variables already are initialized."""
@@ -525,7 +541,7 @@ class _TableSaveable(saveable_object.SaveableObject):
         super().__init__(clock, specs, table.name)
 
     def restore(self, restored_tensors, restored_shapes):
-        with tf.compat.v1.name_scope(f"{self._table.name}/restore"):
+        with tf.compat.v1.name_scope(f"{self._table.name}/restore"), self._table._on_device():
             return self._table._build_import(*restored_tensors)
 
 
@@ -548,7 +564,7 @@ class KeyedLookup:
             start = tf.convert_to_tensor(start)
             if start.dtype != tf.bool:
                 raise ValueError(f"KeyedState '{state.name}' start flags must be bool; got {start.dtype.name}.")
-        with tf.compat.v1.name_scope(f"{state.name}/lookup/"):
+        with tf.compat.v1.name_scope(f"{state.name}/lookup/"), state._on_device():
             keys, unique = state._key_checks(keys, "lookup")
             rows = tf.size(keys)
             if start is None:
@@ -577,7 +593,7 @@ class KeyedLookup:
 
         Needs only the keys (and start flags) fed, not the inputs of the RNN the lookup was built for.
         """
-        with tf.control_dependencies([self._check_batch(run_batch_size, "rows of inputs")]):
+        with self.state._on_device(), tf.control_dependencies([self._check_batch(run_batch_size, "rows of inputs")]):
             return tf.nest.map_structure(tf.identity, self._initial)
 
     def keep(self, final_state):
@@ -596,5 +612,5 @@ class KeyedLookup:
                     f"KeyedState '{state.name}' part '{path}' is {state.dtype.name} "
                     f"[batch, {', '.join(map(str, width))}]; keep got {value.dtype.name} {value.shape}."
                 )
-        with tf.compat.v1.name_scope(f"{state.name}/keep/"):
+        with tf.compat.v1.name_scope(f"{state.name}/keep/"), state._on_device():
             return state._write(self._run, self._reads_done, self.keys, state._pack(values))

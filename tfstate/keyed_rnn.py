@@ -57,6 +57,7 @@ def keyed_dynamic_rnn(
     scope=None,
     name="keyed_state",
     resets=None,
+    state_device=None,
 ):
     """`tfstate.dynamic_rnn` over `inputs` whose row i continues the stream `keys[i]`.
 
@@ -82,6 +83,8 @@ def keyed_dynamic_rnn(
       resets: optional bool `[batch, time]` mask (`[time, batch]` with `time_major`): True starts
         that row's new stream at that step, from the reset value (see `tfstate.resets`); the state
         kept under the row's key is that of its last stream.
+      state_device: the device of a table built here (see `KeyedState`'s `device`): by default
+        beside the RNN's ops, so on the worker under `replica_device_setter`.
 
     Returns:
       A `KeyedRNN`.
@@ -105,11 +108,18 @@ def keyed_dynamic_rnn(
         if capacity is None:
             raise ValueError("keyed_dynamic_rnn needs capacity (the most streams to keep) or state (a KeyedState).")
         state = KeyedState(
-            cell, capacity, key_dtype=keys.dtype, dtype=dtype, name=name, reset_value=reset_value, max_idle=max_idle
+            cell,
+            capacity,
+            key_dtype=keys.dtype,
+            dtype=dtype,
+            name=name,
+            reset_value=reset_value,
+            max_idle=max_idle,
+            device=state_device,
         )
-    elif capacity is not None or reset_value is not None or max_idle is not None:
+    elif capacity is not None or reset_value is not None or max_idle is not None or state_device is not None:
         raise ValueError(
-            "keyed_dynamic_rnn got state and also capacity, reset_value or max_idle; those belong to "
+            "keyed_dynamic_rnn got state and also capacity, reset_value, max_idle or state_device; those belong to "
             f"the KeyedState '{state.name}' already built. Drop them."
         )
     lookup = state.lookup(keys, start=start, batch_size=tf.shape(first_input)[batch_axis])

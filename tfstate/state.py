@@ -63,6 +63,17 @@ def check_reset_value(state_size, reset_value, dtype, owner):
     return flat
 
 
+def only_on(device):
+    """A context that builds on `device` alone ("" leaves ops to the placer): outer device functions
+    such as `replica_device_setter` do not apply, so a state's storage and every op touching it share a device.
+    """
+    stack = contextlib.ExitStack()
+    stack.enter_context(tf.device(None))
+    if device:
+        stack.enter_context(tf.device(device))
+    return stack
+
+
 def _width(size):
     return tf.TensorShape(size).as_list()
 
@@ -194,12 +205,7 @@ class RNNState:
             self._assign_op = self._write(self._assign_placeholders, "assign", self._writes_check())
 
     def _on_device(self):
-        """Builds on the state's device alone: outer device functions (replica_device_setter) do not apply."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(tf.device(None))
-        if self.device:
-            stack.enter_context(tf.device(self.device))
-        return stack
+        return only_on(self.device)
 
     def _build_locked_reads(self):
         """The run's lock, and every read of the variables made under it (`_stored`, `_stored_rows`, `writes`).
