@@ -216,3 +216,71 @@ def test_a_keyed_table_runs_on_the_worker_and_its_streams_continue_across_runs()
     table_devices = {device for name, device in devices.items() if name.startswith(f"{krnn.state.name}/")}
     assert table_devices == {"/job:worker/replica:0/task:0/device:CPU:0"}
     np.testing.assert_allclose(second, expected[:, 3:], atol=1e-5)  # the second chunk continued the first
+
+
+# Worker 0 of the test's cluster: keeps the first chunk of two streams into a keyed table on the ps, says so,
+# and waits to be killed. Its graph is the test's own (`_shared_table_graph`), imported from this file.
+FIRST_WORKER = """
+import json, sys, time
+import tensorflow as tf
+sys.path.insert(0, sys.argv[2])
+from test_cluster import STREAMS, _shared_table_graph
+from tfstate import cluster
+
+spec = json.loads(sys.argv[1])
+server = cluster.start_server(spec, "worker", 0)
+x, keys, krnn, _ = _shared_table_graph(spec, 0)
+config = tf.compat.v1.ConfigProto(device_filters=["/job:ps", "/job:worker/task:0"])
+with tf.compat.v1.Session(server.target, config=config) as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    krnn.state.initialize_if_needed(sess)
+    sess.run([krnn.outputs, krnn.keep], {x: STREAMS[:, :3], keys: [11, 12]})
+    print("kept", flush=True)
+    time.sleep(600)
+"""
+STREAMS = np.random.RandomState(5).uniform(-1, 1, (2, 6, 2)).astype(np.float32)
+
+
+def _shared_table_graph(spec, task):
+    """(x, keys, KeyedRNN, the same cell over a whole stream from zeros): a keyed table on the ps, weights too."""
+    tf.compat.v1.disable_eager_execution()
+    setter = tf.compat.v1.train.replica_device_setter(cluster=spec, worker_device=f"/job:worker/task:{task}")
+    with tf.compat.v1.device(setter):
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, 2])
+        keys = tf.compat.v1.placeholder(tf.int64, [None])
+        cell = tfstate.LSTMCell(3)
+        krnn = tfstate.keyed_dynamic_rnn(cell, x, keys, capacity=4, state_device="/job:ps/task:0")
+        whole, _ = tf.compat.v1.nn.dynamic_rnn(cell, x, dtype=tf.float32, scope="rnn")
+    return x, keys, krnn, whole
+
+
+def test_streams_in_a_keyed_table_on_the_ps_continue_on_another_worker_after_theirs_is_killed(tmp_path):
+    spec = cluster.loopback_cluster(num_ps=1, num_workers=2)
+    cluster.start_server(spec, "ps", 0)  # in this process, like worker 1 (both live until the tests end)
+    worker = cluster.start_server(spec, "worker", 1)
+    script = tmp_path / "first_worker.py"
+    script.write_text(FIRST_WORKER)
+    path = os.pathsep.join([str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path}
+    first = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(spec), str(REPO / "tests")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = first.stdout.readline()
+        assert line == "kept\n", line + first.stderr.read()[-3000:]
+    finally:
+        first.kill()  # SIGKILL: worker 0 dies right after its keep
+        first.wait(timeout=60)
+    with tf.Graph().as_default():
+        x, keys, krnn, whole = _shared_table_graph(spec, 1)
+        config = tf.compat.v1.ConfigProto(device_filters=["/job:ps", "/job:worker/task:1"])  # not the dead one
+        with tf.compat.v1.Session(worker.target, config=config) as sess:
+            krnn.state.initialize_if_needed(sess)  # the ps holds it already: nothing is emptied
+            continued, found = sess.run([krnn.outputs, krnn.lookup.found], {x: STREAMS[:, 3:], keys: [11, 12]})
+            expected = sess.run(whole, {x: STREAMS})  # the weights worker 0 initialized on the ps
+    assert found.tolist() == [True, True]
+    np.testing.assert_allclose(continued, expected[:, 3:], atol=1e-5)  # equal to one uninterrupted run
