@@ -227,6 +227,7 @@ sys.path.insert(0, sys.argv[2])
 from test_cluster import STREAMS, _shared_table_graph
 from tfstate import cluster
 
+tf.compat.v1.disable_eager_execution()
 spec = json.loads(sys.argv[1])
 server = cluster.start_server(spec, "worker", 0)
 x, keys, krnn, _ = _shared_table_graph(spec, 0)
@@ -243,7 +244,6 @@ STREAMS = np.random.RandomState(5).uniform(-1, 1, (2, 6, 2)).astype(np.float32)
 
 def _shared_table_graph(spec, task):
     """(x, keys, KeyedRNN, the same cell over a whole stream from zeros): a keyed table on the ps, weights too."""
-    tf.compat.v1.disable_eager_execution()
     setter = tf.compat.v1.train.replica_device_setter(cluster=spec, worker_device=f"/job:worker/task:{task}")
     with tf.compat.v1.device(setter):
         x = tf.compat.v1.placeholder(tf.float32, [None, None, 2])
