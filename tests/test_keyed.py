@@ -2,6 +2,7 @@
 
 import threading
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -306,6 +307,57 @@ def test_a_table_file_with_more_streams_than_capacity_or_damaged_offsets_is_refu
         with pytest.raises(ValueError, match=r"key offsets .* do not fit"):
             smaller.load(sess, str(tmp_path / "damaged.npz"))
         assert sess.run(smaller.size) == 0
+
+
+def test_an_empty_tables_file_loads_and_empties_the_table(tmp_path, rng):
+    streams = _streams(rng, 2, 1)
+    for key_dtype, keys in ((tf.int64, [1, 2]), (tf.string, [b"a", b"b"])):
+        with graph_session() as sess:
+            model = KeyedModel(sess, key_dtype=key_dtype)
+            path = str(tmp_path / f"empty_{key_dtype.name}.npz")
+            model.table.save(sess, path)  # a table that holds no stream yet
+            model.run(keys, streams)
+            model.table.load(sess, path)
+            assert model.stored() == {}
+            assert sess.run(model.table.size) == 0
+
+
+def test_a_table_file_with_keep_counts_outside_its_clock_is_refused_without_change(tmp_path, rng):
+    streams = _streams(rng, 3, 1)
+    with graph_session() as sess:
+        model = KeyedModel(sess)
+        model.run([1, 2, 3], streams)
+        path = str(tmp_path / "table.npz")
+        model.table.save(sess, path)
+        with np.load(path) as saved:
+            arrays = dict(saved)
+        before = model.stored()
+        kept_name = f"{model.table.name}/kept"
+        for kept in ([-5, 1, 1], [100, 1, 1]):  # the clock is 1: every stream was kept by the first keep
+            np.savez(str(tmp_path / "damaged.npz"), **{**arrays, kept_name: np.array(kept, np.int64)})
+            with pytest.raises(ValueError, match=r"keep counts of table '.*' must lie in \[0, 1\] \(its clock\); got"):
+                model.table.load(sess, str(tmp_path / "damaged.npz"))
+            tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
+            assert sess.run(model.table.size) == 3
+
+
+def test_a_table_file_with_a_corrupted_byte_is_a_state_file_error(tmp_path, rng):
+    with graph_session() as sess:
+        model = KeyedModel(sess)
+        model.run([1, 2], _streams(rng, 2, 1))
+        path = str(tmp_path / "table.npz")
+        model.table.save(sess, path)
+        data = bytearray(open(path, "rb").read())
+        with zipfile.ZipFile(path) as archive:  # the last byte of each member flipped: its CRC no longer matches
+            ends = [info.header_offset + 30 + len(info.filename) + info.compress_size for info in archive.infolist()]
+        before = model.stored()
+        for end in ends:
+            damaged = bytearray(data)
+            damaged[end - 1] ^= 0xFF
+            (tmp_path / "damaged.npz").write_bytes(damaged)
+            with pytest.raises(ValueError, match=r"damaged\.npz.*(damaged|cannot be read|CRC)"):
+                model.table.load(sess, str(tmp_path / "damaged.npz"))
+        tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
 
 
 def test_a_plain_saver_leaves_the_table_out_and_the_opt_in_saveable_restores_it(tmp_path, rng):

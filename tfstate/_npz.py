@@ -11,6 +11,7 @@ really has. Nothing is ever unpickled.
 
 import io
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -33,10 +34,18 @@ def write_arrays(path, format_name, arrays):
         np.savez(file, **{FORMAT_KEY: np.array(format_name)}, **arrays)
 
 
+def _read_member(archive, info, path, size=-1):
+    """The first `size` bytes (all by default) of the member `info`; a damaged member is a StateFileError."""
+    try:
+        with archive.open(info) as member:
+            return member.read(size)
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise StateFileError(f"{path}: '{info.filename[:-4]}' cannot be read: {error}; the file is damaged.") from None
+
+
 def _header(archive, info, path):
     """(shape, fortran_order, dtype, header bytes) of the .npy member `info`, read without its data."""
-    with archive.open(info) as member:
-        start = io.BytesIO(member.read(min(info.file_size, _MAX_HEADER)))
+    start = io.BytesIO(_read_member(archive, info, path, min(info.file_size, _MAX_HEADER)))
     try:
         version = np.lib.format.read_magic(start)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -55,8 +64,7 @@ def _check_format(archive, infos, path, formats):
         raise StateFileError(
             f"{path}: the '{FORMAT_KEY}' entry must be a short string; got {dtype} of shape {list(shape)}."
         )
-    with archive.open(info) as member:
-        found = str(np.lib.format.read_array(member, allow_pickle=False))
+    found = str(np.lib.format.read_array(io.BytesIO(_read_member(archive, info, path)), allow_pickle=False))
     if found not in formats:
         raise StateFileError(f"{path} is a '{found}' file; this reads {' or '.join(map(repr, formats))}.")
     return found
@@ -126,11 +134,6 @@ def read_arrays(path, format_name, expected, kinds=None):
             headers[name] = (shape, fortran_order, dtype, header)
         arrays = {}
         for name, (shape, fortran_order, dtype, header) in headers.items():
-            try:
-                with archive.open(infos[name]) as member:
-                    member.read(header)
-                    data = member.read()
-            except (OSError, zipfile.BadZipFile, EOFError) as error:
-                raise StateFileError(f"{path}: '{name}' cannot be read: {error}.") from None
+            data = memoryview(_read_member(archive, infos[name], path))[header:]
             arrays[name] = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C").copy()
         return arrays

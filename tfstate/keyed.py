@@ -467,7 +467,15 @@ class KeyedState:
             )
         if len(set(keys.tolist())) != len(keys):
             raise _npz.StateFileError(f"{path}: table '{self.name}' holds a key twice; the file is damaged.")
-        rows = np.concatenate([arrays[name].reshape(len(keys), -1) for name in parts.values()], axis=1)
+        clock, kept = int(arrays[clock_name]), arrays[kept_name]
+        if ((kept < 0) | (kept > clock)).any():
+            raise _npz.StateFileError(
+                f"{path}: the keep counts of table '{self.name}' must lie in [0, {clock}] (its clock); got "
+                f"{np.array2string(kept[(kept < 0) | (kept > clock)][:4])}. The file is damaged."
+            )
+        rows = np.concatenate(
+            [arrays[name].reshape(len(keys), size) for name, size in zip(parts.values(), self._sizes)], axis=1
+        )
         sess.run(
             self._import_op,
             {
