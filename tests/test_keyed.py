@@ -257,6 +257,23 @@ def test_bad_keys_and_batches_are_clear_errors_that_leave_the_table_alone(rng):
             model.table.lookup(model.keys, start=tf.zeros([2], tf.int32))
 
 
+def test_check_keys_takes_an_empty_batch_and_object_arrays_by_their_elements(rng):
+    with graph_session() as sess:
+        model = KeyedModel(sess, lambda: tfstate.GRUCell(3))
+        empty = model.table.check_keys([])  # np.asarray([]) is float64
+        assert empty.dtype == np.int64 and empty.shape == (0,)
+        out, found = model.run(empty, np.zeros([0, 2, DEPTH], np.float32))
+        assert out.shape == (0, 2, 3) and found.shape == (0,)
+        np.testing.assert_array_equal(model.table.check_keys(np.array([7, 2**40], object)), [7, 2**40])
+        with pytest.raises(ValueError, match=r"keys are int64 \(integers\); got object keys \['12'\]"):
+            model.table.check_keys(np.array(["12"], object))  # would be cast to the key 12
+        strings = tfstate.KeyedState(model.cell, 4, key_dtype=tf.string, name="strings")
+        assert strings.check_keys([]).shape == (0,)
+        assert strings.check_keys(np.array([b"a", "b"], object)).tolist() == [b"a", "b"]
+        with pytest.raises(ValueError, match=r"key b'\\xc3\\xa9' appears more than once"):
+            strings.check_keys(np.array(["é".encode(), "é"], object))  # one key to TensorFlow
+
+
 def test_save_and_load_round_trip_and_foreign_files_are_refused_without_change(tmp_path, rng):
     streams = _streams(rng, 3, 4)
     with graph_session() as sess:

@@ -488,11 +488,15 @@ class KeyedState:
 
     def check_keys(self, keys):
         """`keys` as a 1-D NumPy array of the table's key dtype; ValueError for any other dtype, shape or a repeat."""
+        integers = self.key_dtype == tf.int64
         array = np.asarray(keys)
-        wanted = "int64 (integers)" if self.key_dtype == tf.int64 else "string (str or bytes)"
-        fits = array.dtype.kind in "iu" if self.key_dtype == tf.int64 else array.dtype.kind in "SUO"
+        if array.size == 0 and array.dtype.kind == "f":  # np.asarray([]) is float64: an empty batch of keys
+            array = array.astype(np.int64 if integers else object)
+        wanted = "int64 (integers)" if integers else "string (str or bytes)"
+        fits = array.dtype.kind in ("iu" if integers else "SUO")
         if array.dtype.kind == "O":
-            fits = all(isinstance(key, (str, bytes)) for key in array.ravel())
+            types = (int, np.integer) if integers else (str, bytes)
+            fits = all(isinstance(key, types) and not isinstance(key, bool) for key in array.ravel())
         if not fits:
             raise ValueError(
                 f"KeyedState '{self.name}' keys are {wanted}; got {array.dtype} keys "
@@ -500,7 +504,8 @@ class KeyedState:
             )
         if array.ndim != 1:
             raise ValueError(f"KeyedState '{self.name}' needs keys of shape [batch]; got shape {list(array.shape)}.")
-        values, counts = np.unique(array, return_counts=True)
+        as_bytes = [key.encode() if isinstance(key, str) else key for key in array] if array.dtype.kind == "O" else None
+        values, counts = np.unique(array if as_bytes is None else np.array(as_bytes, object), return_counts=True)
         if (counts > 1).any():
             repeated = values[counts > 1][0]
             shown = repr(repeated.item() if isinstance(repeated, np.generic) else repeated)
@@ -508,7 +513,7 @@ class KeyedState:
                 f"KeyedState '{self.name}': key {shown} appears more than once in one run; each row "
                 "must be another stream."
             )
-        return array.astype(np.int64) if self.key_dtype == tf.int64 else array
+        return array.astype(np.int64) if integers else array
 
 
 def _python_key(key):
