@@ -274,6 +274,25 @@ def test_check_keys_takes_an_empty_batch_and_object_arrays_by_their_elements(rng
             strings.check_keys(np.array(["é".encode(), "é"], object))  # one key to TensorFlow
 
 
+def test_keys_given_as_a_python_list_of_ints_are_int64_and_int32_keys_are_told_to_cast(rng):
+    streams = _streams(rng, 2, 2)
+    with graph_session() as sess:
+        model = KeyedModel(sess, lambda: tfstate.GRUCell(3))
+        listed = tfstate.keyed_dynamic_rnn(model.cell, model.x, [4, 5], state=model.table)
+        lookup = model.table.lookup([4, 5])
+        assert listed.keys.dtype == lookup.keys.dtype == tf.int64
+        out, _ = sess.run([listed.outputs, listed.keep], {model.x: streams[:, :1]})
+        expected, _ = model.alone(streams)
+        np.testing.assert_allclose(out, expected[:, :1], atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(sess.run(lookup.found), [True, True])
+        with pytest.raises(
+            ValueError, match=r"got key_dtype int32\. Cast integer keys with tf\.cast\(keys, tf\.int64\)"
+        ):
+            tfstate.keyed_dynamic_rnn(model.cell, model.x, tf.compat.v1.placeholder(tf.int32, [None]), capacity=4)
+        with pytest.raises(ValueError, match=r"has int64 keys; lookup got int32 keys \(.*\)\. Cast them\.$"):
+            model.table.lookup(tf.constant([1, 2], tf.int32))  # not "build the table with key_dtype=int32"
+
+
 def test_save_and_load_round_trip_and_foreign_files_are_refused_without_change(tmp_path, rng):
     streams = _streams(rng, 3, 4)
     with graph_session() as sess:

@@ -117,7 +117,10 @@ class KeyedState:
         if not self._dtype.is_floating:
             raise ValueError(f"KeyedState '{name}' needs a float dtype; got {self._dtype.name}.")
         if self.key_dtype not in _KEY_DTYPES:
-            raise ValueError(f"KeyedState '{name}' keys must be int64 or string; got key_dtype {self.key_dtype.name}.")
+            raise ValueError(
+                f"KeyedState '{name}' keys must be int64 or string; got key_dtype {self.key_dtype.name}. "
+                "Cast integer keys with tf.cast(keys, tf.int64)."
+            )
         for what, value, least in (
             ("capacity", capacity, 1),
             ("max_parallel_runs", max_parallel_runs, 1),
@@ -213,12 +216,12 @@ class KeyedState:
 
     def _key_checks(self, keys, what):
         """Static checks of a keys tensor, and the in-graph check that no key appears twice."""
-        keys = tf.convert_to_tensor(keys)
+        keys = tf.convert_to_tensor(keys, dtype_hint=self.key_dtype)  # a Python list of ints: int64, not int32
         if keys.dtype != self.key_dtype:
+            rebuild = f", or build the table with key_dtype={keys.dtype.name}" if keys.dtype in _KEY_DTYPES else ""
             raise ValueError(
                 f"KeyedState '{self.name}' has {self.key_dtype.name} keys; {what} got "
-                f"{keys.dtype.name} keys ({keys}). Cast them, or build the table with "
-                f"key_dtype={keys.dtype.name}."
+                f"{keys.dtype.name} keys ({keys}). Cast them{rebuild}."
             )
         if keys.shape.rank not in (None, 1):
             raise ValueError(

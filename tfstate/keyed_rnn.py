@@ -95,7 +95,7 @@ def keyed_dynamic_rnn(
         first_input = tf.convert_to_tensor(first_input)
         inputs = first_input
     dtype = tf.as_dtype(dtype or first_input.dtype)
-    keys = tf.convert_to_tensor(keys)
+    keys = tf.convert_to_tensor(keys, dtype_hint=tf.int64 if state is None else state.key_dtype)  # ints: int64
     batch_axis = 1 if time_major else 0
     static_batch = first_input.shape[batch_axis] if first_input.shape.rank else None
     static_keys = keys.shape[0] if keys.shape.rank == 1 else None
