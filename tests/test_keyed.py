@@ -293,6 +293,33 @@ def test_keys_given_as_a_python_list_of_ints_are_int64_and_int32_keys_are_told_t
             model.table.lookup(tf.constant([1, 2], tf.int32))  # not "build the table with key_dtype=int32"
 
 
+class SumOfTwoInputsCell(tfstate.RNNCell):
+    """A TF1-style custom cell with nested inputs (a, b): its state adds a + b each step."""
+
+    @property
+    def state_size(self):
+        return 2
+
+    @property
+    def output_size(self):
+        return 2
+
+    def call(self, inputs, state):
+        a, b = inputs
+        total = state + a + b
+        return total, total
+
+
+def test_nested_inputs_given_as_numpy_arrays_reach_the_cell_whole(rng):
+    a, b = rng.randn(2, 3, 2).astype(np.float32), rng.randn(2, 3, 2).astype(np.float32)
+    with graph_session() as sess:
+        krnn = tfstate.keyed_dynamic_rnn(SumOfTwoInputsCell(), (a, tf.constant(b)), [1, 2], capacity=4)
+        sess.run(krnn.state.initializer)
+        for chunk in range(2):  # the second run continues the first's kept sums
+            out, _ = sess.run([krnn.outputs, krnn.keep])
+            np.testing.assert_allclose(out, np.cumsum(a + b, axis=1) + chunk * (a + b).sum(1, keepdims=True), atol=1e-5)
+
+
 def test_save_and_load_round_trip_and_foreign_files_are_refused_without_change(tmp_path, rng):
     streams = _streams(rng, 3, 4)
     with graph_session() as sess:

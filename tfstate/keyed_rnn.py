@@ -91,9 +91,9 @@ def keyed_dynamic_rnn(
     """
     require_graph_mode("tfstate.keyed_dynamic_rnn")
     first_input = tf.nest.flatten(inputs)[0]
-    if not isinstance(first_input, tf.Tensor):
-        first_input = tf.convert_to_tensor(first_input)
-        inputs = first_input
+    if not isinstance(first_input, tf.Tensor):  # e.g. NumPy arrays: every part of nested inputs, not only the first
+        inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)
+        first_input = tf.nest.flatten(inputs)[0]
     dtype = tf.as_dtype(dtype or first_input.dtype)
     keys = tf.convert_to_tensor(keys, dtype_hint=tf.int64 if state is None else state.key_dtype)  # ints: int64
     batch_axis = 1 if time_major else 0
