@@ -293,6 +293,20 @@ def test_keys_given_as_a_python_list_of_ints_are_int64_and_int32_keys_are_told_t
             model.table.lookup(tf.constant([1, 2], tf.int32))  # not "build the table with key_dtype=int32"
 
 
+def test_keys_of_unknown_rank_fed_in_another_shape_than_batch_are_an_error_that_leaves_the_table_alone(rng):
+    streams = _streams(rng, 2, 1)
+    with graph_session() as sess:
+        keys = tf.compat.v1.placeholder(tf.int64)  # rank unknown when the graph is built
+        model = KeyedModel(sess, lambda: tfstate.GRUCell(3))
+        krnn = tfstate.keyed_dynamic_rnn(model.cell, model.x, keys, state=model.table)
+        sess.run(krnn.keep, {model.x: streams, keys: [1, 2]})
+        before = model.stored()
+        for fed in ([[1, 2]], [[1], [2]], 1):
+            with pytest.raises(tf.errors.InvalidArgumentError, match=r"needs keys of shape \[batch\].*got shape"):
+                sess.run(krnn.keep, {model.x: streams[: np.size(fed)], keys: fed})
+        tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
+
+
 class SumOfTwoInputsCell(tfstate.RNNCell):
     """A TF1-style custom cell with nested inputs (a, b): its state adds a + b each step."""
 

@@ -227,8 +227,17 @@ class KeyedState:
             raise ValueError(
                 f"KeyedState '{self.name}' needs keys of shape [batch] (one per row); {what} got shape {keys.shape}."
             )
-        if keys.shape.rank is None:
-            keys = tf.reshape(keys, [-1])
+        if keys.shape.rank is None:  # checked in-graph: a [batch, 1] or scalar feed is not silently flattened
+            rank = tf.debugging.Assert(
+                tf.equal(tf.rank(keys), 1),
+                [
+                    f"KeyedState {self.name} ({what}) needs keys of shape [batch] (one per row); got shape",
+                    tf.shape(keys),
+                ],
+                name="check_keys_rank",
+            )
+            with tf.control_dependencies([rank]):
+                keys = tf.reshape(keys, [-1])
         unique, _, counts = tf.unique_with_counts(keys)
         repeated = tf.boolean_mask(unique, counts > 1)
         check = tf.debugging.Assert(
