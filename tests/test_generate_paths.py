@@ -215,3 +215,18 @@ def test_default_generate_continues_a_stateful_rnns_stream_like_the_while_loop(r
         assert_nested_close(got, expected)
         sess.run(keep_generated, {steps: 40})
         assert_nested_close(session.get_state()[0], got[1])
+
+
+def test_a_numpy_int_num_steps_is_checked_when_built_and_runs_the_static_path_and_a_bool_is_refused(rng):
+    with graph_session() as sess:
+        cell, x = tfstate.GRUCell(DEPTH), tf.constant(rng.randn(BATCH, DEPTH).astype(np.float32))
+        with pytest.raises(ValueError, match=r"num_steps >= 1; got 0"):
+            tfstate.generate(cell, x, np.int64(0), head)  # at build time, as for the int 0
+        with pytest.raises(ValueError, match=r"num_steps as an int or an int32 scalar tensor; got True"):
+            tfstate.generate(cell, x, True, head)
+        numpy_steps, _ = tfstate.generate(cell, x, np.int32(5), head)
+        loop, _ = tfstate.generate(cell, x, 5, head, jit_compile=False)
+        assert numpy_steps.shape.as_list() == [BATCH, 5, DEPTH]  # the static path: its length known when built
+        sess.run(tf.compat.v1.global_variables_initializer())
+        randomize_variables(sess, scale=0.6)
+        assert_nested_close(*sess.run([numpy_steps, loop]))

@@ -16,6 +16,7 @@ force one. docs/benchmarks.md has the measurements.
 """
 
 import logging
+import numbers
 
 import tensorflow as tf
 
@@ -31,7 +32,9 @@ def _check_steps(num_steps, max_steps):
     """Checks num_steps (an int now, a tensor in-graph) against 1 and `max_steps`; returns it as an int32 tensor."""
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"generate needs max_steps as an int >= 1 (or None); got {max_steps!r}.")
-    if isinstance(num_steps, int):
+    if isinstance(num_steps, bool):
+        raise ValueError(f"generate needs num_steps as an int or an int32 scalar tensor; got {num_steps!r}.")
+    if isinstance(num_steps, numbers.Integral):  # a Python or NumPy int
         if num_steps < 1:
             raise ValueError(f"generate needs num_steps >= 1; got {num_steps}.")
         if max_steps is not None and num_steps > max_steps:
@@ -39,7 +42,7 @@ def _check_steps(num_steps, max_steps):
                 f"generate got num_steps={num_steps}, more than max_steps={max_steps}; "
                 "raise max_steps or drop it (an int num_steps needs none)."
             )
-        return tf.constant(num_steps)
+        return tf.constant(int(num_steps))
     num_steps = tf.convert_to_tensor(num_steps)
     if num_steps.dtype not in (tf.int32, tf.int64) or num_steps.shape.rank not in (None, 0):
         raise ValueError(f"generate needs num_steps as an int or an int32 scalar tensor; got {num_steps!r}.")
@@ -105,7 +108,9 @@ def generate(
     first_input = tf.convert_to_tensor(first_input)
     if first_input.shape.rank != 2 or first_input.shape[-1] is None:
         raise ValueError(f"generate needs first_input [batch, depth] with a known depth; got {first_input.shape}.")
-    static_steps = num_steps if isinstance(num_steps, int) else None
+    static_steps = (
+        int(num_steps) if isinstance(num_steps, numbers.Integral) and not isinstance(num_steps, bool) else None
+    )
     num_steps = _check_steps(num_steps, max_steps)
     batch = tf.shape(first_input)[0]
     carried = _carrier(initial_state)
