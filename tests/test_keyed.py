@@ -462,6 +462,35 @@ def test_a_plain_saver_leaves_the_table_out_and_the_opt_in_saveable_restores_it(
         assert sorted(model.stored()) in ([1, 3], [2, 3])
 
 
+def test_a_checkpoint_with_more_streams_than_capacity_is_refused_without_change(tmp_path, rng):
+    streams = _streams(rng, 3, 1)
+    with graph_session() as sess:
+        model = KeyedModel(sess, capacity=8)
+        model.run([1, 2, 3], streams)
+        tf.compat.v1.train.Saver(tfstate.keyed.saveables()).save(sess, str(tmp_path / "three"))
+    with graph_session() as sess:
+        model = KeyedModel(sess, capacity=2)
+        model.run([7], streams[:1])
+        before = model.stored()
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"checkpoint holds\] \[3\] \[streams; the table has"):
+            tf.compat.v1.train.Saver(tfstate.keyed.saveables()).restore(sess, str(tmp_path / "three"))
+        tf.nest.map_structure(np.testing.assert_array_equal, model.stored(), before)
+
+
+def test_a_keep_of_another_number_of_rows_than_keys_fails_without_counting_as_a_keep(rng):
+    streams = _streams(rng, 2, 1)
+    with graph_session() as sess:
+        model = KeyedModel(sess, lambda: tfstate.GRUCell(3), max_idle=1)
+        wrong = model.krnn.lookup.keep(tf.zeros([3, 3]))
+        model.run([1, 2], streams)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"keep got\] \[3\] \[state rows for\] \[2\] \[keys"):
+            sess.run(wrong, {model.keys: [3, 4]})
+        assert sorted(model.stored()) == [1, 2]
+        model.run([5], streams[:1])  # one keep since 1 was kept: not idle for more than max_idle=1
+        _, found = model.run([1], streams[:1], keep=False)
+        np.testing.assert_array_equal(found, [True])
+
+
 def test_runs_on_a_table_never_grow_the_graph(tmp_path, rng):
     streams = _streams(rng, 2, 2)
     with graph_session() as sess:

@@ -294,7 +294,12 @@ class KeyedState:
 
     def _write(self, run, reads_done, keys, rows):
         """An op that stores `rows` under `keys` (after the run's reads), then trims the table to capacity."""
-        with tf.control_dependencies([reads_done]):
+        one_row_per_key = tf.debugging.Assert(  # before the clock counts the keep: a failed keep changes nothing
+            tf.equal(tf.shape(rows)[0], tf.size(keys)),
+            [f"KeyedState {self.name}: keep got", tf.shape(rows)[0], "state rows for", tf.size(keys), "keys."],
+            name="check_kept_rows",
+        )
+        with tf.control_dependencies([reads_done, one_row_per_key]):
             clock = self._clock.assign_add(1)
             stored = tf.raw_ops.LookupTableInsertV2(table_handle=self._rows, keys=keys, values=rows)
         with tf.control_dependencies([stored]):
@@ -566,8 +571,21 @@ class _TableSaveable(saveable_object.SaveableObject):
         super().__init__(clock, specs, table.name)
 
     def restore(self, restored_tensors, restored_shapes):
-        with tf.compat.v1.name_scope(f"{self._table.name}/restore"), self._table._on_device():
-            return self._table._build_import(*restored_tensors)
+        table = self._table
+        with tf.compat.v1.name_scope(f"{table.name}/restore"), table._on_device():
+            keys, rows, kept, clock = restored_tensors
+            fits = tf.debugging.Assert(  # as `load` refuses such a file, before anything is replaced
+                tf.size(keys) <= table.capacity,
+                [
+                    f"KeyedState {table.name}: the checkpoint holds",
+                    tf.size(keys),
+                    f"streams; the table has capacity {table.capacity}. Build it with a larger capacity.",
+                ],
+                name="check_capacity",
+            )
+            with tf.control_dependencies([fits]):
+                keys = tf.identity(keys)
+            return table._build_import(keys, rows, kept, clock)
 
 
 class KeyedLookup:
