@@ -462,6 +462,42 @@ def test_a_plain_saver_leaves_the_table_out_and_the_opt_in_saveable_restores_it(
         assert sorted(model.stored()) in ([1, 3], [2, 3])
 
 
+def test_initialize_if_needed_after_a_restore_or_load_in_a_new_process_keeps_the_streams(tmp_path, rng):
+    streams = _streams(rng, 2, 3)
+
+    def restarted(restore):  # a new process: the graph built again, a new session restores, then readies the table
+        with graph_session() as built:
+            model = KeyedModel(built, lambda: tfstate.GRUCell(3))
+            savers = (
+                tf.compat.v1.train.Saver(),
+                tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.keyed.saveables()),
+            )
+            with tf.compat.v1.Session() as sess:
+                model.sess = sess
+                restore(sess, model, *savers)
+                model.table.initialize_if_needed(sess)
+                return model.run([1, 2], streams[:, 2:]), model.alone(streams)[0]
+
+    with graph_session() as sess:
+        model = KeyedModel(sess, lambda: tfstate.GRUCell(3))
+        model.run([1, 2], streams[:, :2])
+        saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.keyed.saveables())
+        saver.save(sess, str(tmp_path / "ckpt"))
+        model.table.save(sess, str(tmp_path / "table.npz"))
+
+    def from_checkpoint(sess, model, weights_saver, saver):
+        saver.restore(sess, str(tmp_path / "ckpt"))
+
+    def from_file(sess, model, weights_saver, saver):
+        weights_saver.restore(sess, str(tmp_path / "ckpt"))
+        model.table.load(sess, str(tmp_path / "table.npz"))
+
+    for restore in (from_checkpoint, from_file):
+        (out, found), whole = restarted(restore)
+        np.testing.assert_array_equal(found, [True, True])
+        np.testing.assert_allclose(out, whole[:, 2:], atol=1e-5, rtol=0)
+
+
 def test_a_checkpoint_with_more_streams_than_capacity_is_refused_without_change(tmp_path, rng):
     streams = _streams(rng, 3, 1)
     with graph_session() as sess:

@@ -163,9 +163,11 @@ class KeyedState:
             )
             self.size = tf.raw_ops.LookupTableSizeV2(table_handle=self._kept, name="size")
             self.initializer = self.build_initializer()
-            self._is_initialized = tf.reduce_all(
-                tf.stack([v.is_initialized() for v in [self._clock] + self._locks.variables]), name="is_initialized"
+            self._is_initialized = tf.stack(  # [clock (set by an initializer, a load or a restore), lock bookkeeping]
+                [self._clock.is_initialized(), tf.reduce_all([v.is_initialized() for v in self._locks.variables])],
+                name="is_initialized",
             )
+            self._locks_initializer = tf.compat.v1.variables_initializer(self._locks.variables, "locks_initializer")
             self.end_keys = tf.compat.v1.placeholder(self.key_dtype, [None], name="end_keys")
             self.ended = self.end(self.end_keys)
             self.end_op = self.ended.op
@@ -377,9 +379,12 @@ class KeyedState:
                 return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name=name)
 
     def initialize_if_needed(self, sess):
-        """Initializes (empties) the table unless its variables already are initialized."""
-        if not sess.run(self._is_initialized):
+        """Empties the table unless it was initialized, loaded or restored already; then it only readies its locks."""
+        clock_set, locks_set = sess.run(self._is_initialized)
+        if not clock_set:
             sess.run(self.initializer)
+        elif not locks_set:
+            sess.run(self._locks_initializer)
 
     def _build_snapshot(self):
         """(keys, rows, kept counts, clock) of every stored stream, read while no run is in flight."""
