@@ -80,13 +80,20 @@ def stepped_with_resets(
 
     `resets` is laid out like the inputs (`[batch, time]`, or `[time, batch]` with `time_major`).
     """
-    flags = time_major_resets(resets, inputs, time_major, "tfstate.dynamic_rnn")
+    first = tf.nest.flatten(inputs)[0]  # nested inputs: dynamic_rnn checks that the others match it
+    flags = time_major_resets(resets, first, time_major, "tfstate.dynamic_rnn")
     flags = tf.expand_dims(flags if time_major else tf.transpose(flags), -1)  # dynamic_rnn's inputs are 3-D
     # dynamic_rnn wants every input's static [time, batch] alike; the mask was checked to equal the
     # inputs' in-graph, so each may take what the other's static shape knows
-    inputs = tf.identity(inputs)
-    inputs.set_shape(flags.shape[:2].merge_with(inputs.shape[:2]).concatenate(inputs.shape[2:]))
-    flags.set_shape(inputs.shape[:2].concatenate([1]))
+    leading = flags.shape[:2].merge_with(first.shape[:2])
+
+    def aligned(part):
+        part = tf.identity(part)
+        part.set_shape(leading.concatenate(part.shape[2:]))
+        return part
+
+    inputs = tf.nest.map_structure(aligned, inputs)
+    flags.set_shape(leading.concatenate([1]))
     return _tf1.dynamic_rnn(
         ResetBeforeStep(cell, reset_state),
         (inputs, flags),

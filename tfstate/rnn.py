@@ -90,8 +90,8 @@ def dynamic_rnn(
             time_major=time_major,
             scope=scope,
         )
-    inputs = tf.convert_to_tensor(inputs)
-    batch = tf.shape(inputs)[1 if time_major else 0]
+    inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)  # nested inputs come here with resets only
+    batch = tf.shape(tf.nest.flatten(inputs)[0])[1 if time_major else 0]
     if initial_state is None:
         if dtype is None:
             raise ValueError(
@@ -102,7 +102,7 @@ def dynamic_rnn(
     if resets is not None:
         if reset_state is None:
             reset_state = cell.zero_state(batch, tf.nest.flatten(initial_state)[0].dtype)
-        if unroll is None:
+        if unroll is None or tf.nest.is_nested(inputs):
             return stepped_with_resets(
                 cell,
                 inputs,
