@@ -163,6 +163,34 @@ class CountingCell(tfstate.RNNCell):
         return c + step, tfstate.LSTMStateTuple(c + step, h + step)
 
 
+class NestedInputsCell(tfstate.RNNCell):
+    """A TF1-style custom cell with nested inputs (a, b): state' = state / 2 + a + b, its output the new state."""
+
+    @property
+    def state_size(self):
+        return 2
+
+    @property
+    def output_size(self):
+        return 2
+
+    def call(self, inputs, state):
+        a, b = inputs
+        state = state / 2 + a + b
+        return state, state
+
+
+def nested_inputs_recurrence(a, b, state, resets=None):
+    """NumPy oracle of `NestedInputsCell` over `[batch, time, ...]` inputs: (outputs, final state)."""
+    outputs = np.zeros(a.shape[:2] + (2,), np.float32)
+    for t in range(a.shape[1]):
+        if resets is not None:
+            state = np.where(resets[0][:, t, None], resets[1], state)
+        state = state / 2 + a[:, t] + b[:, t]
+        outputs[:, t] = state
+    return outputs, state
+
+
 def in_threads(count, target):
     """Runs `target(index)` in `count` threads; fails if one raised or hung."""
     errors = []

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_nested_close, graph_session, load_variables, randomize_variables
+from conftest import (
+    NestedInputsCell,
+    assert_nested_close,
+    graph_session,
+    load_variables,
+    nested_inputs_recurrence,
+    randomize_variables,
+)
 
 import tfstate
 from tfstate import native
@@ -237,37 +244,17 @@ def test_resets_of_the_wrong_shape_or_dtype_and_paths_that_cannot_reset_are_clea
             sess.run(outputs, {fed: np.zeros([BATCH, TIME + 1], bool)})
 
 
-class DecayingSumCell(tfstate.RNNCell):
-    """A TF1-style custom cell with nested inputs (a, b): state' = state / 2 + a + b, its output the new state."""
-
-    @property
-    def state_size(self):
-        return 2
-
-    @property
-    def output_size(self):
-        return 2
-
-    def call(self, inputs, state):
-        a, b = inputs
-        state = state / 2 + a + b
-        return state, state
-
-
 @pytest.mark.parametrize("time_major", [False, True], ids=["batch_major", "time_major"])
 def test_a_cell_with_nested_inputs_resets_like_its_numpy_recurrence(rng, time_major):
     a, b = rng.randn(BATCH, TIME, 2).astype(np.float32), rng.randn(BATCH, TIME, 1).astype(np.float32)
     initial, reset = rng.randn(BATCH, 2).astype(np.float32), rng.randn(BATCH, 2).astype(np.float32)
-    state, expected = initial.copy(), np.zeros([BATCH, TIME, 2], np.float32)
-    for t in range(TIME):  # every row runs all TIME steps here
-        state = np.where(RESETS[:, t, None], reset, state) / 2 + a[:, t] + b[:, t]
-        expected[:, t] = state
+    expected, state = nested_inputs_recurrence(a, b, initial, (RESETS, reset))  # every row runs all TIME steps
     with graph_session() as sess:
         inputs, resets = (tf.constant(a), tf.constant(b)), tf.constant(RESETS)
         if time_major:
             inputs, resets = tf.nest.map_structure(lambda x: tf.transpose(x, [1, 0, 2]), inputs), tf.transpose(resets)
         outputs, final = tfstate.dynamic_rnn(
-            DecayingSumCell(), inputs, initial_state=initial, resets=resets, reset_state=reset, time_major=time_major
+            NestedInputsCell(), inputs, initial_state=initial, resets=resets, reset_state=reset, time_major=time_major
         )
         outputs, final = sess.run((outputs, final))
     np.testing.assert_allclose(outputs.transpose(1, 0, 2) if time_major else outputs, expected, atol=1e-5)

@@ -230,9 +230,9 @@ def stateful_dynamic_rnn(
     """
     require_graph_mode("tfstate.stateful_dynamic_rnn")
     first_input = tf.nest.flatten(inputs)[0]
-    if not isinstance(first_input, tf.Tensor):
-        first_input = tf.convert_to_tensor(first_input)
-        inputs = first_input
+    if not isinstance(first_input, tf.Tensor):  # e.g. NumPy arrays: every part of nested inputs, not only the first
+        inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)
+        first_input = tf.nest.flatten(inputs)[0]
     dtype = tf.as_dtype(dtype or first_input.dtype)
     batch_axis = 1 if time_major else 0
     static_batch = first_input.shape[batch_axis] if first_input.shape.rank else None
