@@ -118,6 +118,20 @@ def test_rows_shorter_than_the_chunk_carry_the_state_of_their_last_valid_step(rn
     assert_nested_close(outputs, expected_outputs)
 
 
+def test_nested_inputs_given_as_numpy_arrays_reach_the_cell_whole(rng):
+    a, b = rng.randn(2, 4, 2).astype(np.float32), rng.randn(2, 4, 1).astype(np.float32)
+    expected, _ = nested_inputs_recurrence(a, b, np.zeros([2, 2], np.float32))
+    with graph_session() as sess:
+        rnn = tfstate.stateful_dynamic_rnn(NestedInputsCell(), (a[:, :2], tf.constant(b[:, :2])))
+        later = tfstate.stateful_dynamic_rnn(NestedInputsCell(), (a[:, 2:], b[:, 2:]), name="later")
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for state in (rnn.state, later.state):
+            state.initialize_if_needed(sess)
+        first = sess.run([rnn.outputs, rnn.keep])[0]
+        later.state.assign(sess, rnn.state.read(sess))
+        np.testing.assert_allclose(np.concatenate([first, sess.run(later.outputs)], 1), expected, atol=1e-5)
+
+
 def test_peek_leaves_the_state_alone_and_keep_false_too(rng):
     stream = _stream(rng)
     with graph_session() as sess:
@@ -715,17 +729,3 @@ def test_step_must_be_an_int_and_saving_into_a_missing_folder_names_the_file(rng
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=np.int64(0))
         with pytest.raises(FileNotFoundError, match=r"cannot write .*missing/state.npz: no such folder"):
             model.stateful.save_state(str(tmp_path / "missing" / "state.npz"))
-
-
-def test_nested_inputs_given_as_numpy_arrays_reach_the_cell_whole(rng):
-    a, b = rng.randn(2, 4, 2).astype(np.float32), rng.randn(2, 4, 1).astype(np.float32)
-    expected, _ = nested_inputs_recurrence(a, b, np.zeros([2, 2], np.float32))
-    with graph_session() as sess:
-        rnn = tfstate.stateful_dynamic_rnn(NestedInputsCell(), (a[:, :2], tf.constant(b[:, :2])))
-        later = tfstate.stateful_dynamic_rnn(NestedInputsCell(), (a[:, 2:], b[:, 2:]), name="later")
-        sess.run(tf.compat.v1.global_variables_initializer())
-        for state in (rnn.state, later.state):
-            state.initialize_if_needed(sess)
-        first = sess.run([rnn.outputs, rnn.keep])[0]
-        later.state.assign(sess, rnn.state.read(sess))
-        np.testing.assert_allclose(np.concatenate([first, sess.run(later.outputs)], 1), expected, atol=1e-5)
