@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
 from tfstate.checkpoint import prune_snapshots, restore_snapshot, save_snapshot, snapshot_path
-from tfstate.rnn import StatefulRNN
+from tfstate.rnn import check_stateful_rnns
 from tfstate.state import assign_states
 
 _log = logging.getLogger("tfstate")
@@ -74,16 +74,7 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
         checkpoint_basename="model.ckpt",
         missing_snapshot="error",
     ):
-        self._rnns = tuple(rnns) if isinstance(rnns, (list, tuple)) else (rnns,)
-        if not self._rnns or not all(isinstance(rnn, StatefulRNN) for rnn in self._rnns):
-            raise TypeError(
-                "StateHook takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an "
-                "RNNState you unroll yourself, StatefulRNN(outputs, final_state, state)) or a list of "
-                f"them; got {_describe(rnns)}."
-            )
-        names = [rnn.state.name for rnn in self._rnns]
-        if len(set(names)) != len(names):
-            raise ValueError(f"StateHook got the same StatefulRNN twice (state names {names}).")
+        self._rnns = check_stateful_rnns(rnns, "StateHook")
         if reset_every_n_steps is not None and (
             isinstance(reset_every_n_steps, bool)
             or not isinstance(reset_every_n_steps, numbers.Integral)
@@ -211,9 +202,3 @@ class _SnapshotListener(tf.compat.v1.train.CheckpointSaverListener):
         if saved is None or os.path.realpath(saved) != os.path.realpath(expected):
             raise self._mismatch(expected, f"the CheckpointSaverHook saved another (latest there: '{saved}')")
         prune_snapshots(self._hook.checkpoint_dir, self._hook.checkpoint_basename)
-
-
-def _describe(value):
-    if isinstance(value, (list, tuple)):
-        return f"{type(value).__name__} of {[type(item).__name__ for item in value]}"
-    return type(value).__name__

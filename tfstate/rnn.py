@@ -40,6 +40,33 @@ class StatefulRNN:
         return self.state.initial_state
 
 
+def check_stateful_rnns(rnns, who):
+    """`rnns` (one or a list) as a tuple of distinct `StatefulRNN`s; an error naming what `who` got otherwise."""
+    given = tuple(rnns) if isinstance(rnns, (list, tuple)) else (rnns,)
+    if not given or not all(isinstance(rnn, StatefulRNN) for rnn in given):
+        keyed = any(type(rnn).__name__ == "KeyedRNN" for rnn in given)
+        raise TypeError(
+            f"{who} takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an RNNState you unroll "
+            f"yourself, StatefulRNN(outputs, final_state, state)) or several; got {_describe(rnns)}."
+            + (
+                " A KeyedRNN keeps its streams itself: fetch krnn.keep with the run (runs on the same keys are "
+                "serialized in-graph)."
+                if keyed
+                else ""
+            )
+        )
+    names = [rnn.state.name for rnn in given]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{who} got the same StatefulRNN twice (state names {names}).")
+    return given
+
+
+def _describe(value):
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {[type(item).__name__ for item in value]}"
+    return type(value).__name__
+
+
 def _dtype_of(inputs):
     """The dtype of (the first of) `inputs`: a tensor's, an array's, or float32 (as TF converts Python numbers)."""
     return tf.as_dtype(getattr(tf.nest.flatten(inputs)[0], "dtype", tf.float32))

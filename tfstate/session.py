@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfstate import _npz
+from tfstate.rnn import check_stateful_rnns
 from tfstate.state import assign_states, hold, read_states
 
 _FORMAT = "tfstate-state-v2"  # arrays named '<state name>/<part path>'
@@ -39,9 +40,7 @@ class StatefulSession:
     def __init__(self, sess, *rnns):
         if not rnns:
             raise ValueError("StatefulSession needs at least one StatefulRNN; got none.")
-        names = [rnn.state.name for rnn in rnns]
-        if len(set(names)) != len(names):
-            raise ValueError(f"StatefulSession got the same StatefulRNN twice (state names {names}).")
+        rnns = check_stateful_rnns(list(rnns) if len(rnns) > 1 else rnns[0], "StatefulSession")
         self.sess = sess
         self.rnns = rnns
         self._states = [rnn.state for rnn in rnns]
