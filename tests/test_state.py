@@ -729,3 +729,21 @@ def test_step_must_be_an_int_and_saving_into_a_missing_folder_names_the_file(rng
         model.stateful.run(model.rnn.outputs, model.feed(_stream(rng)[:, :4]), step=np.int64(0))
         with pytest.raises(FileNotFoundError, match=r"cannot write .*missing/state.npz: no such folder"):
             model.stateful.save_state(str(tmp_path / "missing" / "state.npz"))
+
+
+def test_stateful_session_names_what_it_takes_when_given_a_keyed_rnn_a_bare_state_or_an_rnn_twice():
+    with graph_session() as sess:
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, DEPTH])
+        rnn = tfstate.stateful_dynamic_rnn(tfstate.GRUCell(2), x, scope="plain")
+        keyed = tfstate.keyed_dynamic_rnn(
+            tfstate.GRUCell(2), x, tf.compat.v1.placeholder(tf.int64, [None]), capacity=2, scope="keyed"
+        )
+        with pytest.raises(TypeError, match=r"takes a StatefulRNN .*; got KeyedRNN\. A KeyedRNN keeps its streams"):
+            tfstate.StatefulSession(sess, keyed)
+        with pytest.raises(TypeError, match=r"takes a StatefulRNN .*; got list of \['StatefulRNN', 'RNNState'\]\.$"):
+            tfstate.StatefulSession(sess, rnn, rnn.state)
+        with pytest.raises(
+            ValueError, match=r"got the same StatefulRNN twice \(state names \['rnn_state', 'rnn_state'\]\)"
+        ):
+            tfstate.StatefulSession(sess, rnn, rnn)
+        assert not sess.run(rnn.state._is_initialized)  # nothing was initialized on the way to those errors

@@ -12,16 +12,21 @@ scope (`rnn/lstm_cell`, `rnn/multi_rnn_cell/cell_0/lstm_cell`, ...) and creates 
 there; every later call, from any scope, reuses the same weights.
 """
 
+from __future__ import annotations
+
 import collections
 import contextlib
 import copy
 import hashlib
 import re
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import tensorflow as tf
 
 from tfstate._checks import check_state, require_graph_mode
+from tfstate._types import Activation, DTypeLike, Initializer, Scope, StateNest, StateSize, TensorNest
 
 
 class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
@@ -30,14 +35,16 @@ class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
     __slots__ = ()
 
     @property
-    def dtype(self):
+    def dtype(self) -> tf.DType:
         c, h = self
         if c.dtype != h.dtype:
             raise TypeError(f"LSTMStateTuple has c of dtype {c.dtype} but h of dtype {h.dtype}.")
         return c.dtype
 
 
-def resolve_activation(activation, default=tf.tanh):
+def resolve_activation(
+    activation: Activation | None, default: Callable[[tf.Tensor], tf.Tensor] = tf.tanh
+) -> Callable[[tf.Tensor], tf.Tensor]:
     """Resolves an activation given as a callable, a name such as "relu", or None (the default)."""
     if activation is None:
         return default
@@ -74,7 +81,7 @@ class RNNCell:
 
     _default_name = None  # None: the class name in snake case, as TF1 layers name themselves
 
-    def __init__(self, reuse=None, name=None, dtype=None):
+    def __init__(self, reuse: bool | None = None, name: str | None = None, dtype: DTypeLike | None = None) -> None:
         self._reuse = reuse
         self._name = name
         self._dtype = tf.as_dtype(dtype) if dtype is not None else None
@@ -82,24 +89,24 @@ class RNNCell:
         self._variables = []
 
     @property
-    def state_size(self):
+    def state_size(self) -> StateSize:
         raise NotImplementedError(f"{type(self).__name__} must define state_size.")
 
     @property
-    def output_size(self):
+    def output_size(self) -> StateSize:
         raise NotImplementedError(f"{type(self).__name__} must define output_size.")
 
     @property
-    def built(self):
+    def built(self) -> bool:
         """True once the first call has created the cell's variables."""
         return self._scope is not None
 
     @built.setter
-    def built(self, value):
+    def built(self, value: bool) -> None:
         """Accepts TF1's `self.built = True` at the end of `build`; the first call decides."""
 
     @property
-    def variables(self):
+    def variables(self) -> list[tf.Variable]:
         """The cell's variables, in creation order (empty before the first call)."""
         return list(self._variables)
 
@@ -108,24 +115,31 @@ class RNNCell:
     trainable_weights = variables
 
     @property
-    def dtype(self):
+    def dtype(self) -> tf.DType | None:
         return self._dtype
 
-    def zero_state(self, batch_size, dtype):
+    def zero_state(self, batch_size: int | tf.Tensor, dtype: DTypeLike) -> StateNest:
         """Zeros shaped `[batch_size, s]` for every `s` in `state_size`, nested like it."""
         with tf.name_scope(type(self).__name__ + "ZeroState"):
             return tf.nest.map_structure(
                 lambda size: tf.zeros([batch_size] + _state_width(size), dtype=dtype), self.state_size
             )
 
-    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+    def get_initial_state(
+        self,
+        inputs: tf.Tensor | None = None,
+        batch_size: int | tf.Tensor | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> StateNest:
         """Keras-style alias of `zero_state`, taking batch size and dtype from `inputs` if given."""
         if inputs is not None:
             batch_size = tf.shape(inputs)[0]
             dtype = dtype or inputs.dtype
         return self.zero_state(batch_size, dtype)
 
-    def __call__(self, inputs, state, scope=None):
+    def __call__(
+        self, inputs: TensorNest, state: StateNest, scope: Scope | None = None
+    ) -> tuple[TensorNest, StateNest]:
         """Runs one step: returns `(output, new_state)`; the first call creates the variables."""
         require_graph_mode(type(self).__name__)
         if not tf.nest.is_nested(inputs):
@@ -161,7 +175,7 @@ class RNNCell:
         """Raises ValueError unless `state` fits `state_size` (overridden where a state holds more than tensors)."""
         check_state(self.state_size, state, f"The state given to {type(self).__name__}")
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         """One step: returns `(output, new_state)` (every cell defines it, as in TF1)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define call(inputs, state) returning (output, new_state), as in TF1."
@@ -230,7 +244,14 @@ class RNNCell:
                 name, shape=shape, dtype=dtype, initializer=initializer, trainable=trainable
             )
 
-    def add_variable(self, name, shape, dtype=None, initializer=None, trainable=True):
+    def add_variable(
+        self,
+        name: str,
+        shape: Sequence[int] | tf.TensorShape,
+        dtype: DTypeLike | None = None,
+        initializer: Initializer | None = None,
+        trainable: bool = True,
+    ) -> tf.Variable:
         """TF1's `add_variable` for `build`: a variable in the cell's scope, of the inputs' dtype by default."""
         return self._add_variable(
             name, shape, dtype or getattr(self, "_first_dtype", None) or tf.float32, initializer, trainable
@@ -252,20 +273,22 @@ class RNNCell:
 class UnitsCell(RNNCell):
     """Base of a cell of `num_units` units whose state and output are both `[batch, num_units]`."""
 
-    def __init__(self, num_units, reuse=None, name=None, dtype=None):
+    def __init__(
+        self, num_units: int, reuse: bool | None = None, name: str | None = None, dtype: DTypeLike | None = None
+    ) -> None:
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
 
     @property
-    def num_units(self):
+    def num_units(self) -> int:
         return self._num_units
 
     @property
-    def state_size(self):
+    def state_size(self) -> int:
         return self._num_units
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         return self._num_units
 
 
@@ -273,7 +296,7 @@ class LSTMUnitsCell(UnitsCell):
     """Base of a cell of `num_units` units whose state is `LSTMStateTuple(c, h)` and whose output is h."""
 
     @property
-    def state_size(self):
+    def state_size(self) -> LSTMStateTuple:
         return LSTMStateTuple(self._num_units, self._num_units)
 
 
@@ -288,16 +311,16 @@ class ProjectedLSTMState:
     _num_proj = None
 
     @property
-    def num_units(self):
+    def num_units(self) -> int:
         return self._num_units
 
     @property
-    def state_size(self):
+    def state_size(self) -> LSTMStateTuple | int:
         units, out = self._num_units, self._num_proj or self._num_units
         return LSTMStateTuple(units, out) if self._state_is_tuple else units + out
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         return self._num_proj or self._num_units
 
 
@@ -309,7 +332,14 @@ def _linear(inputs, recurrent, kernel, bias):
 class BasicRNNCell(UnitsCell):
     """`output = new_state = activation([inputs, state] @ kernel + bias)`."""
 
-    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+    def __init__(
+        self,
+        num_units: int,
+        activation: Activation | None = None,
+        reuse: bool | None = None,
+        name: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = resolve_activation(activation)
 
@@ -317,7 +347,7 @@ class BasicRNNCell(UnitsCell):
         self._kernel = self._add_variable("kernel", [input_depth + self._num_units, self._num_units], dtype)
         self._bias = self._add_variable("bias", [self._num_units], dtype, tf.compat.v1.zeros_initializer())
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         output = self._activation(_linear(inputs, state, self._kernel, self._bias))
         return output, output
 
@@ -334,14 +364,14 @@ class GRUCell(UnitsCell):
 
     def __init__(
         self,
-        num_units,
-        activation=None,
-        reuse=None,
-        kernel_initializer=None,
-        bias_initializer=None,
-        name=None,
-        dtype=None,
-    ):
+        num_units: int,
+        activation: Activation | None = None,
+        reuse: bool | None = None,
+        kernel_initializer: Initializer | None = None,
+        bias_initializer: Initializer | None = None,
+        name: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(num_units, reuse=reuse, name=name, dtype=dtype)
         self._activation = resolve_activation(activation)
         self._kernel_initializer = kernel_initializer
@@ -363,7 +393,7 @@ class GRUCell(UnitsCell):
             candidate_bias, [units], dtype, self._bias_initializer or tf.compat.v1.zeros_initializer()
         )
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         gates = tf.sigmoid(_linear(inputs, state, self._gate_kernel, self._gate_bias))
         r, u = tf.split(gates, 2, axis=1)
         candidate = self._activation(_linear(inputs, r * state, self._candidate_kernel, self._candidate_bias))
@@ -380,8 +410,15 @@ class BasicLSTMCell(ProjectedLSTMState, RNNCell):
     """
 
     def __init__(
-        self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None, reuse=None, name=None, dtype=None
-    ):
+        self,
+        num_units: int,
+        forget_bias: float = 1.0,
+        state_is_tuple: bool = True,
+        activation: Activation | None = None,
+        reuse: bool | None = None,
+        name: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         self._num_units = num_units
         self._forget_bias = forget_bias
@@ -393,7 +430,7 @@ class BasicLSTMCell(ProjectedLSTMState, RNNCell):
         self._kernel = self._add_variable("kernel", [input_depth + units, 4 * units], dtype)
         self._bias = self._add_variable("bias", [4 * units], dtype, tf.compat.v1.zeros_initializer())
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         if self._state_is_tuple:
             c, h = state
         else:
@@ -420,21 +457,21 @@ class LSTMCell(ProjectedLSTMState, RNNCell):
 
     def __init__(
         self,
-        num_units,
-        use_peepholes=False,
-        cell_clip=None,
-        initializer=None,
-        num_proj=None,
-        proj_clip=None,
-        num_unit_shards=None,
-        num_proj_shards=None,
-        forget_bias=1.0,
-        state_is_tuple=True,
-        activation=None,
-        reuse=None,
-        name=None,
-        dtype=None,
-    ):
+        num_units: int,
+        use_peepholes: bool = False,
+        cell_clip: float | None = None,
+        initializer: Initializer | None = None,
+        num_proj: int | None = None,
+        proj_clip: float | None = None,
+        num_unit_shards: int | None = None,
+        num_proj_shards: int | None = None,
+        forget_bias: float = 1.0,
+        state_is_tuple: bool = True,
+        activation: Activation | None = None,
+        reuse: bool | None = None,
+        name: str | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(reuse=reuse, name=name, dtype=dtype)
         if num_unit_shards is not None or num_proj_shards is not None:
             raise ValueError(
@@ -462,7 +499,7 @@ class LSTMCell(ProjectedLSTMState, RNNCell):
         if self._num_proj is not None:
             self._proj_kernel = self._add_variable("projection/kernel", [units, self._num_proj], dtype, init)
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         if self._state_is_tuple:
             c_prev, m_prev = state
         else:
@@ -499,7 +536,7 @@ class MultiRNNCell(RNNCell):
 
     _default_name = "multi_rnn_cell"  # kept by subclasses such as tfstate.fused.FusedMultiRNNCell
 
-    def __init__(self, cells, state_is_tuple=True):
+    def __init__(self, cells: Sequence[RNNCell], state_is_tuple: bool = True) -> None:
         super().__init__()
         if not cells:
             raise ValueError("MultiRNNCell needs at least one cell; got an empty list.")
@@ -519,21 +556,21 @@ class MultiRNNCell(RNNCell):
         self._state_is_tuple = state_is_tuple
 
     @property
-    def cells(self):
+    def cells(self) -> list[RNNCell]:
         return list(self._cells)
 
     @property
-    def state_size(self):
+    def state_size(self) -> StateSize:
         if self._state_is_tuple:
             return tuple(cell.state_size for cell in self._cells)
         return sum(cell.state_size for cell in self._cells)
 
     @property
-    def output_size(self):
+    def output_size(self) -> StateSize:
         return self._cells[-1].output_size
 
     @property
-    def variables(self):
+    def variables(self) -> list[tf.Variable]:
         seen, result = set(), []
         for cell in self._cells:
             for variable in cell.variables:
@@ -546,13 +583,13 @@ class MultiRNNCell(RNNCell):
     weights = variables
     trainable_weights = variables
 
-    def zero_state(self, batch_size, dtype):
+    def zero_state(self, batch_size: int | tf.Tensor, dtype: DTypeLike) -> StateNest:
         if not self._state_is_tuple:
             return super().zero_state(batch_size, dtype)
         with tf.name_scope(type(self).__name__ + "ZeroState"):
             return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
 
-    def call(self, inputs, state):
+    def call(self, inputs: TensorNest, state: StateNest) -> tuple[TensorNest, StateNest]:
         layer_input, new_states, column = inputs, [], 0
         for index, cell in enumerate(self._cells):
             with tf.compat.v1.variable_scope(f"cell_{index}"):
@@ -569,7 +606,7 @@ class MultiRNNCell(RNNCell):
 class CellWrapper(RNNCell):
     """A cell around another cell: same state, same variables, no scope level of its own."""
 
-    def __init__(self, cell):
+    def __init__(self, cell: RNNCell) -> None:
         super().__init__()
         for required in ("state_size", "output_size", "zero_state"):
             if not hasattr(cell, required):
@@ -577,34 +614,36 @@ class CellWrapper(RNNCell):
         self.cell = cell
 
     @property
-    def wrapped_cell(self):
+    def wrapped_cell(self) -> RNNCell:
         return self.cell
 
     @property
-    def state_size(self):
+    def state_size(self) -> StateSize:
         return self.cell.state_size
 
     @property
-    def output_size(self):
+    def output_size(self) -> StateSize:
         return self.cell.output_size
 
     @property
-    def built(self):
+    def built(self) -> bool:
         return getattr(self.cell, "built", True)
 
     @property
-    def variables(self):
+    def variables(self) -> list[tf.Variable]:
         return list(getattr(self.cell, "variables", []))
 
     trainable_variables = variables
     weights = variables
     trainable_weights = variables
 
-    def zero_state(self, batch_size, dtype):
+    def zero_state(self, batch_size: int | tf.Tensor, dtype: DTypeLike) -> StateNest:
         with tf.name_scope(type(self).__name__ + "ZeroState"):
             return self.cell.zero_state(batch_size, dtype)
 
-    def __call__(self, inputs, state, scope=None):
+    def __call__(
+        self, inputs: TensorNest, state: StateNest, scope: Scope | None = None
+    ) -> tuple[TensorNest, StateNest]:
         require_graph_mode(type(self).__name__)
         return self._wrap(inputs, state, lambda x, s: self.cell(x, s, scope=scope))
 
@@ -616,7 +655,7 @@ class CellWrapper(RNNCell):
         raise NotImplementedError(f"{type(self).__name__} must define _wrap(inputs, state, call).")
 
 
-def keep_probability(value, name, owner="DropoutWrapper"):
+def keep_probability(value: float | tf.Tensor, name: str, owner: str = "DropoutWrapper") -> float | tf.Tensor:
     """A keep probability as a Python float in [0, 1], or a tensor left as it is."""
     static = tf.get_static_value(tf.convert_to_tensor(value))
     if static is None:
@@ -635,16 +674,16 @@ class DropoutWrapper(CellWrapper):
 
     def __init__(
         self,
-        cell,
-        input_keep_prob=1.0,
-        output_keep_prob=1.0,
-        state_keep_prob=1.0,
-        variational_recurrent=False,
-        input_size=None,
-        dtype=None,
-        seed=None,
-        dropout_state_filter_visitor=None,
-    ):
+        cell: RNNCell,
+        input_keep_prob: float | tf.Tensor = 1.0,
+        output_keep_prob: float | tf.Tensor = 1.0,
+        state_keep_prob: float | tf.Tensor = 1.0,
+        variational_recurrent: bool = False,
+        input_size: StateSize | None = None,
+        dtype: DTypeLike | None = None,
+        seed: int | None = None,
+        dropout_state_filter_visitor: Callable[[Any], Any] | None = None,
+    ) -> None:
         super().__init__(cell)
         if variational_recurrent:
             raise ValueError(
@@ -703,7 +742,9 @@ def _state_filter(state):
 class ResidualWrapper(CellWrapper):
     """Adds the cell's inputs to its outputs (or applies `residual_fn(inputs, outputs)`)."""
 
-    def __init__(self, cell, residual_fn=None):
+    def __init__(
+        self, cell: RNNCell, residual_fn: Callable[[TensorNest, TensorNest], TensorNest] | None = None
+    ) -> None:
         super().__init__(cell)
         self._residual_fn = residual_fn
 
@@ -722,11 +763,11 @@ class ResidualWrapper(CellWrapper):
 class DeviceWrapper(CellWrapper):
     """Runs the wrapped cell's step under `tf.device(device)`."""
 
-    def __init__(self, cell, device):
+    def __init__(self, cell: RNNCell, device: str) -> None:
         super().__init__(cell)
         self._device = device
 
-    def zero_state(self, batch_size, dtype):
+    def zero_state(self, batch_size: int | tf.Tensor, dtype: DTypeLike) -> StateNest:
         with tf.device(self._device):
             return super().zero_state(batch_size, dtype)
 

@@ -12,20 +12,28 @@ left out of a checkpoint restarts every stream, so including it is a choice made
 `tfstate.StateHook` writes and restores the snapshots for `MonitoredTrainingSession`.
 """
 
+from __future__ import annotations
+
 import glob
 import os
+from collections.abc import Sequence
 
 import tensorflow as tf
+from tensorflow.python.training.saving import saveable_object
 
 from tfstate._npz import StateFileError
 from tfstate.keyed import KeyedState, saveables
+from tfstate.keyed_rnn import KeyedRNN
+from tfstate.rnn import StatefulRNN
 from tfstate.session import StatefulSession
 from tfstate.state import STATE_VARIABLES, RNNState
 
 SNAPSHOT_SUFFIX = ".tfstate.npz"
 
 
-def saveable_state(*rnns, graph=None):
+def saveable_state(
+    *rnns: StatefulRNN | RNNState | KeyedRNN | KeyedState, graph: tf.Graph | None = None
+) -> list[tf.Variable | saveable_object.SaveableObject]:
     """What puts the state of `rnns` (default: every state and keyed table in the graph) into a `Saver`'s checkpoint.
 
         saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.saveable_state())
@@ -67,12 +75,12 @@ def saveable_state(*rnns, graph=None):
     return variables + (saveables(*tables) if tables else [])
 
 
-def snapshot_path(checkpoint_path):
+def snapshot_path(checkpoint_path: str) -> str:
     """Where the state snapshot of a checkpoint lives: `<checkpoint prefix>.tfstate.npz`."""
     return f"{checkpoint_path}{SNAPSHOT_SUFFIX}"
 
 
-def save_snapshot(sess, rnns, checkpoint_path):
+def save_snapshot(sess: tf.compat.v1.Session, rnns: Sequence[StatefulRNN], checkpoint_path: str) -> None:
     """Writes the state of `rnns` to `checkpoint_path`'s snapshot, atomically (`StatefulSession.save_state`'s file).
 
     Write it before the checkpoint (`saver.save(sess, prefix, global_step=step)` after
@@ -82,7 +90,7 @@ def save_snapshot(sess, rnns, checkpoint_path):
     StatefulSession(sess, *rnns).save_state(snapshot_path(checkpoint_path))
 
 
-def restore_snapshot(sess, rnns, checkpoint_path):
+def restore_snapshot(sess: tf.compat.v1.Session, rnns: Sequence[StatefulRNN], checkpoint_path: str) -> None:
     """Sets the state of `rnns` from `checkpoint_path`'s snapshot; the file is checked whole before anything is set.
 
     Raises:
@@ -105,7 +113,7 @@ def restore_snapshot(sess, rnns, checkpoint_path):
         ) from None
 
 
-def prune_snapshots(checkpoint_dir, checkpoint_basename="model.ckpt"):
+def prune_snapshots(checkpoint_dir: str, checkpoint_basename: str = "model.ckpt") -> None:
     """Deletes the snapshots of checkpoints that the Saver has deleted (its `max_to_keep`)."""
     state = tf.train.get_checkpoint_state(checkpoint_dir)
     kept = {os.path.realpath(snapshot_path(path)) for path in (state.all_model_checkpoint_paths if state else [])}

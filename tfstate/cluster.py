@@ -11,13 +11,16 @@
 TensorFlow is the runtime; this module only starts it with clearer failures (docs/scaling.md).
 """
 
+from __future__ import annotations
+
 import socket
 import time
+from collections.abc import Collection, Mapping, Sequence
 
 import tensorflow as tf
 
 
-def loopback_cluster(num_ps=1, num_workers=2):
+def loopback_cluster(num_ps: int = 1, num_workers: int = 2) -> dict[str, list[str]]:
     """A cluster spec dict of `num_ps` "ps" and `num_workers` "worker" tasks on free ports of 127.0.0.1.
 
     The ports are free on every interface (a TensorFlow server listens on all of them) and
@@ -69,7 +72,12 @@ def _hint(error, jobs, job_name, task_index):
     return f"Starting '{job_name}' task {task_index} ('{address}') of the cluster {jobs}."
 
 
-def start_server(cluster, job_name, task_index, config=None):
+def start_server(
+    cluster: Mapping[str, Sequence[str]] | tf.train.ClusterSpec,
+    job_name: str,
+    task_index: int,
+    config: tf.compat.v1.ConfigProto | None = None,
+) -> tf.distribute.Server:
     """Starts this process's task of `cluster`: a `tf.distribute.Server` (TensorFlow's gRPC runtime).
 
     Args:
@@ -104,7 +112,11 @@ def _reachable(address, timeout_s):
         return False
 
 
-def wait_for_cluster(cluster, timeout_s=60.0, jobs=None):
+def wait_for_cluster(
+    cluster: Mapping[str, Sequence[str]] | tf.train.ClusterSpec,
+    timeout_s: float = 60.0,
+    jobs: Collection[str] | None = None,
+) -> None:
     """Waits until every task of `cluster` (or of the `jobs` named) accepts connections.
 
     TensorFlow itself waits without end for a task that is not there (it logs "CreateSession

@@ -15,13 +15,22 @@ time that it compiles here and computes what the loop computes, else the loop; T
 force one. docs/benchmarks.md has the measurements.
 """
 
+from __future__ import annotations
+
 import logging
 import numbers
+from collections.abc import Callable
 
 import tensorflow as tf
 
 from tfstate import _xla
 from tfstate._checks import check_state, require_graph_mode
+from tfstate._types import Scope, StateNest
+from tfstate.cells import RNNCell
+from tfstate.keyed import KeyedLookup
+from tfstate.keyed_rnn import KeyedRNN
+from tfstate.rnn import StatefulRNN
+from tfstate.state import RNNState
 
 CHUNK_STEPS = 64  # steps per compiled call when num_steps is a tensor (a call costs ~0.2 ms more than its steps)
 
@@ -68,8 +77,15 @@ def _check_steps(num_steps, max_steps):
 
 
 def generate(
-    cell, first_input, num_steps, next_input_fn, initial_state=None, scope=None, jit_compile=None, max_steps=None
-):
+    cell: RNNCell,
+    first_input: tf.Tensor,
+    num_steps: int | tf.Tensor,
+    next_input_fn: Callable[[tf.Tensor], tf.Tensor],
+    initial_state: StateNest | StatefulRNN | RNNState | KeyedRNN | KeyedLookup | None = None,
+    scope: Scope | None = None,
+    jit_compile: bool | None = None,
+    max_steps: int | None = None,
+) -> tuple[tf.Tensor, StateNest]:
     """Runs `cell` for `num_steps` steps, each step's input computed in-graph from the previous output.
 
     Args:

@@ -1,14 +1,18 @@
 """StateHook: carries stateful RNNs' state through `MonitoredTrainingSession` runs, resets and checkpoints."""
 
+from __future__ import annotations
+
 import logging
 import numbers
 import os
+from collections.abc import Sequence
+from typing import Literal
 
 import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
 from tfstate.checkpoint import prune_snapshots, restore_snapshot, save_snapshot, snapshot_path
-from tfstate.rnn import StatefulRNN
+from tfstate.rnn import StatefulRNN, check_stateful_rnns
 from tfstate.state import assign_states
 
 _log = logging.getLogger("tfstate")
@@ -68,22 +72,13 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
 
     def __init__(
         self,
-        rnns,
-        reset_every_n_steps=None,
-        checkpoint_dir=None,
-        checkpoint_basename="model.ckpt",
-        missing_snapshot="error",
-    ):
-        self._rnns = tuple(rnns) if isinstance(rnns, (list, tuple)) else (rnns,)
-        if not self._rnns or not all(isinstance(rnn, StatefulRNN) for rnn in self._rnns):
-            raise TypeError(
-                "StateHook takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an "
-                "RNNState you unroll yourself, StatefulRNN(outputs, final_state, state)) or a list of "
-                f"them; got {_describe(rnns)}."
-            )
-        names = [rnn.state.name for rnn in self._rnns]
-        if len(set(names)) != len(names):
-            raise ValueError(f"StateHook got the same StatefulRNN twice (state names {names}).")
+        rnns: StatefulRNN | Sequence[StatefulRNN],
+        reset_every_n_steps: int | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_basename: str = "model.ckpt",
+        missing_snapshot: Literal["error", "fresh_start"] = "error",
+    ) -> None:
+        self._rnns = check_stateful_rnns(rnns, "StateHook")
         if reset_every_n_steps is not None and (
             isinstance(reset_every_n_steps, bool)
             or not isinstance(reset_every_n_steps, numbers.Integral)
@@ -110,20 +105,20 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
         self._session = None  # the session set up by after_create_session
         self._count = 0
 
-    def listener(self):
+    def listener(self) -> tf.compat.v1.train.CheckpointSaverListener:
         """A `CheckpointSaverListener` that saves the state beside each checkpoint of a `CheckpointSaverHook`."""
         if self.checkpoint_dir is None:
             raise ValueError("StateHook.listener() needs the hook's checkpoint_dir (the CheckpointSaverHook's).")
         return _SnapshotListener(self)
 
-    def begin(self):
+    def begin(self) -> None:
         require_graph_mode("tfstate.StateHook")
         graph = tf.compat.v1.get_default_graph()
         if any(state.step.graph is not graph for state in self._states):
             raise ValueError("StateHook's RNNs were built in another graph than the one the MonitoredSession runs.")
         self._global_step = tf.compat.v1.train.get_global_step()
 
-    def after_create_session(self, session, coord):
+    def after_create_session(self, session: tf.compat.v1.Session, coord: tf.compat.v1.train.Coordinator) -> None:
         self._session = None
         for state in self._states:
             state.initialize_if_needed(session)
@@ -157,7 +152,7 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
             return
         restore_snapshot(session, self._rnns, checkpoint)
 
-    def before_run(self, run_context):
+    def before_run(self, run_context: tf.compat.v1.train.SessionRunContext) -> tf.compat.v1.train.SessionRunArgs:
         args = run_context.original_args
         if any(id(fetch) in self._keeps for fetch in tf.nest.flatten(args.fetches)):
             raise ValueError(
@@ -169,7 +164,9 @@ class StateHook(tf.compat.v1.train.SessionRunHook):
             feed = {rnn.step: 0 for rnn in self._rnns if rnn.step.name not in fed}
         return tf.compat.v1.train.SessionRunArgs(self._fetches, feed_dict=feed)
 
-    def after_run(self, run_context, run_values):
+    def after_run(
+        self, run_context: tf.compat.v1.train.SessionRunContext, run_values: tf.compat.v1.train.SessionRunValues
+    ) -> None:
         results = run_values.results
         assign_states(run_context.session, self._states, results["final_states"], expected_writes=results["writes"])
         self._count += 1
@@ -211,9 +208,3 @@ class _SnapshotListener(tf.compat.v1.train.CheckpointSaverListener):
         if saved is None or os.path.realpath(saved) != os.path.realpath(expected):
             raise self._mismatch(expected, f"the CheckpointSaverHook saved another (latest there: '{saved}')")
         prune_snapshots(self._hook.checkpoint_dir, self._hook.checkpoint_basename)
-
-
-def _describe(value):
-    if isinstance(value, (list, tuple)):
-        return f"{type(value).__name__} of {[type(item).__name__ for item in value]}"
-    return type(value).__name__

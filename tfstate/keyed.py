@@ -20,8 +20,12 @@ a `MutableHashTableV2` maps it to the table's keep count when it was last kept; 
 TensorFlow ops, so a SavedModel holding the table loads in TF Serving.
 """
 
+from __future__ import annotations
+
 import contextlib
+import os
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +34,8 @@ from tensorflow.python.training.saving import saveable_object
 from tfstate import _npz
 from tfstate._checks import check_structure, require_graph_mode
 from tfstate._key_locks import KeyLocks, run_if
+from tfstate._types import DTypeLike, StateNest, StateSize, StateValues
+from tfstate.cells import RNNCell
 from tfstate.state import check_reset_value, only_on, state_paths
 
 _FORMAT = "tfstate-keyed-v1"
@@ -39,7 +45,7 @@ _BUCKETS = 65536
 _TABLES = weakref.WeakKeyDictionary()  # graph -> its KeyedStates, in creation order
 
 
-def saveables(*tables, graph=None):
+def saveables(*tables: KeyedState, graph: tf.Graph | None = None) -> list[saveable_object.SaveableObject]:
     """What puts keyed tables into a `tf.compat.v1.train.Saver` checkpoint (opt-in: a plain Saver leaves them out).
 
         saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables() + tfstate.keyed.saveables())
@@ -100,16 +106,16 @@ class KeyedState:
 
     def __init__(
         self,
-        cell_or_state_size,
-        capacity,
-        key_dtype=tf.int64,
-        dtype=tf.float32,
-        name="keyed_state",
-        reset_value=None,
-        max_idle=None,
-        max_parallel_runs=8,
-        device=None,
-    ):
+        cell_or_state_size: RNNCell | StateSize,
+        capacity: int,
+        key_dtype: DTypeLike = tf.int64,
+        dtype: DTypeLike = tf.float32,
+        name: str = "keyed_state",
+        reset_value: StateNest | None = None,
+        max_idle: int | None = None,
+        max_parallel_runs: int = 8,
+        device: str | None = None,
+    ) -> None:
         require_graph_mode("tfstate.KeyedState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
         self._dtype = tf.as_dtype(dtype)
@@ -186,15 +192,15 @@ class KeyedState:
         return only_on(self.device)
 
     @property
-    def dtype(self):
+    def dtype(self) -> tf.DType:
         return self._dtype
 
     @property
-    def state_size(self):
+    def state_size(self) -> StateSize:
         return self._state_size
 
     @property
-    def paths(self):
+    def paths(self) -> list[str]:
         """Names of the state's parts in `tf.nest.flatten` order (`c`, `h`, `cell_1/c`, ...)."""
         return list(self._paths)
 
@@ -253,7 +259,9 @@ class KeyedState:
         )
         return keys, check
 
-    def lookup(self, keys, start=None, batch_size=None):
+    def lookup(
+        self, keys: tf.Tensor, start: tf.Tensor | None = None, batch_size: int | tf.Tensor | None = None
+    ) -> KeyedLookup:
         """The stored states of `keys` for one run, and the keep op that stores its final states.
 
         Builds ops (call it at graph-building time, once per consumer).
@@ -343,7 +351,7 @@ class KeyedState:
         with tf.control_dependencies([removed]):
             return tf.identity(held)
 
-    def end(self, keys):
+    def end(self, keys: tf.Tensor) -> tf.Tensor:
         """A `[batch]` bool tensor, True where the key held a state; running it drops those states.
 
         The drop waits for runs in flight on those keys (it claims them like a run). Builds ops:
@@ -361,7 +369,7 @@ class KeyedState:
     def _export_kept(self):
         return tf.raw_ops.LookupTableExportV2(table_handle=self._kept, Tkeys=self.key_dtype, Tvalues=tf.int64)
 
-    def build_initializer(self, name="initializer"):
+    def build_initializer(self, name: str = "initializer") -> tf.Operation:
         """Builds an op that empties the table; `.initializer` is the one built with the table.
 
         An export's init op builds its own: an op a session has run must not become a control
@@ -378,7 +386,7 @@ class KeyedState:
             with tf.control_dependencies([rows, kept]):
                 return tf.group(tf.compat.v1.variables_initializer([self._clock] + self._locks.variables), name=name)
 
-    def initialize_if_needed(self, sess):
+    def initialize_if_needed(self, sess: tf.compat.v1.Session) -> None:
         """Empties the table unless it was initialized, loaded or restored already; then it only readies its locks."""
         clock_set, locks_set = sess.run(self._is_initialized)
         if not clock_set:
@@ -426,7 +434,7 @@ class KeyedState:
         with tf.compat.v1.name_scope("import"):
             return self._locks.exclusively(replace)
 
-    def read(self, sess):
+    def read(self, sess: tf.compat.v1.Session) -> dict[int | bytes, StateValues]:
         """`{key: nest of arrays}` of every stored stream (read while no run is in flight); string keys as bytes."""
         keys, rows, _, _ = sess.run(self._snapshot)
         parts = self._split(rows)
@@ -446,7 +454,7 @@ class KeyedState:
         names = {path: f"{self.name}/{path}" for path in self._paths}
         return names, f"{self.name}/keys", f"{self.name}/kept", f"{self.name}/clock"
 
-    def save(self, sess, path):
+    def save(self, sess: tf.compat.v1.Session, path: str | os.PathLike) -> None:
         """Writes every stored stream to an .npz file, atomically (a crash leaves the old file).
 
         Arrays are named by the table's name: `<name>/keys` (int64, or for string keys the UTF-8
@@ -460,7 +468,7 @@ class KeyedState:
         arrays[kept_name], arrays[clock_name] = kept, np.asarray(clock, np.int64)
         _npz.write_arrays(path, _FORMAT, arrays)
 
-    def load(self, sess, path):
+    def load(self, sess: tf.compat.v1.Session, path: str | os.PathLike) -> None:
         """Replaces the table's streams by those of a `save` file; the file is checked whole first.
 
         Raises:
@@ -508,7 +516,7 @@ class KeyedState:
             },
         )
 
-    def check_keys(self, keys):
+    def check_keys(self, keys: Sequence[int | str | bytes] | np.ndarray) -> np.ndarray:
         """`keys` as a 1-D NumPy array of the table's key dtype; ValueError for any other dtype, shape or a repeat."""
         integers = self.key_dtype == tf.int64
         array = np.asarray(keys)
@@ -606,7 +614,9 @@ class KeyedLookup:
         has a `reset_value`).
     """
 
-    def __init__(self, state, keys, start, batch_size):
+    def __init__(
+        self, state: KeyedState, keys: tf.Tensor, start: tf.Tensor | None, batch_size: int | tf.Tensor | None
+    ) -> None:
         self.state = state
         if start is not None:
             start = tf.convert_to_tensor(start)
@@ -636,7 +646,7 @@ class KeyedLookup:
             name="check_batch",
         )
 
-    def initial_state_for(self, run_batch_size):
+    def initial_state_for(self, run_batch_size: int | tf.Tensor) -> StateNest:
         """`initial_state`, for a consumer whose batch (checked in-graph) must be these keys' (e.g. `generate`).
 
         Needs only the keys (and start flags) fed, not the inputs of the RNN the lookup was built for.
@@ -644,7 +654,7 @@ class KeyedLookup:
         with self.state._on_device(), tf.control_dependencies([self._check_batch(run_batch_size, "rows of inputs")]):
             return tf.nest.map_structure(tf.identity, self._initial)
 
-    def keep(self, final_state):
+    def keep(self, final_state: StateNest) -> tf.Operation:
         """An op that stores `final_state` (a nest like the state, one row per key) under the keys.
 
         A run that does not fetch it changes nothing (a peek). After the writes, if the table holds

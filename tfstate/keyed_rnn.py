@@ -1,9 +1,13 @@
 """`keyed_dynamic_rnn`: `dynamic_rnn` whose rows are streams named by keys, their states kept in a `KeyedState`."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
-from tfstate.keyed import KeyedState
+from tfstate._types import DTypeLike, Scope, StateNest, TensorNest
+from tfstate.cells import RNNCell
+from tfstate.keyed import KeyedLookup, KeyedState
 from tfstate.rnn import dynamic_rnn
 
 
@@ -23,42 +27,59 @@ class KeyedRNN:
       end, end_keys: the table's `end_op` and its keys placeholder.
     """
 
-    def __init__(self, outputs, final_state, lookup):
+    def __init__(self, outputs: TensorNest, final_state: StateNest, lookup: KeyedLookup) -> None:
         self.outputs = outputs
         self.final_state = final_state
         self.lookup = lookup
         self.state = lookup.state
         self.keep = lookup.keep(final_state)
 
-    keys = property(lambda self: self.lookup.keys)
-    start = property(lambda self: self.lookup.start)
-    found = property(lambda self: self.lookup.found)
-    initial_state = property(lambda self: self.lookup.initial_state)
-    end = property(lambda self: self.state.end_op)
-    end_keys = property(lambda self: self.state.end_keys)
+    @property
+    def keys(self) -> tf.Tensor:
+        return self.lookup.keys
 
-    def initial_state_for(self, run_batch_size):
+    @property
+    def start(self) -> tf.Tensor:
+        return self.lookup.start
+
+    @property
+    def found(self) -> tf.Tensor:
+        return self.lookup.found
+
+    @property
+    def initial_state(self) -> StateNest:
+        return self.lookup.initial_state
+
+    @property
+    def end(self) -> tf.Operation:
+        return self.state.end_op
+
+    @property
+    def end_keys(self) -> tf.Tensor:
+        return self.state.end_keys
+
+    def initial_state_for(self, run_batch_size: int | tf.Tensor) -> StateNest:
         """The same streams' initial state for another consumer of these keys (e.g. `tfstate.generate`)."""
         return self.lookup.initial_state_for(run_batch_size)
 
 
 def keyed_dynamic_rnn(
-    cell,
-    inputs,
-    keys,
-    capacity=None,
-    start=None,
-    sequence_length=None,
-    time_major=False,
-    dtype=None,
-    reset_value=None,
-    max_idle=None,
-    state=None,
-    scope=None,
-    name="keyed_state",
-    resets=None,
-    state_device=None,
-):
+    cell: RNNCell,
+    inputs: TensorNest,
+    keys: tf.Tensor,
+    capacity: int | None = None,
+    start: tf.Tensor | None = None,
+    sequence_length: tf.Tensor | None = None,
+    time_major: bool = False,
+    dtype: DTypeLike | None = None,
+    reset_value: StateNest | None = None,
+    max_idle: int | None = None,
+    state: KeyedState | None = None,
+    scope: Scope | None = None,
+    name: str = "keyed_state",
+    resets: tf.Tensor | None = None,
+    state_device: str | None = None,
+) -> KeyedRNN:
     """`tfstate.dynamic_rnn` over `inputs` whose row i continues the stream `keys[i]`.
 
     Each row starts from the state its key holds in a `KeyedState` table (or from the reset value

@@ -7,9 +7,15 @@ as it did in TF1. A `Dense` object owns its weights, as TF1's layer objects did:
 first call, used by every later call.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import tensorflow as tf
 
 from tfstate._checks import require_graph_mode
+from tfstate._types import DTypeLike, Initializer, Scope
 
 __all__ = ["dense", "Dense", "fully_connected", "embed_sequence"]
 
@@ -38,21 +44,21 @@ def _scope(name, default_name, reuse):
 
 
 def dense(
-    inputs,
-    units,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=tf.compat.v1.zeros_initializer(),
-    kernel_regularizer=None,
-    bias_regularizer=None,
-    activity_regularizer=None,
-    kernel_constraint=None,
-    bias_constraint=None,
-    trainable=True,
-    name=None,
-    reuse=None,
-):
+    inputs: tf.Tensor,
+    units: int,
+    activation: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Initializer | None = None,
+    bias_initializer: Initializer | None = tf.compat.v1.zeros_initializer(),
+    kernel_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    bias_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    activity_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    kernel_constraint: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    bias_constraint: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    trainable: bool = True,
+    name: str | None = None,
+    reuse: bool | None = None,
+) -> tf.Tensor:
     """`activation(inputs @ kernel + bias)` with variables `<name>/kernel` and `<name>/bias`.
 
     The scope is `dense` (then `dense_1`, `dense_2`, ... for later calls) unless `name` is given;
@@ -94,21 +100,21 @@ def dense(
 
 
 def fully_connected(
-    inputs,
-    num_outputs,
-    activation_fn=tf.nn.relu,
-    normalizer_fn=None,
-    normalizer_params=None,
-    weights_initializer=tf.compat.v1.glorot_uniform_initializer(),
-    weights_regularizer=None,
-    biases_initializer=tf.compat.v1.zeros_initializer(),
-    biases_regularizer=None,
-    reuse=None,
-    variables_collections=None,
-    outputs_collections=None,
-    trainable=True,
-    scope=None,
-):
+    inputs: tf.Tensor,
+    num_outputs: int,
+    activation_fn: Callable[[tf.Tensor], tf.Tensor] | None = tf.nn.relu,
+    normalizer_fn: Callable[..., tf.Tensor] | None = None,
+    normalizer_params: dict[str, Any] | None = None,
+    weights_initializer: Initializer = tf.compat.v1.glorot_uniform_initializer(),
+    weights_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    biases_initializer: Initializer | None = tf.compat.v1.zeros_initializer(),
+    biases_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    reuse: bool | None = None,
+    variables_collections: Sequence[str] | None = None,
+    outputs_collections: Sequence[str] | None = None,
+    trainable: bool = True,
+    scope: Scope | None = None,
+) -> tf.Tensor:
     """TF1 contrib's fully connected layer: variables `<scope>/weights` and `<scope>/biases`.
 
     As in TF1, the default activation is ReLU, and a `normalizer_fn` replaces the biases.
@@ -164,21 +170,21 @@ class Dense:
 
     def __init__(
         self,
-        units,
-        activation=None,
-        use_bias=True,
-        kernel_initializer=None,
-        bias_initializer=tf.compat.v1.zeros_initializer(),
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        trainable=True,
-        name=None,
-        dtype=None,
-        _reuse=None,
-    ):
+        units: int,
+        activation: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Initializer | None = None,
+        bias_initializer: Initializer | None = tf.compat.v1.zeros_initializer(),
+        kernel_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        bias_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        activity_regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        kernel_constraint: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        bias_constraint: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: DTypeLike | None = None,
+        _reuse: bool | None = None,
+    ) -> None:
         self.units = int(units)
         self.activation = activation
         self.use_bias = use_bias
@@ -198,34 +204,34 @@ class Dense:
         self._scope = None
 
     @property
-    def name(self):
+    def name(self) -> str:
         """The variable scope's name once built (e.g. `decoder/dense`), else the name given or `dense`."""
         return self._scope.name if self._scope is not None else self._name or "dense"
 
     @property
-    def dtype(self):
+    def dtype(self) -> tf.DType | None:
         return self._dtype or (self.kernel.dtype.base_dtype if self.built else None)
 
     @property
-    def built(self):
+    def built(self) -> bool:
         return self.kernel is not None
 
     @property
-    def variables(self):
+    def variables(self) -> list[tf.Variable]:
         return [v for v in (self.kernel, self.bias) if v is not None]
 
     trainable_variables = variables
     weights = variables
     trainable_weights = variables
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tf.TensorShape | Sequence[int | None]) -> tf.TensorShape:
         """`input_shape` with its last dimension replaced by `units` (TF1's, for decoders' `output_size`)."""
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank is None or input_shape.rank < 1 or input_shape[-1] is None:
             raise ValueError(f"Dense needs an input shape with a known last dimension; got {input_shape}.")
         return input_shape[:-1].concatenate(self.units)
 
-    def __call__(self, inputs):
+    def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
         """Applies the layer; the first call creates the weights in the current variable scope."""
         require_graph_mode("tfstate.layers.Dense")
         inputs = tf.convert_to_tensor(inputs)
@@ -278,16 +284,16 @@ class Dense:
 
 
 def embed_sequence(
-    ids,
-    vocab_size=None,
-    embed_dim=None,
-    unique=False,
-    initializer=None,
-    regularizer=None,
-    trainable=True,
-    scope=None,
-    reuse=None,
-):
+    ids: tf.Tensor,
+    vocab_size: int | None = None,
+    embed_dim: int | None = None,
+    unique: bool = False,
+    initializer: Initializer | None = None,
+    regularizer: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    trainable: bool = True,
+    scope: Scope | None = None,
+    reuse: bool | None = None,
+) -> tf.Tensor:
     """TF1 contrib's `embed_sequence`: `ids` (`[batch, time]`) looked up in `<scope>/embeddings`.
 
     The scope is `EmbedSequence` (then `EmbedSequence_1`, ...) unless `scope` is given; the table is

@@ -5,14 +5,17 @@ m: num_proj or num_units wide), and `MultiRNNCell(state_is_tuple=False)` concate
 states in order. Both helpers work on tensors and NumPy arrays of any rank (per-timestep traces too).
 """
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 
 from tfstate._checks import check_structure
-from tfstate.cells import CellWrapper, LSTMStateTuple, MultiRNNCell, ProjectedLSTMState
+from tfstate._types import StateNest, StateSize, StateValues
+from tfstate.cells import CellWrapper, LSTMStateTuple, MultiRNNCell, ProjectedLSTMState, RNNCell
 
 
-def tuple_layout(cell):
+def tuple_layout(cell: RNNCell) -> StateSize:
     """The state sizes of `cell` in tuple layout: `LSTMStateTuple(c, h)` per LSTM, an int per other layer."""
     if isinstance(cell, CellWrapper):
         return tuple_layout(cell.cell)
@@ -23,7 +26,7 @@ def tuple_layout(cell):
     return cell.state_size
 
 
-def state_to_tuple(state, cell):
+def state_to_tuple(state: StateNest | StateValues, cell: RNNCell) -> StateNest | StateValues:
     """Splits a concatenated state of `cell` into the tuple layout (a tuple-layout state passes through)."""
     layout = tuple_layout(cell)
     if tf.nest.is_nested(state):
@@ -43,7 +46,7 @@ def state_to_tuple(state, cell):
     return tf.nest.pack_sequence_as(layout, parts)
 
 
-def state_to_concat(state):
+def state_to_concat(state: StateNest | StateValues) -> tf.Tensor | np.ndarray:
     """Concatenates a tuple-layout state along the last axis, c before h in every layer (TF1's layout)."""
     parts = tf.nest.flatten(state)
     if all(isinstance(part, np.ndarray) for part in parts):

@@ -27,6 +27,8 @@ says why. `TFSTATE_NATIVE=0` turns it off; `TFSTATE_NATIVE_THREADS=N` fixes its 
 (default: one per core, one thread below ~1 MFLOP per step).
 """
 
+from __future__ import annotations
+
 import errno
 import functools
 import hashlib
@@ -99,7 +101,7 @@ def _x86():
     return platform.machine() in ("x86_64", "AMD64")
 
 
-def variants():
+def variants() -> tuple[str, ...]:
     """The kernel variants this CPU runs, fastest first: e.g. `("avx512", "avx2", "portable")`."""
     return tuple(
         name
@@ -108,7 +110,7 @@ def variants():
     )
 
 
-def variant():
+def variant() -> str:
     """The variant the fused cells use: `TFSTATE_NATIVE_ISA` when set, else the fastest this CPU runs.
 
     Raises NativeUnavailableError when `TFSTATE_NATIVE_ISA` names no variant, or one this CPU cannot run.
@@ -371,7 +373,7 @@ def _status(name):
     return None
 
 
-def status():
+def status() -> str | None:
     """`None` when the compiled kernel (of `variant()`) is ready, else the reason it is not. Builds it if needed."""
     if os.environ.get("TFSTATE_NATIVE", "1") == "0":
         return "TFSTATE_NATIVE=0 is set"

@@ -1,9 +1,15 @@
 """`dynamic_rnn` / `bidirectional_dynamic_rnn` that take fused cells' whole-chunk path, and `stateful_dynamic_rnn`."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 from tfstate import _tf1
 from tfstate._checks import require_graph_mode
+from tfstate._types import DTypeLike, Scope, StateNest, TensorNest
+from tfstate.cells import RNNCell
 from tfstate.fused.gru import unroll_of
 from tfstate.resets import stepped_with_resets
 from tfstate.state import RNNState
@@ -17,27 +23,54 @@ class StatefulRNN:
     `rnn.step: 0` starts the run from the reset value; feeding `rnn.reset_rows` resets chosen rows.
     """
 
-    def __init__(self, outputs, final_state, state):
+    def __init__(self, outputs: TensorNest, final_state: StateNest, state: RNNState) -> None:
         self.outputs = outputs
         self.final_state = final_state
         self.state = state
         self.keep = state.keep(final_state)
 
     @property
-    def reset(self):
+    def reset(self) -> tf.Operation:
         return self.state.reset_op
 
     @property
-    def step(self):
+    def step(self) -> tf.Tensor:
         return self.state.step
 
     @property
-    def reset_rows(self):
+    def reset_rows(self) -> tf.Tensor:
         return self.state.reset_rows
 
     @property
-    def initial_state(self):
+    def initial_state(self) -> StateNest:
         return self.state.initial_state
+
+
+def check_stateful_rnns(rnns: StatefulRNN | Sequence[StatefulRNN], who: str) -> tuple[StatefulRNN, ...]:
+    """`rnns` (one or a list) as a tuple of distinct `StatefulRNN`s; an error naming what `who` got otherwise."""
+    given = tuple(rnns) if isinstance(rnns, (list, tuple)) else (rnns,)
+    if not given or not all(isinstance(rnn, StatefulRNN) for rnn in given):
+        keyed = any(type(rnn).__name__ == "KeyedRNN" for rnn in given)
+        raise TypeError(
+            f"{who} takes a StatefulRNN (what tfstate.stateful_dynamic_rnn returns; for an RNNState you unroll "
+            f"yourself, StatefulRNN(outputs, final_state, state)) or several; got {_describe(rnns)}."
+            + (
+                " A KeyedRNN keeps its streams itself: fetch krnn.keep with the run (runs on the same keys are "
+                "serialized in-graph)."
+                if keyed
+                else ""
+            )
+        )
+    names = [rnn.state.name for rnn in given]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{who} got the same StatefulRNN twice (state names {names}).")
+    return given
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {[type(item).__name__ for item in value]}"
+    return type(value).__name__
 
 
 def _dtype_of(inputs):
@@ -46,18 +79,18 @@ def _dtype_of(inputs):
 
 
 def dynamic_rnn(
-    cell,
-    inputs,
-    sequence_length=None,
-    initial_state=None,
-    dtype=None,
-    parallel_iterations=None,
-    swap_memory=False,
-    time_major=False,
-    scope=None,
-    resets=None,
-    reset_state=None,
-):
+    cell: RNNCell,
+    inputs: TensorNest,
+    sequence_length: tf.Tensor | None = None,
+    initial_state: StateNest | None = None,
+    dtype: DTypeLike | None = None,
+    parallel_iterations: int | None = None,
+    swap_memory: bool = False,
+    time_major: bool = False,
+    scope: Scope | None = None,
+    resets: tf.Tensor | None = None,
+    reset_state: StateNest | None = None,
+) -> tuple[TensorNest, StateNest]:
     """`tf.compat.v1.nn.dynamic_rnn` (same arguments, same results) that runs a fused cell over the whole chunk.
 
     A cell with an `unroll` method (`LSTMBlockCell`, `LSTMBlockFusedCell`, `FusedMultiRNNCell`,
@@ -129,18 +162,18 @@ def dynamic_rnn(
 
 
 def bidirectional_dynamic_rnn(
-    cell_fw,
-    cell_bw,
-    inputs,
-    sequence_length=None,
-    initial_state_fw=None,
-    initial_state_bw=None,
-    dtype=None,
-    parallel_iterations=None,
-    swap_memory=False,
-    time_major=False,
-    scope=None,
-):
+    cell_fw: RNNCell,
+    cell_bw: RNNCell,
+    inputs: TensorNest,
+    sequence_length: tf.Tensor | None = None,
+    initial_state_fw: StateNest | None = None,
+    initial_state_bw: StateNest | None = None,
+    dtype: DTypeLike | None = None,
+    parallel_iterations: int | None = None,
+    swap_memory: bool = False,
+    time_major: bool = False,
+    scope: Scope | None = None,
+) -> tuple[tuple[TensorNest, TensorNest], tuple[StateNest, StateNest]]:
     """`tf.compat.v1.nn.bidirectional_dynamic_rnn` (same arguments, results and variable names) on `dynamic_rnn`.
 
     The backward direction runs `dynamic_rnn` over the inputs reversed within each row's length,
@@ -194,18 +227,18 @@ def bidirectional_dynamic_rnn(
 
 
 def stateful_dynamic_rnn(
-    cell,
-    inputs,
-    batch_size=None,
-    sequence_length=None,
-    time_major=False,
-    dtype=None,
-    reset_value=None,
-    scope=None,
-    name="rnn_state",
-    state_device=None,
-    resets=None,
-):
+    cell: RNNCell,
+    inputs: TensorNest,
+    batch_size: int | None = None,
+    sequence_length: tf.Tensor | None = None,
+    time_major: bool = False,
+    dtype: DTypeLike | None = None,
+    reset_value: StateNest | None = None,
+    scope: Scope | None = None,
+    name: str = "rnn_state",
+    state_device: str | None = None,
+    resets: tf.Tensor | None = None,
+) -> StatefulRNN:
     """`tf.compat.v1.nn.dynamic_rnn` over `inputs`, starting from a state kept in variables.
 
     Args:

@@ -12,10 +12,17 @@ The table starts empty when the model is loaded (its init op empties it); the we
 session's variables at export time.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
 import tensorflow as tf
+from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
 from tfstate import _tf1
 from tfstate._checks import require_graph_mode
+from tfstate.keyed_rnn import KeyedRNN
 
 STEP, PEEK, END = "step", "peek", "end"
 
@@ -29,7 +36,9 @@ def _signature(inputs, outputs, method=tf.compat.v1.saved_model.signature_consta
     )
 
 
-def serving_signatures(krnn, inputs, outputs):
+def serving_signatures(
+    krnn: KeyedRNN, inputs: Mapping[str, tf.Tensor], outputs: Mapping[str, tf.Tensor]
+) -> dict[str, SignatureDef]:
     """`{name: SignatureDef}` for `step` (also `serving_default`), `peek` and `end` of a `KeyedRNN`.
 
     Builds the `step` outputs (each an identity that runs after the keep): call it once.
@@ -60,7 +69,14 @@ def serving_signatures(krnn, inputs, outputs):
     }
 
 
-def export_saved_model(sess, export_dir, krnn, inputs, outputs, tags=(tf.compat.v1.saved_model.tag_constants.SERVING,)):
+def export_saved_model(
+    sess: tf.compat.v1.Session,
+    export_dir: str | os.PathLike,
+    krnn: KeyedRNN,
+    inputs: Mapping[str, tf.Tensor],
+    outputs: Mapping[str, tf.Tensor],
+    tags: Sequence[str] = (tf.compat.v1.saved_model.tag_constants.SERVING,),
+) -> str | os.PathLike:
     """Writes the graph of `sess`, its global variables and the signatures of `serving_signatures` to `export_dir`.
 
     The SavedModel's init op initializes the local variables and empties the keyed table, so a

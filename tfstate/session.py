@@ -10,12 +10,19 @@ and the RNNs' states stay locked (in Python, in creation order) from the first r
 second, so two threads running the same session never interleave their runs.
 """
 
+from __future__ import annotations
+
 import numbers
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from tfstate import _npz
+from tfstate._types import StateValues
+from tfstate.rnn import StatefulRNN, check_stateful_rnns
 from tfstate.state import assign_states, hold, read_states
 
 _FORMAT = "tfstate-state-v2"  # arrays named '<state name>/<part path>'
@@ -36,12 +43,10 @@ class StatefulSession:
     every state whole, as of one moment.
     """
 
-    def __init__(self, sess, *rnns):
+    def __init__(self, sess: tf.compat.v1.Session, *rnns: StatefulRNN) -> None:
         if not rnns:
             raise ValueError("StatefulSession needs at least one StatefulRNN; got none.")
-        names = [rnn.state.name for rnn in rnns]
-        if len(set(names)) != len(names):
-            raise ValueError(f"StatefulSession got the same StatefulRNN twice (state names {names}).")
+        rnns = check_stateful_rnns(list(rnns) if len(rnns) > 1 else rnns[0], "StatefulSession")
         self.sess = sess
         self.rnns = rnns
         self._states = [rnn.state for rnn in rnns]
@@ -50,7 +55,16 @@ class StatefulSession:
         for state in self._states:
             state.initialize_if_needed(sess)
 
-    def run(self, fetches, feed_dict=None, keep=True, step=None, reset_rows=None, options=None, run_metadata=None):
+    def run(
+        self,
+        fetches: Any,
+        feed_dict: Mapping[Any, Any] | None = None,
+        keep: bool = True,
+        step: int | None = None,
+        reset_rows: Sequence[bool] | np.ndarray | None = None,
+        options: tf.compat.v1.RunOptions | None = None,
+        run_metadata: tf.compat.v1.RunMetadata | None = None,
+    ) -> Any:
         """`sess.run(fetches, feed_dict)` that also keeps every RNN's final state (unless keep=False).
 
         `step=0` starts every RNN from its reset value; `reset_rows` (bool per row) resets those rows.
@@ -88,17 +102,17 @@ class StatefulSession:
             assign_states(self.sess, self._states, finals, expected_writes=writes)
         return result
 
-    def reset(self):
+    def reset(self) -> None:
         """Resets every RNN's state to its reset value."""
         with hold(self._states):
             self.sess.run([rnn.reset for rnn in self.rnns])
 
-    def get_state(self):
+    def get_state(self) -> tuple[StateValues, ...]:
         """A tuple with one nest of NumPy arrays per RNN, in the order given, read in one run."""
         with hold(self._states):
             return tuple(read_states(self.sess, self._states))
 
-    def set_state(self, values):
+    def set_state(self, values: Sequence[StateValues]) -> None:
         """Sets every RNN's state from `values` (as `get_state` returns); all checked before any is set."""
         if not isinstance(values, (tuple, list)) or len(values) != len(self.rnns):
             raise ValueError(
@@ -115,7 +129,7 @@ class StatefulSession:
             for index, state in enumerate(self._states)
         }
 
-    def save_state(self, path):
+    def save_state(self, path: str | os.PathLike) -> None:
         """Writes every RNN's state to an .npz file, atomically (a crash leaves the old file).
 
         Arrays are named by state (`rnn_state/c`, ...), so `load_state` puts each back into the
@@ -127,7 +141,7 @@ class StatefulSession:
             arrays.update(zip(keys[state], tf.nest.flatten(value)))
         _npz.write_arrays(path, _FORMAT, arrays)
 
-    def load_state(self, path):
+    def load_state(self, path: str | os.PathLike) -> None:
         """Sets every RNN's state from a `save_state` file; the file is checked whole before anything is set.
 
         Raises:

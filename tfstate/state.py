@@ -17,14 +17,19 @@ Every op (keep, reset, assign, read) is built once; running them never grows the
 A state's variables and ops are all on the device its RNN runs on (see `RNNState`, "Placement").
 """
 
+from __future__ import annotations
+
 import contextlib
 import itertools
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tfstate._checks import check_structure, require_graph_mode
+from tfstate._types import DTypeLike, StateNest, StateSize, StateValues
+from tfstate.cells import RNNCell
 
 STATE_VARIABLES = "tfstate_state_variables"
 """Graph collection of every RNNState's variables (also in LOCAL_VARIABLES), with the bookkeeping
@@ -33,7 +38,7 @@ variables beside them (the write count, and the row count of a batch_size=None s
 _creation_order = itertools.count()
 
 
-def state_paths(structure, prefix=""):
+def state_paths(structure: StateSize, prefix: str = "") -> list[str]:
     """Names for the leaves of a state nest, in `tf.nest.flatten` order: `c`, `h`, `cell_1/c`, ..."""
     if hasattr(structure, "_fields"):
         items = zip(structure._fields, structure)
@@ -47,7 +52,9 @@ def state_paths(structure, prefix=""):
     return paths
 
 
-def check_reset_value(state_size, reset_value, dtype, owner):
+def check_reset_value(
+    state_size: StateSize, reset_value: StateNest | None, dtype: DTypeLike, owner: str
+) -> list[tf.Tensor] | None:
     """A `reset_value` nest as a flat list of `dtype` tensors (None stays None), each ending in its part's width.
 
     Raises ValueError naming `owner` (e.g. "RNNState 'rnn_state'"), the part and the shapes.
@@ -63,7 +70,7 @@ def check_reset_value(state_size, reset_value, dtype, owner):
     return flat
 
 
-def only_on(device):
+def only_on(device: str | None) -> contextlib.ExitStack:
     """A context that builds on `device` alone ("" leaves ops to the placer): outer device functions
     such as `replica_device_setter` do not apply, so a state's storage and every op touching it share a device.
     """
@@ -139,14 +146,14 @@ class RNNState:
 
     def __init__(
         self,
-        cell_or_state_size,
-        batch_size,
-        dtype=tf.float32,
-        name="rnn_state",
-        reset_value=None,
-        run_batch_size=None,
-        device=None,
-    ):
+        cell_or_state_size: RNNCell | StateSize,
+        batch_size: int | None,
+        dtype: DTypeLike = tf.float32,
+        name: str = "rnn_state",
+        reset_value: StateNest | None = None,
+        run_batch_size: int | tf.Tensor | None = None,
+        device: str | None = None,
+    ) -> None:
         require_graph_mode("tfstate.RNNState")
         self._state_size = getattr(cell_or_state_size, "state_size", cell_or_state_size)
         self._dtype = tf.as_dtype(dtype)
@@ -232,20 +239,20 @@ class RNNState:
             self._stored_rows = tf.constant(self._fixed_batch, tf.int32)
 
     @property
-    def dtype(self):
+    def dtype(self) -> tf.DType:
         return self._dtype
 
     @property
-    def state_size(self):
+    def state_size(self) -> StateSize:
         return self._state_size
 
     @property
-    def paths(self):
+    def paths(self) -> list[str]:
         """Names of the state's parts in `tf.nest.flatten` order (`c`, `h`, `cell_1/c`, ...)."""
         return list(self._paths)
 
     @property
-    def fixed_batch_size(self):
+    def fixed_batch_size(self) -> int | None:
         """The batch size the state always has, or None when it may change at a reset."""
         return self._fixed_batch
 
@@ -292,7 +299,7 @@ class RNNState:
         ok = tf.logical_and(tf.equal(self._stored_rows, run_batch), tf.equal(rows_fed, run_batch))
         return tf.debugging.Assert(ok, [message], name="check_batch")
 
-    def initial_state_for(self, run_batch_size):
+    def initial_state_for(self, run_batch_size: int | tf.Tensor) -> StateNest:
         """The initial state (same step flag, reset rows and lock) for another consumer's batch, e.g. `generate`'s.
 
         Builds new ops: call it at graph-building time, once per consumer.
@@ -329,7 +336,7 @@ class RNNState:
             values = self._reset_tensors(tf.shape(first)[0] if has_batch else self._stored_rows)
         return self._write(tf.nest.flatten(values), "reset")
 
-    def keep(self, final_state):
+    def keep(self, final_state: StateNest) -> tf.Operation:
         """An op that stores `final_state` (a nest like the state) as the state: all parts or none.
 
         A run that does not fetch it leaves the state as it was, so the next run continues from the
@@ -404,24 +411,29 @@ class RNNState:
             raise ValueError(f"RNNState '{self.name}' parts must all have the same batch size; got {sorted(rows)}.")
         return feed
 
-    def assign(self, sess, values):
+    def assign(self, sess: tf.compat.v1.Session, values: StateValues) -> None:
         """Sets the state to `values` (a nest of arrays like the state), all parts in one run.
 
         Raises ValueError (naming the part, the expected and the given) before anything is set.
         """
         assign_states(sess, [self], [values])
 
-    def read(self, sess):
+    def read(self, sess: tf.compat.v1.Session) -> StateValues:
         """The stored state as a nest of NumPy arrays (read under the state's lock: never half of a write)."""
         return read_states(sess, [self])[0]
 
-    def initialize_if_needed(self, sess):
+    def initialize_if_needed(self, sess: tf.compat.v1.Session) -> None:
         """Initializes the state variables unless they already are (then the state is left alone)."""
         if not sess.run(self._is_initialized):
             sess.run(self.initializer)
 
 
-def assign_states(sess, states, values, expected_writes=None):
+def assign_states(
+    sess: tf.compat.v1.Session,
+    states: Sequence[RNNState],
+    values: Sequence[StateValues],
+    expected_writes: Sequence[int] | None = None,
+) -> None:
     """Sets each state to its values in one run; every value is checked before anything is set.
 
     With `expected_writes` (one count per state, as read by an earlier run), the run fails and sets
@@ -436,14 +448,14 @@ def assign_states(sess, states, values, expected_writes=None):
     sess.run(ops, feed)
 
 
-def read_states(sess, states):
+def read_states(sess: tf.compat.v1.Session, states: Sequence[RNNState]) -> list[StateValues]:
     """Every state as a nest of NumPy arrays, all read in one run (each under its lock)."""
     stored = sess.run([state._stored for state in states])
     return [tf.nest.pack_sequence_as(state.state_size, flat) for state, flat in zip(states, stored)]
 
 
 @contextlib.contextmanager
-def hold(states):
+def hold(states: Iterable[RNNState]) -> Iterator[None]:
     """Holds the Python-side locks of `states` (in creation order, so two holders never deadlock).
 
     `StatefulSession` holds them across the runs of one call, which the in-graph lock (one run

@@ -4,11 +4,14 @@ outputs, states, final_state = dynamic_rnn_with_states(cell, inputs)
 states[t] (time axis placed like the inputs') == final state of a run over the first t+1 steps
 """
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfstate import _tf1
 from tfstate._checks import require_graph_mode
-from tfstate.cells import CellWrapper
+from tfstate._types import DTypeLike, Scope, StateNest, StateSize, TensorNest
+from tfstate.cells import CellWrapper, RNNCell
 
 
 class StateTraceWrapper(CellWrapper):
@@ -18,7 +21,7 @@ class StateTraceWrapper(CellWrapper):
     """
 
     @property
-    def output_size(self):
+    def output_size(self) -> tuple[StateSize, StateSize]:
         return (self.cell.output_size, self.cell.state_size)
 
     def _wrap(self, inputs, state, call):
@@ -41,8 +44,14 @@ def _repeat_last_valid_state(states, final_state, sequence_length, time_major):
 
 
 def dynamic_rnn_with_states(
-    cell, inputs, initial_state=None, sequence_length=None, time_major=False, dtype=None, scope=None
-):
+    cell: RNNCell,
+    inputs: TensorNest,
+    initial_state: StateNest | None = None,
+    sequence_length: tf.Tensor | None = None,
+    time_major: bool = False,
+    dtype: DTypeLike | None = None,
+    scope: Scope | None = None,
+) -> tuple[TensorNest, StateNest, StateNest]:
     """`tf.compat.v1.nn.dynamic_rnn` that also returns the state of every timestep.
 
     Returns:
