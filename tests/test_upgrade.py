@@ -13,7 +13,7 @@ import tensorflow as tf
 import tfstate
 from tfstate.upgrade import CHANGED, CHECK, NOT_CONVERTED, upgrade_source
 from tfstate.upgrade.reasons import exists_in_tensorflow
-from tfstate.upgrade.tables import FUNCTIONS, MODULES, public_names
+from tfstate.upgrade.tables import CONTRIB_CORE_NAMES, FUNCTIONS, MODULES, public_names
 
 
 def _source(text):
@@ -85,6 +85,30 @@ def test_contrib_rnn_functions_become_their_tf2_compat_v1_forms_which_exist():
         "tf.nest.flatten",
     ):
         assert f" = {name}(" in new_text and exists_in_tensorflow(name)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRIB_CORE_NAMES))
+def test_contrib_framework_aliases_of_core_functions_become_their_compat_v1_forms_which_exist(name):
+    new_text, report = upgrade_source(f"import tensorflow as tf\nx = {name}()\n")
+    assert new_text == f"import tensorflow as tf\nx = {CONTRIB_CORE_NAMES[name]}()\n"
+    assert [e.kind for e in report.entries] == [CHANGED] and exists_in_tensorflow(CONTRIB_CORE_NAMES[name])
+
+
+def test_upgraded_get_or_create_global_step_makes_the_step_an_optimizer_counts():
+    new_text, _ = _upgrade("""
+        import tensorflow as tf
+        w = tf.Variable(1.0)
+        step = tf.contrib.framework.get_or_create_global_step()
+        train_op = tf.train.GradientDescentOptimizer(0.1).minimize(w * w, global_step=step)
+    """)
+    graph, scope = tf.Graph(), {}
+    with graph.as_default():
+        exec(new_text, scope)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(3):
+                session.run(scope["train_op"])
+            assert session.run(tf.compat.v1.train.get_global_step()) == 3
 
 
 def test_upgraded_static_state_saving_rnn_carries_a_tfstate_cells_state_across_runs():

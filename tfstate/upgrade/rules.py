@@ -6,6 +6,8 @@
     a module used as a value (tables.VALUE_MODULES)       rnn_cell = tf.nn.rnn_cell -> rnn_cell = tfstate.rnn_cell
     modules that moved whole (tables.WHOLE_MODULES)       tf.flags.FLAGS            -> tf.compat.v1.flags.FLAGS
     TF1 summaries (tables.SUMMARY_NAMES)                  tf.summary.scalar         -> tf.compat.v1.summary.scalar
+    contrib aliases of core names (CONTRIB_CORE_NAMES)    tf.contrib.framework.get_global_step
+                                                                  -> tf.compat.v1.train.get_global_step
     TensorFlow's own renames                              tf.Session                -> tf.compat.v1.Session
         except where they lead into a module that fails on current TensorFlow (tf.compat.v1.nn.rnn_cell.X
         for a cell tfstate lacks): then the name is left as it was, and reported.
@@ -17,7 +19,15 @@ cannot be migrated" warnings are dropped because the tf.compat.v1.summary forms 
 
 from tensorflow.tools.compatibility import tf_upgrade_v2
 
-from tfstate.upgrade.tables import MODULES, SUMMARY_NAMES, VALUE_MODULES, in_module, module_rename, tfstate_name
+from tfstate.upgrade.tables import (
+    CONTRIB_CORE_NAMES,
+    MODULES,
+    SUMMARY_NAMES,
+    VALUE_MODULES,
+    in_module,
+    module_rename,
+    tfstate_name,
+)
 
 _SUMMARY_RENAMES = {f"tf.summary.{name}": f"tf.compat.v1.summary.{name}" for name in SUMMARY_NAMES}
 
@@ -43,7 +53,8 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
                 "function_transformers",
             ):
                 setattr(self, table, {})
-        self.symbol_renames = {**self.symbol_renames, **_SUMMARY_RENAMES}  # never edit TF's shared table
+        # never edit TF's shared table
+        self.symbol_renames = {**self.symbol_renames, **_SUMMARY_RENAMES, **CONTRIB_CORE_NAMES}
         for table in (
             "function_transformers",
             "function_reorders",
