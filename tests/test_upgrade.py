@@ -111,6 +111,45 @@ def test_upgraded_get_or_create_global_step_makes_the_step_an_optimizer_counts()
             assert session.run(tf.compat.v1.train.get_global_step()) == 3
 
 
+def test_a_call_leaving_out_an_argument_whose_tf1_default_tf2_ignores_becomes_compat_v1_and_others_are_left():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        a = tf.nn.ctc_beam_search_decoder(logits, lengths)
+        b = tf.nn.ctc_beam_search_decoder(logits, lengths, merge_repeated=False)
+        c = tf.while_loop(cond, body, [x])
+        d = tf.while_loop(cond, body, [x], return_same_structure=True)
+        e = tf.zeros_like(x)
+    """)
+    assert new_text.splitlines()[1:] == [
+        "a = tf.compat.v1.nn.ctc_beam_search_decoder(inputs=logits, sequence_length=lengths)",
+        "b = tf.nn.ctc_beam_search_decoder(inputs=logits, sequence_length=lengths)",
+        "c = tf.compat.v1.while_loop(cond=cond, body=body, loop_vars=[x])",
+        "d = tf.while_loop(cond=cond, body=body, loop_vars=[x])",
+        "e = tf.zeros_like(x)",
+    ]
+    [why_a] = [message for line, _, message in entries if line == 2 and "Renamed" in message]
+    assert "leaves out merge_repeated, whose TF1 default (True)" in why_a
+
+
+def test_upgraded_ctc_beam_search_and_while_loop_keep_tf1_results():
+    # frames spelling 3, blank, 3: TF1's beam search emitted [3] (merge_repeated=True by default), TF2's [3, 3];
+    # TF1's while_loop over one loop variable returned the tensor, TF2's a list holding it
+    new_text, _ = _upgrade("""
+        import numpy as np
+        import tensorflow as tf
+        frames = np.full([3, 1, 5], 0.01, dtype=np.float32)
+        frames[0, 0, 3] = frames[1, 0, 4] = frames[2, 0, 3] = 1.0
+        decoded, _ = tf.nn.ctc_beam_search_decoder(tf.log(frames), [3], beam_width=4)
+        count = tf.while_loop(lambda i: i < 3, lambda i: i + 1, [tf.constant(0)])
+    """)
+    graph, scope = tf.Graph(), {}
+    with graph.as_default():
+        exec(new_text, scope)
+        with tf.compat.v1.Session() as session:
+            assert list(session.run(scope["decoded"][0].values)) == [3]
+            assert session.run(scope["count"]) == 3
+
+
 def test_upgraded_static_state_saving_rnn_carries_a_tfstate_cells_state_across_runs():
     # TF1 code: the state saver keeps the state in variables; two runs over two chunks equal one static_rnn
     # over the whole stream (the oracle), run on the upgraded code's tf.compat.v1 form with a tfstate cell.
