@@ -401,6 +401,17 @@ def test_tensorflows_manual_check_notes_are_checks_not_changes():
     assert "returns ResourceVariables by default" in entries[1][2]
 
 
+def test_an_edit_tensorflow_logged_only_as_a_check_is_a_change_pointing_to_that_check():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        batch = dataset.make_one_shot_iterator().get_next()
+    """)
+    assert new_text.splitlines()[1] == "batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()"
+    assert [(line, kind) for line, kind, _ in entries] == [(2, CHANGED), (2, CHECK)]
+    assert entries[0][2] == "rewritten by TensorFlow's upgrader, as its check on line 2 says"
+    assert entries[1][2].startswith("Changing dataset.make_one_shot_iterator()")
+
+
 def test_graph_mode_is_added_once_and_only_for_sessions_or_placeholders():
     already = "import tensorflow as tf\ntf.compat.v1.disable_v2_behavior()\ns = tf.Session()\n"
     assert "disable_eager_execution" not in upgrade_source(already)[0]
