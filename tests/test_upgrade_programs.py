@@ -57,6 +57,7 @@ def test_every_spelling_and_rule_has_a_program():
         "contrib_rnn_names",
         "ctc_speech",
         "meta_graph",
+        "poem_generator",
         "ptb_lm",
         "python_ops",
         "seq2seq_attention",
