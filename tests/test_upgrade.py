@@ -4,6 +4,7 @@ Programs that run after the upgrade are in test_upgrade_programs.py; files, limi
 test_upgrade_files.py.
 """
 
+import re
 import textwrap
 
 import numpy as np
@@ -12,7 +13,7 @@ import tensorflow as tf
 
 import tfstate
 from tfstate.upgrade import CHANGED, CHECK, NOT_CONVERTED, upgrade_source
-from tfstate.upgrade.reasons import exists_in_tensorflow
+from tfstate.upgrade.reasons import REPLACEMENTS, exists_in_tensorflow
 from tfstate.upgrade.tables import CONTRIB_CORE_NAMES, FUNCTIONS, MODULES, public_names
 
 
@@ -345,6 +346,9 @@ def test_tf_variable_becomes_compat_v1_where_tf1_arguments_need_it_and_is_left_e
             "tfstate.cudnn_rnn has no CudnnParamsFormatConverterLSTM; port it by hand",
         ),
         ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
+        ("tf.contrib.lookup.index_table_from_file", "use tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer("),
+        ("tf.contrib.metrics.streaming_accuracy", "use tf.compat.v1.metrics.accuracy(labels=labels, predictions="),
+        ("tf.contrib.data.Dataset.from_tensor_slices", "tf.contrib was removed in TensorFlow 2; use tf.data.Dataset"),
     ],
 )
 def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacement(name, why):
@@ -354,6 +358,38 @@ def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacemen
     [entry] = report.entries
     assert (entry.line, entry.col, entry.kind) == (2, 5, NOT_CONVERTED)
     assert entry.message.startswith(f"{name}: ") and why in entry.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index_table_from_tensor",
+        "index_to_string_table_from_tensor",
+        "index_table_from_file",
+        "index_to_string_table_from_file",
+    ],
+)
+def test_the_lookup_tables_the_report_suggests_map_as_tf1s_contrib_lookup_tables_did(name, tmp_path):
+    # oracle: TF1's own functions, still in TensorFlow's implementation module
+    from tensorflow.python.ops import lookup_ops
+
+    words = ["the", "cat", "sat"]
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(words) + "\n")
+    from_file = name.endswith("_file")
+    to_string = "to_string" in name
+    queries = [2, 0, 7] if to_string else ["sat", "dog", "the"]
+    with tf.Graph().as_default():
+        vocabulary = tf.constant(words)
+        source = str(path) if from_file else vocabulary
+        tf1 = getattr(lookup_ops, name)(source, default_value="UNK") if to_string else getattr(lookup_ops, name)(source)
+        code = re.sub(r" \([^()]*\)$", "", REPLACEMENTS[name])  # without the closing remark
+        suggested = eval(code, {"tf": tf, "vocabulary": vocabulary, "path": str(path)})
+        keys = tf.constant(queries, tf.int64 if to_string else tf.string)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.tables_initializer())
+            expected, got = session.run([tf1.lookup(keys), suggested.lookup(keys)])
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_imports_of_modules_tensorflow_2_removed_are_reported_not_converted():
