@@ -61,6 +61,7 @@ def test_every_spelling_and_rule_has_a_program():
         "ptb_lm",
         "python_ops",
         "seq2seq_attention",
+        "seq2seq_tutorial",
         "stateful_lstm",
         "summaries_flags",
         "text_classifier",
