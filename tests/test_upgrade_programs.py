@@ -67,6 +67,7 @@ def test_every_spelling_and_rule_has_a_program():
         "text_classifier",
         "tf1_alias",
         "translate_buckets",
+        "variational_dropout",
     ]
 
 
