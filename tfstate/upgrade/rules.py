@@ -119,8 +119,11 @@ def _keeping_tf1_default(name, rule):
     if not (isinstance(rule, functools.partial) and rule.func is tf_upgrade_v2._rename_if_arg_found_transformer):
         return rule
     arg_name, ok = rule.keywords["arg_name"], rule.keywords["arg_ok_predicate"]
-    tf1_function = functools.reduce(getattr, ["compat", "v1"] + name.split(".")[1:], tf)
-    parameter = inspect.signature(tf1_function).parameters.get(arg_name)
+    try:
+        tf1_function = functools.reduce(getattr, ["compat", "v1"] + name.split(".")[1:], tf)
+        parameter = inspect.signature(tf1_function).parameters.get(arg_name)
+    except (AttributeError, TypeError, ValueError):  # no TF1 form to read a default from: TensorFlow's rule stands
+        return rule
     if parameter is None or parameter.default is inspect.Parameter.empty or ok(ast.Constant(parameter.default)):
         return rule
 
