@@ -127,6 +127,49 @@ def test_state_dropout_never_touches_the_lstm_cell_state():
     np.testing.assert_allclose(dropped.h[dropped.h != 0], 2 * plain.h[dropped.h != 0], rtol=1e-6)
 
 
+def _variational_dropout_run(namespace, inputs, weights=None):
+    """A 2-layer LSTM with TF1's variational dropout on inputs, states and outputs, over `inputs`, run twice."""
+
+    def make_cell():
+        layers = [
+            namespace.DropoutWrapper(
+                namespace.LSTMCell(4),
+                input_keep_prob=0.6,
+                output_keep_prob=0.7,
+                state_keep_prob=0.5,
+                variational_recurrent=True,
+                input_size=DEPTH if layer == 0 else 4,
+                dtype=tf.float32,
+                seed=7 + layer,
+            )
+            for layer in range(2)
+        ]
+        return namespace.MultiRNNCell(layers)
+
+    return run_in(namespace, None, lambda _, x, dtype: _dynamic()(make_cell, x, dtype), tf.float32, inputs, weights)
+
+
+def test_variational_dropout_draws_tf1s_masks_once_per_run_for_every_step_and_row(rng):
+    inputs = np.ones([BATCH, TIME, DEPTH], np.float32)
+    names, weights, expected = _variational_dropout_run(LegacyTF1, inputs)
+    tf_names, _, (outputs, state) = _variational_dropout_run(tfstate.rnn_cell, inputs, weights)
+    assert tf_names == names
+    assert_nested_close((outputs, state), expected)
+    dropped = outputs == 0  # one output mask, shared by every step and batch row
+    assert dropped.any() and not dropped.all()
+    np.testing.assert_array_equal(dropped, np.broadcast_to(dropped[:1, :1], dropped.shape))
+
+
+def test_variational_dropout_without_dtype_or_input_size_names_what_it_needs():
+    with graph_session():
+        with pytest.raises(ValueError, match="needs dtype, the dtype of its masks; got dtype=None"):
+            tfstate.rnn_cell.DropoutWrapper(tfstate.LSTMCell(4), state_keep_prob=0.5, variational_recurrent=True)
+        with pytest.raises(ValueError, match="needs input_size, the depth of the cell's inputs; got input_size=None"):
+            tfstate.rnn_cell.DropoutWrapper(
+                tfstate.LSTMCell(4), input_keep_prob=0.5, variational_recurrent=True, dtype=tf.float32
+            )
+
+
 def test_cell_reuses_its_variables_on_every_later_call(rng):
     with graph_session() as sess:
         cell = tfstate.LSTMCell(4)

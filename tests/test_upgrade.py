@@ -4,6 +4,7 @@ Programs that run after the upgrade are in test_upgrade_programs.py; files, limi
 test_upgrade_files.py.
 """
 
+import re
 import textwrap
 
 import numpy as np
@@ -12,8 +13,8 @@ import tensorflow as tf
 
 import tfstate
 from tfstate.upgrade import CHANGED, CHECK, NOT_CONVERTED, upgrade_source
-from tfstate.upgrade.reasons import exists_in_tensorflow
-from tfstate.upgrade.tables import FUNCTIONS, MODULES, public_names
+from tfstate.upgrade.reasons import REPLACEMENTS, exists_in_tensorflow
+from tfstate.upgrade.tables import CONTRIB_CORE_NAMES, FUNCTIONS, MODULES, public_names
 
 
 def _source(text):
@@ -85,6 +86,69 @@ def test_contrib_rnn_functions_become_their_tf2_compat_v1_forms_which_exist():
         "tf.nest.flatten",
     ):
         assert f" = {name}(" in new_text and exists_in_tensorflow(name)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRIB_CORE_NAMES))
+def test_contrib_framework_aliases_of_core_functions_become_their_compat_v1_forms_which_exist(name):
+    new_text, report = upgrade_source(f"import tensorflow as tf\nx = {name}()\n")
+    assert new_text == f"import tensorflow as tf\nx = {CONTRIB_CORE_NAMES[name]}()\n"
+    assert [e.kind for e in report.entries] == [CHANGED] and exists_in_tensorflow(CONTRIB_CORE_NAMES[name])
+
+
+def test_upgraded_get_or_create_global_step_makes_the_step_an_optimizer_counts():
+    new_text, _ = _upgrade("""
+        import tensorflow as tf
+        w = tf.Variable(1.0)
+        step = tf.contrib.framework.get_or_create_global_step()
+        train_op = tf.train.GradientDescentOptimizer(0.1).minimize(w * w, global_step=step)
+    """)
+    graph, scope = tf.Graph(), {}
+    with graph.as_default():
+        exec(new_text, scope)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(3):
+                session.run(scope["train_op"])
+            assert session.run(tf.compat.v1.train.get_global_step()) == 3
+
+
+def test_a_call_leaving_out_an_argument_whose_tf1_default_tf2_ignores_becomes_compat_v1_and_others_are_left():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        a = tf.nn.ctc_beam_search_decoder(logits, lengths)
+        b = tf.nn.ctc_beam_search_decoder(logits, lengths, merge_repeated=False)
+        c = tf.while_loop(cond, body, [x])
+        d = tf.while_loop(cond, body, [x], return_same_structure=True)
+        e = tf.zeros_like(x)
+    """)
+    assert new_text.splitlines()[1:] == [
+        "a = tf.compat.v1.nn.ctc_beam_search_decoder(inputs=logits, sequence_length=lengths)",
+        "b = tf.nn.ctc_beam_search_decoder(inputs=logits, sequence_length=lengths)",
+        "c = tf.compat.v1.while_loop(cond=cond, body=body, loop_vars=[x])",
+        "d = tf.while_loop(cond=cond, body=body, loop_vars=[x])",
+        "e = tf.zeros_like(x)",
+    ]
+    [why_a] = [message for line, _, message in entries if line == 2 and "Renamed" in message]
+    assert "leaves out merge_repeated, whose TF1 default (True)" in why_a
+
+
+def test_upgraded_ctc_beam_search_and_while_loop_keep_tf1_results():
+    # frames spelling 3, blank, 3: TF1's beam search emitted [3] (merge_repeated=True by default), TF2's [3, 3];
+    # TF1's while_loop over one loop variable returned the tensor, TF2's a list holding it
+    new_text, _ = _upgrade("""
+        import numpy as np
+        import tensorflow as tf
+        frames = np.full([3, 1, 5], 0.01, dtype=np.float32)
+        frames[0, 0, 3] = frames[1, 0, 4] = frames[2, 0, 3] = 1.0
+        decoded, _ = tf.nn.ctc_beam_search_decoder(tf.log(frames), [3], beam_width=4)
+        count = tf.while_loop(lambda i: i < 3, lambda i: i + 1, [tf.constant(0)])
+    """)
+    graph, scope = tf.Graph(), {}
+    with graph.as_default():
+        exec(new_text, scope)
+        with tf.compat.v1.Session() as session:
+            assert list(session.run(scope["decoded"][0].values)) == [3]
+            assert session.run(scope["count"]) == 3
 
 
 def test_upgraded_static_state_saving_rnn_carries_a_tfstate_cells_state_across_runs():
@@ -282,6 +346,9 @@ def test_tf_variable_becomes_compat_v1_where_tf1_arguments_need_it_and_is_left_e
             "tfstate.cudnn_rnn has no CudnnParamsFormatConverterLSTM; port it by hand",
         ),
         ("tf.estimator.Estimator", f"it does not exist in TensorFlow {tf.__version__}"),
+        ("tf.contrib.lookup.index_table_from_file", "use tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer("),
+        ("tf.contrib.metrics.streaming_accuracy", "use tf.compat.v1.metrics.accuracy(labels=labels, predictions="),
+        ("tf.contrib.data.Dataset.from_tensor_slices", "tf.contrib was removed in TensorFlow 2; use tf.data.Dataset"),
     ],
 )
 def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacement(name, why):
@@ -291,6 +358,38 @@ def test_what_cannot_run_is_left_and_reported_with_the_reason_and_the_replacemen
     [entry] = report.entries
     assert (entry.line, entry.col, entry.kind) == (2, 5, NOT_CONVERTED)
     assert entry.message.startswith(f"{name}: ") and why in entry.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index_table_from_tensor",
+        "index_to_string_table_from_tensor",
+        "index_table_from_file",
+        "index_to_string_table_from_file",
+    ],
+)
+def test_the_lookup_tables_the_report_suggests_map_as_tf1s_contrib_lookup_tables_did(name, tmp_path):
+    # oracle: TF1's own functions, still in TensorFlow's implementation module
+    from tensorflow.python.ops import lookup_ops
+
+    words = ["the", "cat", "sat"]
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(words) + "\n")
+    from_file = name.endswith("_file")
+    to_string = "to_string" in name
+    queries = [2, 0, 7] if to_string else ["sat", "dog", "the"]
+    with tf.Graph().as_default():
+        vocabulary = tf.constant(words)
+        source = str(path) if from_file else vocabulary
+        tf1 = getattr(lookup_ops, name)(source, default_value="UNK") if to_string else getattr(lookup_ops, name)(source)
+        code = re.sub(r" \([^()]*\)$", "", REPLACEMENTS[name])  # without the closing remark
+        suggested = eval(code, {"tf": tf, "vocabulary": vocabulary, "path": str(path)})
+        keys = tf.constant(queries, tf.int64 if to_string else tf.string)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.tables_initializer())
+            expected, got = session.run([tf1.lookup(keys), suggested.lookup(keys)])
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_imports_of_modules_tensorflow_2_removed_are_reported_not_converted():
@@ -336,6 +435,17 @@ def test_tensorflows_manual_check_notes_are_checks_not_changes():
     """)
     assert [kind for _, kind, _ in entries] == [CHANGED, CHECK]
     assert "returns ResourceVariables by default" in entries[1][2]
+
+
+def test_an_edit_tensorflow_logged_only_as_a_check_is_a_change_pointing_to_that_check():
+    new_text, entries = _upgrade("""
+        import tensorflow as tf
+        batch = dataset.make_one_shot_iterator().get_next()
+    """)
+    assert new_text.splitlines()[1] == "batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()"
+    assert [(line, kind) for line, kind, _ in entries] == [(2, CHANGED), (2, CHECK)]
+    assert entries[0][2] == "rewritten by TensorFlow's upgrader, as its check on line 2 says"
+    assert entries[1][2].startswith("Changing dataset.make_one_shot_iterator()")
 
 
 def test_graph_mode_is_added_once_and_only_for_sessions_or_placeholders():

@@ -52,15 +52,22 @@ def upgraded(tmp_path_factory):
 
 def test_every_spelling_and_rule_has_a_program():
     assert PROGRAMS == [
+        "char_rnn",
         "contrib_rnn_module",
         "contrib_rnn_names",
+        "ctc_speech",
         "meta_graph",
+        "poem_generator",
+        "ptb_lm",
         "python_ops",
         "seq2seq_attention",
+        "seq2seq_tutorial",
         "stateful_lstm",
         "summaries_flags",
+        "text_classifier",
         "tf1_alias",
         "translate_buckets",
+        "variational_dropout",
     ]
 
 

@@ -669,7 +669,9 @@ class DropoutWrapper(CellWrapper):
     """Dropout on a cell's inputs, outputs and new states, with TF1's per-op seeds.
 
     The `c` part of an `LSTMStateTuple` is never dropped (TF1's default state filter).
-    Each dropout draws a fresh mask per step.
+    Each dropout draws a fresh mask per step; with `variational_recurrent=True` (which needs `dtype`, and
+    `input_size` where inputs are dropped) it draws one mask per `session.run` instead, as TF1 did: noise of
+    shape [1, size] made when the wrapper is built, so every step and every batch row share it.
     """
 
     def __init__(
@@ -685,11 +687,6 @@ class DropoutWrapper(CellWrapper):
         dropout_state_filter_visitor: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__(cell)
-        if variational_recurrent:
-            raise ValueError(
-                "DropoutWrapper(variational_recurrent=True) is not supported by tfstate; "
-                "use the default per-step masks."
-            )
         if dropout_state_filter_visitor is not None:
             raise ValueError(
                 "DropoutWrapper(dropout_state_filter_visitor=...) is not supported by tfstate; "
@@ -699,6 +696,35 @@ class DropoutWrapper(CellWrapper):
         self._output_keep_prob = keep_probability(output_keep_prob, "output_keep_prob")
         self._state_keep_prob = keep_probability(state_keep_prob, "state_keep_prob")
         self._seed = seed
+        self._noise = self._variational_noise(input_size, dtype) if variational_recurrent else None
+
+    def _variational_noise(self, input_size, dtype):
+        """{"input", "state", "output": nest of uniform noise shaped [1, size]}: TF1's masks for one run."""
+        require_graph_mode("DropoutWrapper(variational_recurrent=True)")
+        if dtype is None:
+            raise ValueError(
+                "DropoutWrapper(variational_recurrent=True) needs dtype, the dtype of its masks; got dtype=None. "
+                "Pass the cell's dtype, e.g. dtype=tf.float32."
+            )
+        if _active(self._input_keep_prob) and input_size is None:
+            raise ValueError(
+                "DropoutWrapper(variational_recurrent=True) with input_keep_prob < 1 needs input_size, the depth "
+                "of the cell's inputs; got input_size=None. Pass e.g. input_size=inputs.shape[-1]."
+            )
+        sizes = {"input": input_size, "state": self.cell.state_size, "output": self.cell.output_size}
+        return {
+            salt: tf.nest.pack_sequence_as(
+                size,
+                [
+                    tf.random.uniform(
+                        [1, *tf.TensorShape(leaf).as_list()], seed=self._op_seed(salt, index), dtype=dtype
+                    )
+                    for index, leaf in enumerate(tf.nest.flatten(size))
+                ],
+            )
+            for salt, size in sizes.items()
+            if size is not None
+        }
 
     def _op_seed(self, salt_prefix, index):
         """TF1's seed per dropout site: md5 of seed + salt, so masks match TF1's for the same seed."""
@@ -710,24 +736,36 @@ class DropoutWrapper(CellWrapper):
     def _dropout(self, values, salt_prefix, keep_prob, keep_mask=None):
         flat = tf.nest.flatten(values)
         masks = tf.nest.flatten(keep_mask) if keep_mask is not None else [True] * len(flat)
+        noise = tf.nest.flatten(self._noise[salt_prefix]) if self._noise else [None] * len(flat)
         dropped = [
-            tf.nn.dropout(value, rate=1.0 - keep_prob, seed=self._op_seed(salt_prefix, index)) if apply else value
-            for index, (value, apply) in enumerate(zip(flat, masks))
+            self._drop(value, keep_prob, self._op_seed(salt_prefix, index), leaf_noise) if apply else value
+            for index, (value, apply, leaf_noise) in enumerate(zip(flat, masks, noise))
         ]
         return tf.nest.pack_sequence_as(values, dropped)
 
-    def _wrap(self, inputs, state, call):
-        def active(prob):
-            return not isinstance(prob, float) or prob < 1
+    @staticmethod
+    def _drop(value, keep_prob, seed, noise):
+        """A fresh mask (`tf.nn.dropout`), or TF1's variational one: value / keep * floor(keep + noise)."""
+        if noise is None:
+            return tf.nn.dropout(value, rate=1.0 - keep_prob, seed=seed)
+        dropped = value / keep_prob * tf.floor(keep_prob + noise)
+        dropped.set_shape(value.shape)
+        return dropped
 
-        if active(self._input_keep_prob):
+    def _wrap(self, inputs, state, call):
+        if _active(self._input_keep_prob):
             inputs = self._dropout(inputs, "input", self._input_keep_prob)
         output, new_state = call(inputs, state)
-        if active(self._state_keep_prob):
+        if _active(self._state_keep_prob):
             new_state = self._dropout(new_state, "state", self._state_keep_prob, _state_filter(new_state))
-        if active(self._output_keep_prob):
+        if _active(self._output_keep_prob):
             output = self._dropout(output, "output", self._output_keep_prob)
         return output, new_state
+
+
+def _active(keep_prob):
+    """Whether a keep probability drops anything (a tensor may)."""
+    return not isinstance(keep_prob, float) or keep_prob < 1
 
 
 def _state_filter(state):

@@ -14,6 +14,9 @@ from tfstate.upgrade.tables import MODULES, api_path, in_module, public_names
 
 _NORM = "tf.nn.moments and tf.nn.batch_normalization with scale/offset variables from tf.compat.v1.get_variable"
 _KERAS2 = "needs Keras 2, which TensorFlow 2.16+ no longer loads"
+_IDS = "tf.range(tf.size(vocabulary, out_type=tf.int64))"
+_LINE_NUMBER, _WHOLE_LINE = "tf.lookup.TextFileIndex.LINE_NUMBER", "tf.lookup.TextFileIndex.WHOLE_LINE"
+_OOV = "tf.lookup.StaticVocabularyTable where num_oov_buckets was given"
 # What to write instead of TF1 names that nothing on current TensorFlow replaces one for one.
 REPLACEMENTS = {
     "flatten": "tf.reshape(x, [tf.shape(x)[0], -1])",
@@ -31,6 +34,27 @@ REPLACEMENTS = {
     ),
     "HParams": "a plain object (types.SimpleNamespace, a dict, or argparse) for the hyperparameters",
     "is_sequence": "tf.nest.is_nested",
+    "HashTable": "tf.lookup.StaticHashTable(initializer, default_value)",
+    "index_table_from_tensor": (
+        f"tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(vocabulary, {_IDS}), default_value=-1) ({_OOV})"
+    ),
+    "index_table_from_file": (
+        f"tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(path, tf.string, {_WHOLE_LINE}, tf.int64, "
+        f"{_LINE_NUMBER}), default_value=-1) ({_OOV})"
+    ),
+    "index_to_string_table_from_tensor": (
+        f"tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer({_IDS}, vocabulary), default_value='UNK')"
+    ),
+    "index_to_string_table_from_file": (
+        f"tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(path, tf.int64, {_LINE_NUMBER}, tf.string, "
+        f"{_WHOLE_LINE}), default_value='UNK')"
+    ),
+    "streaming_accuracy": (
+        "tf.compat.v1.metrics.accuracy(labels=labels, predictions=predictions) (TF1's streaming_accuracy took "
+        "predictions first)"
+    ),
+    "streaming_mean": "tf.compat.v1.metrics.mean(values)",
+    "Dataset": "tf.data.Dataset (where map took num_threads, it takes num_parallel_calls)",
 }
 _REMOVED_MODULES = {
     "tensorflow.examples": (
@@ -43,8 +67,9 @@ _REMOVED_MODULES = {
 
 
 def _replacement(name):
-    symbol = name.rpartition(".")[2]
-    return f"; use {REPLACEMENTS[symbol]}" if symbol in REPLACEMENTS else ""
+    """The "; use ..." hint for the last part of `name` that has one (`Dataset` in `tf.contrib.data.Dataset.range`)."""
+    part = next((part for part in reversed(name.split(".")) if part in REPLACEMENTS), None)
+    return f"; use {REPLACEMENTS[part]}" if part else ""
 
 
 @functools.cache

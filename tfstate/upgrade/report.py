@@ -68,7 +68,8 @@ def truthful(entries, lines_changed, statement_span):
     TensorFlow logs an edit where its node starts (a call's first line), which may be a line before the
     one that changed; such an entry moves to the first changed line of its statement, and an entry whose
     statement did not change at all is dropped. A statement changed with no entry (an edit no rule logged)
-    gets one, so that the report names every statement the upgrade changed.
+    gets one, so that the report names every statement the upgrade changed (pointing to TensorFlow's check
+    on that statement where it logged the edit as one, `dataset.make_one_shot_iterator()` for instance).
 
     Args:
         entries: Entry objects.
@@ -87,8 +88,11 @@ def truthful(entries, lines_changed, statement_span):
             entry = dataclasses.replace(entry, line=line, col=lines_changed[line])
         kept.add(entry)
     named = {statement_span(entry.line) for entry in kept if entry.kind == CHANGED}
+    checks = {statement_span(entry.line): entry.line for entry in sorted(entries) if entry.kind == CHECK}
     for line, col in sorted(lines_changed.items()):
-        if statement_span(line) not in named:
-            named.add(statement_span(line))
-            kept.add(Entry(line, col, CHANGED, "rewritten by TensorFlow's upgrader, which logged no reason"))
+        span = statement_span(line)
+        if span not in named:
+            named.add(span)
+            why = f"as its check on line {checks[span]} says" if span in checks else "which logged no reason"
+            kept.add(Entry(line, col, CHANGED, f"rewritten by TensorFlow's upgrader, {why}"))
     return sorted(kept)

@@ -6,6 +6,8 @@
     a module used as a value (tables.VALUE_MODULES)       rnn_cell = tf.nn.rnn_cell -> rnn_cell = tfstate.rnn_cell
     modules that moved whole (tables.WHOLE_MODULES)       tf.flags.FLAGS            -> tf.compat.v1.flags.FLAGS
     TF1 summaries (tables.SUMMARY_NAMES)                  tf.summary.scalar         -> tf.compat.v1.summary.scalar
+    contrib aliases of core names (CONTRIB_CORE_NAMES)    tf.contrib.framework.get_global_step
+                                                                  -> tf.compat.v1.train.get_global_step
     TensorFlow's own renames                              tf.Session                -> tf.compat.v1.Session
         except where they lead into a module that fails on current TensorFlow (tf.compat.v1.nn.rnn_cell.X
         for a cell tfstate lacks): then the name is left as it was, and reported.
@@ -13,11 +15,29 @@
 TensorFlow's argument rules and warnings do not apply to names tfstate takes over, its notices about
 tf.contrib and tf.flags are dropped (what is left is reported by `unconverted`), and its "the TF1 summary API
 cannot be migrated" warnings are dropped because the tf.compat.v1.summary forms run in graph mode.
+
+TensorFlow's rules that move a call to its tf.compat.v1 form when an argument TensorFlow 2 no longer honours is
+given also move it when the argument is left out and TF1's default is such a value: TensorFlow's leave those
+calls, which then run with TensorFlow 2's behaviour (tf.nn.ctc_beam_search_decoder(logits, lengths) merged
+repeated labels in TF1 and does not in TF2; tf.while_loop(c, b, [x]) returned x in TF1 and [x] in TF2).
 """
 
-from tensorflow.tools.compatibility import tf_upgrade_v2
+import ast
+import functools
+import inspect
 
-from tfstate.upgrade.tables import MODULES, SUMMARY_NAMES, VALUE_MODULES, in_module, module_rename, tfstate_name
+import tensorflow as tf
+from tensorflow.tools.compatibility import ast_edits, tf_upgrade_v2
+
+from tfstate.upgrade.tables import (
+    CONTRIB_CORE_NAMES,
+    MODULES,
+    SUMMARY_NAMES,
+    VALUE_MODULES,
+    in_module,
+    module_rename,
+    tfstate_name,
+)
 
 _SUMMARY_RENAMES = {f"tf.summary.{name}": f"tf.compat.v1.summary.{name}" for name in SUMMARY_NAMES}
 
@@ -43,7 +63,8 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
                 "function_transformers",
             ):
                 setattr(self, table, {})
-        self.symbol_renames = {**self.symbol_renames, **_SUMMARY_RENAMES}  # never edit TF's shared table
+        # never edit TF's shared table
+        self.symbol_renames = {**self.symbol_renames, **_SUMMARY_RENAMES, **CONTRIB_CORE_NAMES}
         for table in (
             "function_transformers",
             "function_reorders",
@@ -51,6 +72,9 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
             "function_arg_warnings",
         ):
             setattr(self, table, {name: rule for name, rule in getattr(self, table).items() if not self.is_ours(name)})
+        self.function_transformers = {
+            name: _keeping_tf1_default(name, rule) for name, rule in self.function_transformers.items()
+        }
         self.function_warnings = {
             name: warning
             for name, warning in self.function_warnings.items()
@@ -87,3 +111,36 @@ class TfstateChangeSpec(tf_upgrade_v2.TFAPIChangeSpec):
 
     def clear_preprocessing(self):
         pass
+
+
+def _keeping_tf1_default(name, rule):
+    """`rule`, which moves a call of `name` to tf.compat.v1 when its argument is given with a value TensorFlow 2
+    does not honour, made to move it also when the argument is left out and TF1's default is such a value."""
+    if not (isinstance(rule, functools.partial) and rule.func is tf_upgrade_v2._rename_if_arg_found_transformer):
+        return rule
+    arg_name, ok = rule.keywords["arg_name"], rule.keywords["arg_ok_predicate"]
+    try:
+        tf1_function = functools.reduce(getattr, ["compat", "v1"] + name.split(".")[1:], tf)
+        parameter = inspect.signature(tf1_function).parameters.get(arg_name)
+    except (AttributeError, TypeError, ValueError):  # no TF1 form to read a default from: TensorFlow's rule stands
+        return rule
+    if parameter is None or parameter.default is inspect.Parameter.empty or ok(ast.Constant(parameter.default)):
+        return rule
+
+    def transformer(parent, node, full_name, written, logs):
+        if ast_edits.get_arg_value(node, arg_name)[0]:
+            return rule(parent, node, full_name, written, logs)
+        new_name = full_name.replace("tf.", "tf.compat.v1.", 1)
+        node.func = ast_edits.full_name_node(new_name)
+        logs.append(
+            (
+                ast_edits.INFO,
+                node.lineno,
+                node.col_offset,
+                f"Renamed {full_name!r} to {new_name!r}: the call leaves out {arg_name}, whose TF1 default "
+                f"({parameter.default!r}) TensorFlow 2's {full_name} does not honour",
+            )
+        )
+        return node
+
+    return transformer

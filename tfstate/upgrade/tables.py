@@ -39,6 +39,26 @@ WHOLE_MODULES = {
 # TF1 modules used as a value (`rnn_cell = tf.nn.rnn_cell`): where the module itself goes.
 VALUE_MODULES = {**MODULES, "tf.contrib.framework.nest": "tf.nest"}
 
+# TF1 tf.contrib names that were aliases of core TF1 functions and classes, which TensorFlow's upgrader does not
+# rename (the PTB tutorial's `tf.contrib.framework.get_or_create_global_step()`): their tf.compat.v1 homes.
+CONTRIB_CORE_NAMES = {
+    **{
+        f"tf.contrib.framework.{name}": f"tf.compat.v1.train.{name}"
+        for name in (
+            "get_or_create_global_step",
+            "get_global_step",
+            "create_global_step",
+            "assert_global_step",
+            "list_variables",
+            "init_from_checkpoint",
+        )
+    },
+    **{
+        f"tf.contrib.lookup.{name}": f"tf.compat.v1.lookup.{name}"
+        for name in ("KeyValueTensorInitializer", "TextFileInitializer", "TextFileIndex")
+    },
+}
+
 # TF1 summary names that TensorFlow's upgrader leaves as TF2 calls (which need a default writer and fail
 # in a graph-mode program); their TF1 forms are in tf.compat.v1.summary.
 SUMMARY_NAMES = (
